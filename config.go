@@ -1,0 +1,104 @@
+package procman
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Manager. Zero fields take the default named on each;
+// Open applies them to a copy, so the caller's value is never modified.
+type Config struct {
+	// DBPath is the SQLite database holding job definitions. Default "procman.db".
+	DBPath string
+	// LogDir holds run output as LogDir/<job>/<unix-nanoseconds>.log. Default "logs".
+	LogDir string
+	// Logger receives ProcMan's own logs. Default: discard them.
+	Logger *slog.Logger
+
+	// Defaults for job fields left empty.
+
+	// StopSignal is sent to a job's process group to stop it. Default "TERM".
+	StopSignal string
+	// StopTimeout is the wait between StopSignal and SIGKILL. Default 10s.
+	StopTimeout time.Duration
+	// BackoffInitial is a continuous job's first wait after a failed run. Default 1s.
+	BackoffInitial time.Duration
+	// BackoffMax caps the wait between failed runs. Default 1m.
+	BackoffMax time.Duration
+	// MinUptime is how long a run must last to count as healthy. Default 10s.
+	MinUptime time.Duration
+	// MaxRetries is how many consecutive failures put a continuous job in
+	// StateError. Default 0: retry forever.
+	MaxRetries int
+	// KillWait is how long a group may take to vanish after SIGKILL before the
+	// job goes to StateError. Default 5s.
+	KillWait time.Duration
+}
+
+func (c Config) withDefaults() (Config, error) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.DBPath == "" {
+		c.DBPath = "procman.db"
+	}
+	if c.LogDir == "" {
+		c.LogDir = "logs"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.StopSignal == "" {
+		c.StopSignal = "TERM"
+	}
+	def(&c.StopTimeout, 10*time.Second)
+	def(&c.BackoffInitial, time.Second)
+	def(&c.BackoffMax, time.Minute)
+	def(&c.MinUptime, 10*time.Second)
+	def(&c.KillWait, 5*time.Second)
+	if _, err := parseSignal(c.StopSignal); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	for name, d := range map[string]time.Duration{"StopTimeout": c.StopTimeout, "BackoffInitial": c.BackoffInitial,
+		"BackoffMax": c.BackoffMax, "MinUptime": c.MinUptime, "KillWait": c.KillWait} {
+		if d < 0 {
+			return c, fmt.Errorf("config: %s must not be negative: %w", name, ErrInvalid)
+		}
+	}
+	if c.MaxRetries < 0 {
+		return c, fmt.Errorf("config: MaxRetries must not be negative: %w", ErrInvalid)
+	}
+	return c, nil
+}
+
+// settings fills a job's empty fields from the Manager's defaults.
+func (c Config) settings(j Job) settings {
+	pick := func(v Duration, def time.Duration) time.Duration {
+		if v != 0 {
+			return time.Duration(v)
+		}
+		return def
+	}
+	sigName := j.StopSignal
+	if sigName == "" {
+		sigName = c.StopSignal
+	}
+	sig, _ := parseSignal(sigName) // both were validated
+	maxRetries := j.MaxRetries
+	if maxRetries == 0 {
+		maxRetries = c.MaxRetries
+	}
+	return settings{
+		stopSignal:     sig,
+		stopTimeout:    pick(j.StopTimeout, c.StopTimeout),
+		backoffInitial: pick(j.BackoffInitial, c.BackoffInitial),
+		backoffMax:     max(pick(j.BackoffMax, c.BackoffMax), pick(j.BackoffInitial, c.BackoffInitial)),
+		minUptime:      pick(j.MinUptime, c.MinUptime),
+		maxRetries:     maxRetries,
+		killWait:       c.KillWait,
+	}
+}

@@ -1,0 +1,35 @@
+// Package procman runs and supervises shell commands ("jobs") on one host.
+//
+// A Manager keeps job definitions in SQLite, runs each job as /bin/sh -c
+// COMMAND in its own process group with its output written straight to
+// LogDir/<job>/<unix-nanoseconds>.log, restarts continuous jobs with
+// exponential backoff, and stops every process of a job's group, grandchildren
+// included. The REST API (package httpapi) and the procman binary are thin
+// wrappers over it; any Go program can embed a Manager directly:
+//
+//	m, err := procman.Open(ctx, procman.Config{DBPath: "jobs.db", LogDir: "logs"})
+//	if err != nil { ... }
+//	defer m.Shutdown(ctx)
+//	err = m.Create(ctx, procman.Job{Name: "web", Command: "python3 -m http.server", Type: procman.Continuous})
+//	err = m.Start(ctx, "web")
+//	st, err := m.WaitFor(ctx, "web", procman.StateRunning)
+//
+// # States
+//
+// A job is stopped, starting, running, retrying, error, stopping, exited or
+// unknown; the allowed transitions are listed in state.go and in the README.
+//
+// # Never an orphan
+//
+// Each run gets a parent-death signal, and each Manager has one small guardian
+// process (a /bin/sh loop) that learns every run's process group as it starts and
+// ends. If the Manager's process dies, even by SIGKILL, the guardian's pipe
+// reaches end of file and it kills every group still listed. A job that moves
+// itself to a new session or process group (setsid) escapes both.
+//
+// # Errors
+//
+// Methods return errors wrapping ErrNotFound, ErrExists, ErrInvalid (as a
+// *FieldError naming the field), ErrRunning, ErrClosed or ErrStopFailed; check
+// them with errors.Is.
+package procman

@@ -1,0 +1,39 @@
+package procman
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error the Manager returns wraps at most one of them;
+// check with errors.Is.
+var (
+	// ErrNotFound: no job has that name.
+	ErrNotFound = errors.New("job not found")
+	// ErrExists: a job with that name already exists.
+	ErrExists = errors.New("job already exists")
+	// ErrInvalid: a job definition or argument was rejected; the message names the field.
+	ErrInvalid = errors.New("invalid job")
+	// ErrRunning: the job is active (starting, running, retrying or stopping) and the
+	// request needs it inactive.
+	ErrRunning = errors.New("job is already running")
+	// ErrClosed: the Manager has been shut down.
+	ErrClosed = errors.New("manager is shut down")
+	// ErrStopFailed: a process group survived SIGKILL; the job is left in StateError.
+	ErrStopFailed = errors.New("process group did not exit after SIGKILL")
+)
+
+// FieldError names the job field that failed validation. It wraps ErrInvalid.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("invalid job: %s: %s", e.Field, e.Msg) }
+
+// Unwrap makes errors.Is(err, ErrInvalid) hold.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,231 @@
+// Package httpapi serves a procman.Manager over the REST API of the original
+// ProcMan README. It decodes requests, calls the Manager and encodes answers;
+// it has no behaviour of its own.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/Mk-Chan/procman"
+	"github.com/julienschmidt/httprouter"
+)
+
+// MaxBodyBytes caps a request body; a larger one is answered 413.
+const MaxBodyBytes = 1 << 20
+
+// Option configures the handler.
+type Option func(*api)
+
+// WithLogger logs requests that failed with a server fault.
+func WithLogger(l *slog.Logger) Option { return func(a *api) { a.log = l } }
+
+type api struct {
+	m   *procman.Manager
+	log *slog.Logger
+}
+
+// New returns the API handler for m.
+//
+// httprouter cannot hold /job/create beside /job/:name, so the fixed routes of
+// the original API that share a shape with a job route (/job/create,
+// /job/replace/:name, /job/delete/:name) are told apart by method: only POST
+// creates, only PUT replaces, only DELETE deletes.
+func New(m *procman.Manager, opts ...Option) http.Handler {
+	a := &api{m: m, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(a)
+	}
+	r := httprouter.New()
+	r.GET("/jobs", a.list)
+	r.GET("/jobs/states", a.states)
+	r.GET("/job/:name", a.get)
+	r.POST("/job/:name", a.create) // /job/create
+	r.GET("/job/:name/:action", a.action)
+	r.POST("/job/:name/:action", a.action)
+	r.PUT("/job/:name/:action", a.replace)   // /job/replace/{name}
+	r.DELETE("/job/:name/:action", a.remove) // /job/delete/{name}
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route")
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+	})
+	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		a.log.Error("panic in handler", "path", req.URL.Path, "panic", v)
+		writeError(w, http.StatusInternalServerError, "internal error")
+	}
+	return r
+}
+
+// NewServer returns an http.Server for h with timeouts set. Control requests
+// may wait for a job's stop timeout, so the write timeout is generous.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+func (a *api) list(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	writeJSON(w, http.StatusOK, a.m.List())
+}
+
+func (a *api) states(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	writeJSON(w, http.StatusOK, a.m.States())
+}
+
+func (a *api) get(w http.ResponseWriter, _ *http.Request, p httprouter.Params) {
+	j, err := a.m.Get(p.ByName("name"))
+	a.reply(w, http.StatusOK, j, err)
+}
+
+func (a *api) create(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	if p.ByName("name") != "create" {
+		methodNotAllowed(w, "GET")
+		return
+	}
+	j, err := decodeJob(w, r)
+	if err == nil {
+		err = a.m.Create(r.Context(), j)
+	}
+	a.reply(w, http.StatusCreated, j, err)
+}
+
+func (a *api) replace(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	if p.ByName("name") != "replace" {
+		a.wrongMethod(w, p)
+		return
+	}
+	name := p.ByName("action")
+	j, err := decodeJob(w, r)
+	if err == nil {
+		if j.Name == "" {
+			j.Name = name
+		}
+		err = a.m.Replace(r.Context(), name, j)
+	}
+	a.reply(w, http.StatusOK, j, err)
+}
+
+func (a *api) remove(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	if p.ByName("name") != "delete" {
+		a.wrongMethod(w, p)
+		return
+	}
+	name := p.ByName("action")
+	j, err := a.m.Get(name)
+	if err == nil {
+		err = a.m.Delete(r.Context(), name)
+	}
+	a.reply(w, http.StatusOK, j, err)
+}
+
+// action serves /job/{name}/start|stop|restart|state.
+func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	name, ctx := p.ByName("name"), r.Context()
+	var err error
+	switch act := p.ByName("action"); act {
+	case "start":
+		err = a.m.Start(ctx, name)
+	case "stop":
+		err = a.m.Stop(ctx, name)
+	case "restart":
+		err = a.m.Restart(ctx, name)
+	case "state":
+		if r.Method != http.MethodGet {
+			methodNotAllowed(w, "GET")
+			return
+		}
+	default:
+		a.wrongMethod(w, p)
+		return
+	}
+	if err != nil {
+		a.reply(w, 0, nil, err)
+		return
+	}
+	st, err := a.m.State(name)
+	a.reply(w, http.StatusOK, st, err)
+}
+
+// wrongMethod answers a path that exists for another method (replace, delete)
+// with 405, and anything else with 404.
+func (a *api) wrongMethod(w http.ResponseWriter, p httprouter.Params) {
+	switch p.ByName("name") {
+	case "replace":
+		methodNotAllowed(w, "PUT")
+	case "delete":
+		methodNotAllowed(w, "DELETE")
+	default:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such route: unknown action %q", p.ByName("action")))
+	}
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, http.StatusMethodNotAllowed, "method not allowed; use "+allow)
+}
+
+func decodeJob(w http.ResponseWriter, r *http.Request) (procman.Job, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return procman.Job{}, err
+	}
+	return procman.DecodeJob(body)
+}
+
+// reply writes v with code, or the error mapped to its status code.
+func (a *api) reply(w http.ResponseWriter, code int, v any, err error) {
+	if err != nil {
+		code := statusOf(err)
+		if code == http.StatusInternalServerError {
+			a.log.Error("request failed", "err", err)
+		}
+		writeError(w, code, err.Error())
+		return
+	}
+	writeJSON(w, code, v)
+}
+
+// statusOf is the one place that maps errors to HTTP status codes.
+func statusOf(err error) int {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, procman.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, procman.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, procman.ErrExists), errors.Is(err, procman.ErrRunning):
+		return http.StatusConflict
+	case errors.Is(err, procman.ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

@@ -1,0 +1,227 @@
+package procman
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Type says what happens when a job's process exits.
+type Type string
+
+const (
+	// OneTime jobs run once per Start (or schedule tick) and then rest in StateExited.
+	OneTime Type = "one_time"
+	// Continuous jobs are restarted whenever they exit, until stopped.
+	Continuous Type = "continuous"
+)
+
+// Schedules understood today. Any other value is rejected, so that a typo never
+// becomes a job that silently never runs.
+const (
+	// ScheduleReboot starts the job when the Manager opens and when the job is created.
+	ScheduleReboot = "reboot"
+	// ScheduleManual (also "" and "none") means the job runs only when started.
+	ScheduleManual = "manual"
+)
+
+// Job is a job definition. Zero optional fields mean "use the Manager's default"
+// (see Config); they are stored as given, so a changed default applies to every
+// job that did not set its own.
+type Job struct {
+	// Name identifies the job and names its log folder: 1-128 letters, digits,
+	// '.', '_' or '-', not starting with '.'.
+	Name string `json:"name"`
+	// Command is run as /bin/sh -c Command.
+	Command string `json:"command"`
+	// Type is OneTime or Continuous.
+	Type Type `json:"type"`
+	// Schedule is "reboot", or "", "manual" or "none" for a job started by hand.
+	Schedule string `json:"schedule"`
+
+	// Dir is the working directory; empty means ProcMan's own.
+	Dir string `json:"dir,omitempty"`
+	// Env is added to ProcMan's environment (and overrides it).
+	Env map[string]string `json:"env,omitempty"`
+	// StopSignal is sent to the process group on stop: TERM (default), INT, HUP,
+	// QUIT, KILL, USR1, USR2, with or without the SIG prefix.
+	StopSignal string `json:"stop_signal,omitempty"`
+	// StopTimeout is how long to wait after StopSignal before SIGKILL (default 10s).
+	StopTimeout Duration `json:"stop_timeout,omitempty"`
+
+	// Continuous jobs only.
+
+	// BackoffInitial is the first wait after a failed run (default 1s).
+	BackoffInitial Duration `json:"backoff_initial,omitempty"`
+	// BackoffMax caps the wait between failed runs (default 1m).
+	BackoffMax Duration `json:"backoff_max,omitempty"`
+	// MinUptime: a run that lasts at least this long was healthy and is restarted
+	// at once with a fresh backoff; a shorter one is a failure (default 10s).
+	MinUptime Duration `json:"min_uptime,omitempty"`
+	// MaxRetries: after this many consecutive failures the job goes to StateError.
+	// 0 (default) retries forever.
+	MaxRetries int `json:"max_retries,omitempty"`
+}
+
+// Duration is a time.Duration that reads and writes Go duration strings ("1m30s") in JSON.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string such as "10s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"10s\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration string such as \"10s\", got %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// DecodeJob reads one job definition from JSON, rejecting unknown fields,
+// trailing data and malformed values with an error wrapping ErrInvalid that
+// names the field.
+func DecodeJob(data []byte) (Job, error) {
+	var j Job
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return Job{}, decodeError(data, err)
+	}
+	if dec.More() {
+		return Job{}, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalid)
+	}
+	return j, nil
+}
+
+// decodeError finds the field behind a decoding error: encoding/json does not
+// say which field a custom unmarshaler (Duration) failed on, so each field is
+// decoded alone until one fails.
+func decodeError(data []byte, err error) error {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) == nil {
+		for _, k := range slices.Sorted(maps.Keys(fields)) {
+			one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
+			var j Job
+			if e := json.Unmarshal(one, &j); e != nil {
+				var te *json.UnmarshalTypeError
+				if errors.As(e, &te) {
+					return invalid(k, "want a JSON %s, got %s", te.Type.Kind(), te.Value)
+				}
+				return invalid(k, "%s", strings.TrimPrefix(e.Error(), "json: "))
+			}
+		}
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		return invalid(strings.Trim(f, `"`), "unknown field")
+	}
+	return fmt.Errorf("%w: malformed JSON: %s", ErrInvalid, msg)
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
+
+// Validate reports the first problem with the definition as a *FieldError.
+func (j Job) Validate() error {
+	if !nameRE.MatchString(j.Name) {
+		return invalid("name", "must be 1-128 letters, digits, '.', '_' or '-', not starting with '.'")
+	}
+	if strings.TrimSpace(j.Command) == "" {
+		return invalid("command", "must not be empty")
+	}
+	if strings.ContainsRune(j.Command, 0) {
+		return invalid("command", "must not contain a NUL byte")
+	}
+	if j.Type != OneTime && j.Type != Continuous {
+		return invalid("type", "must be %q or %q, got %q", OneTime, Continuous, j.Type)
+	}
+	if err := validateSchedule(j.Schedule); err != nil {
+		return err
+	}
+	for k, v := range j.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+			return invalid("env", "bad variable %q: names must be non-empty without '=', values without NUL", k)
+		}
+	}
+	if strings.ContainsRune(j.Dir, 0) {
+		return invalid("dir", "must not contain a NUL byte")
+	}
+	if j.StopSignal != "" {
+		if _, err := parseSignal(j.StopSignal); err != nil {
+			return err
+		}
+	}
+	return j.validateDurations()
+}
+
+func (j Job) validateDurations() error {
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{{"stop_timeout", j.StopTimeout}, {"backoff_initial", j.BackoffInitial}, {"backoff_max", j.BackoffMax}, {"min_uptime", j.MinUptime}} {
+		if d.v < 0 {
+			return invalid(d.field, "must not be negative")
+		}
+	}
+	if j.MaxRetries < 0 {
+		return invalid("max_retries", "must not be negative")
+	}
+	if j.Type == OneTime {
+		switch {
+		case j.BackoffInitial != 0:
+			return invalid("backoff_initial", "applies only to continuous jobs")
+		case j.BackoffMax != 0:
+			return invalid("backoff_max", "applies only to continuous jobs")
+		case j.MinUptime != 0:
+			return invalid("min_uptime", "applies only to continuous jobs")
+		case j.MaxRetries != 0:
+			return invalid("max_retries", "applies only to continuous jobs")
+		}
+	}
+	if j.BackoffInitial != 0 && j.BackoffMax != 0 && j.BackoffMax < j.BackoffInitial {
+		return invalid("backoff_max", "must not be less than backoff_initial")
+	}
+	return nil
+}
+
+func validateSchedule(s string) error {
+	switch s {
+	case "", ScheduleManual, "none", ScheduleReboot:
+		return nil
+	}
+	return invalid("schedule", "unknown schedule %q: accepted values are \"reboot\", \"manual\", \"none\" or empty", s)
+}
+
+func (j Job) startsOnBoot() bool { return j.Schedule == ScheduleReboot }
+
+func parseSignal(s string) (syscall.Signal, error) {
+	switch strings.TrimPrefix(strings.ToUpper(s), "SIG") {
+	case "TERM":
+		return syscall.SIGTERM, nil
+	case "INT":
+		return syscall.SIGINT, nil
+	case "HUP":
+		return syscall.SIGHUP, nil
+	case "QUIT":
+		return syscall.SIGQUIT, nil
+	case "KILL":
+		return syscall.SIGKILL, nil
+	case "USR1":
+		return syscall.SIGUSR1, nil
+	case "USR2":
+		return syscall.SIGUSR2, nil
+	}
+	return 0, invalid("stop_signal", "unknown signal %q: accepted are TERM, INT, HUP, QUIT, KILL, USR1, USR2", s)
+}

@@ -1,0 +1,197 @@
+package procman
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// world is one Manager in a temporary folder.
+type world struct {
+	t    *testing.T
+	dir  string
+	m    *Manager
+	logs *bugLog
+}
+
+// bugLog fails the test when the Manager logs an invalid state transition.
+type bugLog struct {
+	t  *testing.T
+	mu sync.Mutex
+	n  int
+}
+
+func (b *bugLog) Enabled(context.Context, slog.Level) bool { return true }
+func (b *bugLog) WithAttrs([]slog.Attr) slog.Handler       { return b }
+func (b *bugLog) WithGroup(string) slog.Handler            { return b }
+func (b *bugLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "invalid state transition" {
+		var sb strings.Builder
+		r.Attrs(func(a slog.Attr) bool { sb.WriteString(" " + a.String()); return true })
+		b.t.Errorf("invalid state transition:%s", sb.String())
+	}
+	return nil
+}
+
+func setup(t *testing.T, cfgs ...Config) *world {
+	t.Helper()
+	dir := t.TempDir()
+	w := &world{t: t, dir: dir, logs: &bugLog{t: t}}
+	var cfg Config
+	if len(cfgs) > 0 {
+		cfg = cfgs[0]
+	}
+	cfg.DBPath = filepath.Join(dir, "procman.db")
+	cfg.LogDir = filepath.Join(dir, "logs")
+	cfg.Logger = slog.New(w.logs)
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = 2 * time.Second
+	}
+	w.m = w.open(cfg)
+	return w
+}
+
+func (w *world) open(cfg Config) *Manager {
+	w.t.Helper()
+	m, err := Open(context.Background(), cfg)
+	if err != nil {
+		w.t.Fatalf("Open: %v", err)
+	}
+	w.t.Cleanup(func() {
+		// A test that forced a shutdown already saw its deadline error.
+		if err := m.Shutdown(context.Background()); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			w.t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return m
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (w *world) create(j Job) {
+	w.t.Helper()
+	if err := w.m.Create(ctxT(w.t), j); err != nil {
+		w.t.Fatalf("Create %s: %v", j.Name, err)
+	}
+}
+
+func (w *world) start(name string) {
+	w.t.Helper()
+	if err := w.m.Start(ctxT(w.t), name); err != nil {
+		w.t.Fatalf("Start %s: %v", name, err)
+	}
+}
+
+func (w *world) stop(name string) {
+	w.t.Helper()
+	if err := w.m.Stop(ctxT(w.t), name); err != nil {
+		w.t.Fatalf("Stop %s: %v", name, err)
+	}
+}
+
+func (w *world) waitFor(name string, states ...State) Status {
+	w.t.Helper()
+	st, err := w.m.WaitFor(ctxT(w.t), name, states...)
+	if err != nil {
+		w.t.Fatalf("WaitFor %s %v: %v", name, states, err)
+	}
+	return st
+}
+
+func (w *world) until(name string, what string, ok func(Status) bool) Status {
+	w.t.Helper()
+	st, err := w.m.waitUntil(ctxT(w.t), name, ok)
+	if err != nil {
+		w.t.Fatalf("waiting for %s: %s: %v", name, what, err)
+	}
+	return st
+}
+
+// logFiles lists the job's log files, oldest first.
+func (w *world) logFiles(name string) []string {
+	w.t.Helper()
+	ents, err := os.ReadDir(filepath.Join(w.dir, "logs", name))
+	if err != nil && !os.IsNotExist(err) {
+		w.t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, filepath.Join(w.dir, "logs", name, e.Name()))
+	}
+	return out
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// gone reports whether pid has exited. A zombie counts as gone: an init that
+// does not reap leaves killed orphans as zombies.
+func gone(pid int) bool {
+	st, _, ok := readStat(strconv.Itoa(pid))
+	return !ok || st == 'Z' || st == 'X'
+}
+
+// waitGone polls until pid is gone or the deadline passes.
+func waitGone(t *testing.T, pid int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !gone(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still alive after %s", pid, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// readPid polls for a pid file written by a job and returns its pid.
+func readPid(t *testing.T, path string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if s := strings.TrimSpace(string(b)); err == nil && strings.HasSuffix(string(b), "\n") {
+			pid, err := strconv.Atoi(s)
+			if err != nil {
+				t.Fatalf("pid file %s: %v", path, err)
+			}
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid file %s not written", path)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// eventually polls cond until it holds or 10 seconds pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,336 @@
+package procman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Manager runs and supervises jobs. Open one with Open and end it with
+// Shutdown; it owns every process and goroutine it starts.
+type Manager struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store
+	guard *guardian
+
+	mu     sync.RWMutex // guards jobs and closed; never held while taking a runner's mu
+	jobs   map[string]*runner
+	closed bool
+	wg     sync.WaitGroup // one per supervisor goroutine
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Open opens (or creates) the database, starts the guardian process, loads
+// every job and starts those with the reboot schedule.
+func Open(ctx context.Context, cfg Config) (*Manager, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, cfg.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := st.all(ctx)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	g, err := startGuardian()
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger, store: st, guard: g, jobs: make(map[string]*runner, len(jobs))}
+	for _, j := range jobs {
+		m.jobs[j.Name] = newRunner(m, j)
+	}
+	for _, j := range jobs {
+		if j.startsOnBoot() {
+			if err := m.Start(ctx, j.Name); err != nil {
+				m.log.Error("reboot start failed", "job", j.Name, "err", err)
+			}
+		}
+	}
+	m.log.Info("procman open", "db", cfg.DBPath, "logs", cfg.LogDir, "jobs", len(jobs))
+	return m, nil
+}
+
+// track registers a supervisor goroutine about to start, unless the Manager is shutting down.
+func (m *Manager) track() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.wg.Add(1)
+	return nil
+}
+
+// runner finds a job. Reads keep working after Shutdown; control reports ErrClosed.
+func (m *Manager) runner(name string) (*runner, error) {
+	m.mu.RLock()
+	r, ok := m.jobs[name]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%q: %w", name, ErrNotFound)
+	}
+	return r, nil
+}
+
+func (m *Manager) isClosed() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.closed
+}
+
+func (m *Manager) runners() []*runner {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	rs := make([]*runner, 0, len(m.jobs))
+	for _, r := range m.jobs {
+		rs = append(rs, r)
+	}
+	slices.SortFunc(rs, func(a, b *runner) int { return strings.Compare(a.name, b.name) })
+	return rs
+}
+
+// Create validates and saves a new job. A job with the reboot schedule is
+// started at once, as it would be at the next start-up.
+func (m *Manager) Create(ctx context.Context, j Job) error {
+	if err := j.Validate(); err != nil {
+		return err
+	}
+	if m.isClosed() {
+		return ErrClosed
+	}
+	if _, err := m.runner(j.Name); err == nil {
+		return fmt.Errorf("create %q: %w", j.Name, ErrExists)
+	}
+	if err := m.store.insert(ctx, j); err != nil {
+		return err
+	}
+	r := newRunner(m, j)
+	m.mu.Lock()
+	m.jobs[j.Name] = r
+	m.mu.Unlock()
+	if j.startsOnBoot() {
+		return m.Start(ctx, j.Name)
+	}
+	return nil
+}
+
+// Get returns the saved definition of a job.
+func (m *Manager) Get(name string) (Job, error) {
+	r, err := m.runner(name)
+	if err != nil {
+		return Job{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.job, nil
+}
+
+// List returns every job definition, sorted by name.
+func (m *Manager) List() []Job {
+	rs := m.runners()
+	jobs := make([]Job, len(rs))
+	for i, r := range rs {
+		r.mu.Lock()
+		jobs[i] = r.job
+		r.mu.Unlock()
+	}
+	return jobs
+}
+
+// Replace saves a new definition for an existing job. A running job keeps the
+// definition it was started with until it is next started; Restart applies it now.
+// j.Name may be empty; otherwise it must equal name.
+func (m *Manager) Replace(ctx context.Context, name string, j Job) error {
+	if j.Name == "" {
+		j.Name = name
+	}
+	if j.Name != name {
+		return invalid("name", "is %q but the job being replaced is %q; a job cannot be renamed", j.Name, name)
+	}
+	if err := j.Validate(); err != nil {
+		return err
+	}
+	return m.control(ctx, name, func(r *runner) error {
+		if err := m.store.update(ctx, j); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.job = j
+		r.mu.Unlock()
+		return nil
+	})
+}
+
+// Delete stops the job (as Stop does) and removes it; its name can then be reused.
+// Its log files are kept.
+func (m *Manager) Delete(ctx context.Context, name string) error {
+	return m.control(ctx, name, func(r *runner) error {
+		if err := r.stop(ctx); err != nil && !errors.Is(err, ErrStopFailed) {
+			return err
+		}
+		if err := m.store.delete(ctx, name); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.deleted = true
+		r.mu.Unlock()
+		m.mu.Lock()
+		delete(m.jobs, name)
+		m.mu.Unlock()
+		return nil
+	})
+}
+
+// Start starts a job that is not active. It returns once the first run has
+// been spawned (or failed to be); ErrRunning if the job is already active.
+func (m *Manager) Start(ctx context.Context, name string) error {
+	return m.control(ctx, name, func(r *runner) error { return r.start(ctx) })
+}
+
+// Stop stops an active job: its stop signal to the whole process group, SIGKILL
+// after its stop timeout. It returns once no process of the group is left.
+// Stopping a job that is not active does nothing.
+func (m *Manager) Stop(ctx context.Context, name string) error {
+	return m.control(ctx, name, func(r *runner) error { return r.stop(ctx) })
+}
+
+// Restart stops the job if it is active and starts it again with its current
+// definition and a fresh backoff.
+func (m *Manager) Restart(ctx context.Context, name string) error {
+	return m.control(ctx, name, func(r *runner) error {
+		if err := r.stop(ctx); err != nil {
+			return err
+		}
+		return r.start(ctx)
+	})
+}
+
+// control runs op on the named job while holding its control lock.
+func (m *Manager) control(ctx context.Context, name string, op func(*runner) error) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	r, err := m.runner(name)
+	if err != nil {
+		return err
+	}
+	if err := r.lock(ctx); err != nil {
+		return err
+	}
+	defer r.unlock()
+	r.mu.Lock()
+	deleted := r.deleted
+	r.mu.Unlock()
+	if deleted {
+		return fmt.Errorf("%q: %w", name, ErrNotFound)
+	}
+	return op(r)
+}
+
+// State returns the job's current status.
+func (m *Manager) State(name string) (Status, error) {
+	r, err := m.runner(name)
+	if err != nil {
+		return Status{}, err
+	}
+	return r.status(), nil
+}
+
+// States returns the status of every job, sorted by name.
+func (m *Manager) States() []Status {
+	rs := m.runners()
+	out := make([]Status, len(rs))
+	for i, r := range rs {
+		out[i] = r.status()
+	}
+	return out
+}
+
+// WaitFor waits until the job is in one of the given states and returns its
+// status then. A state passed through faster than the caller looks may be missed,
+// so wait for states a job rests in (running, exited, stopped, error, retrying).
+func (m *Manager) WaitFor(ctx context.Context, name string, states ...State) (Status, error) {
+	return m.waitUntil(ctx, name, func(st Status) bool { return slices.Contains(states, st.State) })
+}
+
+func (m *Manager) waitUntil(ctx context.Context, name string, ok func(Status) bool) (Status, error) {
+	r, err := m.runner(name)
+	if err != nil {
+		return Status{}, err
+	}
+	for {
+		r.mu.Lock()
+		st, ch := r.st, r.changed
+		r.mu.Unlock()
+		if ok(st) {
+			return st, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return st, fmt.Errorf("wait for %q (state %s): %w", name, st.State, ctx.Err())
+		}
+	}
+}
+
+// Shutdown stops every job in parallel, each gracefully (stop signal, then
+// SIGKILL after its stop timeout). If ctx ends first, every remaining group is
+// killed at once. It then waits for every goroutine, ends the guardian and
+// closes the database. Later calls return the first call's result.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.shutdownOnce.Do(func() { m.shutdownErr = m.shutdown(ctx) })
+	return m.shutdownErr
+}
+
+// Close is Shutdown without a deadline: each job gets its full stop timeout.
+func (m *Manager) Close() error { return m.Shutdown(context.Background()) }
+
+func (m *Manager) shutdown(ctx context.Context) error {
+	start := time.Now()
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	var sups []*supervisor
+	for _, r := range m.runners() {
+		r.mu.Lock()
+		if r.sup != nil {
+			sups = append(sups, r.sup)
+		}
+		r.mu.Unlock()
+	}
+	for _, s := range sups {
+		s.stop()
+	}
+	all := make(chan struct{})
+	go func() {
+		m.wg.Wait()
+		close(all)
+	}()
+	var err error
+	select {
+	case <-all:
+	case <-ctx.Done():
+		err = fmt.Errorf("shutdown: graceful stop cut short, killed remaining jobs: %w", ctx.Err())
+		for _, s := range sups {
+			s.kill()
+		}
+		<-all
+	}
+	err = errors.Join(err, m.guard.close(), m.store.close())
+	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
+	return err
+}

@@ -1,0 +1,273 @@
+package procman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestErrors(t *testing.T) {
+	w := setup(t)
+	ctx := ctxT(t)
+	w.create(Job{Name: "a", Command: "sleep 100", Type: Continuous})
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"create duplicate", w.m.Create(ctx, Job{Name: "a", Command: "true", Type: OneTime}), ErrExists},
+		{"create invalid", w.m.Create(ctx, Job{Name: "b", Command: "true", Type: "x"}), ErrInvalid},
+		{"start unknown", w.m.Start(ctx, "nope"), ErrNotFound},
+		{"stop unknown", w.m.Stop(ctx, "nope"), ErrNotFound},
+		{"restart unknown", w.m.Restart(ctx, "nope"), ErrNotFound},
+		{"delete unknown", w.m.Delete(ctx, "nope"), ErrNotFound},
+		{"replace unknown", w.m.Replace(ctx, "nope", Job{Command: "true", Type: OneTime}), ErrNotFound},
+		{"replace rename", w.m.Replace(ctx, "a", Job{Name: "b", Command: "true", Type: OneTime}), ErrInvalid},
+	} {
+		if !errors.Is(tc.err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, tc.err, tc.want)
+		}
+	}
+	if _, err := w.m.Get("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get unknown: %v", err)
+	}
+	if _, err := w.m.State("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("State unknown: %v", err)
+	}
+	w.start("a")
+	if err := w.m.Start(ctx, "a"); !errors.Is(err, ErrRunning) {
+		t.Errorf("start running: %v", err)
+	}
+	if err := w.m.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.m.Start(ctx, "a"); !errors.Is(err, ErrClosed) {
+		t.Errorf("start after shutdown: %v", err)
+	}
+	if err := w.m.Create(ctx, Job{Name: "c", Command: "true", Type: OneTime}); !errors.Is(err, ErrClosed) {
+		t.Errorf("create after shutdown: %v", err)
+	}
+	if st, err := w.m.State("a"); err != nil || st.State != StateStopped {
+		t.Errorf("state after shutdown: %+v %v", st, err)
+	}
+}
+
+func TestPersistenceAndReboot(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DBPath: filepath.Join(dir, "p.db"), LogDir: filepath.Join(dir, "logs"), StopTimeout: time.Second}
+	ctx := ctxT(t)
+	m, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot := Job{Name: "boot", Command: "sleep 100", Type: Continuous, Schedule: ScheduleReboot,
+		Env: map[string]string{"K": "v"}, StopTimeout: dur(3 * time.Second), MaxRetries: 7}
+	for _, j := range []Job{boot, {Name: "hand", Command: "sleep 100", Type: Continuous, Schedule: "manual"}} {
+		if err := m.Create(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, _ := m.State("boot")
+	if first.State != StateRunning {
+		t.Fatalf("reboot job not started on create: %+v", first)
+	}
+	if err := m.Start(ctx, "hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+
+	m2, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Shutdown(ctx)
+	got, err := m2.Get("boot")
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(boot) {
+		t.Fatalf("after reopen: %+v %v, want %+v", got, err, boot)
+	}
+	if st, _ := m2.State("boot"); st.State != StateRunning || st.PID == first.PID {
+		t.Fatalf("reboot job after reopen: %+v", st)
+	}
+	if st, _ := m2.State("hand"); st.State != StateStopped {
+		t.Fatalf("manual job after reopen: %+v", st)
+	}
+	if n := len(m2.List()); n != 2 {
+		t.Fatalf("%d jobs", n)
+	}
+}
+
+func TestReplaceTakesEffectOnRestart(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "svc", Command: "echo v1; sleep 100", Type: Continuous})
+	w.start("svc")
+	st1 := w.waitFor("svc", StateRunning)
+	if err := w.m.Replace(ctxT(t), "svc", Job{Command: "echo v2; sleep 100", Type: Continuous}); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := w.m.Get("svc"); j.Command != "echo v2; sleep 100" || j.Name != "svc" {
+		t.Fatalf("Get after Replace: %+v", j)
+	}
+	if st, _ := w.m.State("svc"); st.PID != st1.PID {
+		t.Fatal("Replace restarted the running job")
+	}
+	if err := w.m.Restart(ctxT(t), "svc"); err != nil {
+		t.Fatal(err)
+	}
+	st2 := w.waitFor("svc", StateRunning)
+	if st2.PID == st1.PID || !gone(st1.PID) {
+		t.Fatalf("Restart kept the old process: %d -> %d", st1.PID, st2.PID)
+	}
+	eventually(t, "v2 output", func() bool { return readFile(t, st2.LogFile) == "v2\n" })
+}
+
+func TestDeleteStopsAndFreesTheName(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "d", Command: "sleep 100", Type: Continuous})
+	w.start("d")
+	pid := w.waitFor("d", StateRunning).PID
+	if err := w.m.Delete(ctxT(t), "d"); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(pid) {
+		t.Fatal("Delete left the process running")
+	}
+	if _, err := w.m.Get("d"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after Delete: %v", err)
+	}
+	w.create(Job{Name: "d", Command: "true", Type: OneTime})
+	if j, _ := w.m.Get("d"); j.Type != OneTime {
+		t.Fatalf("recreated: %+v", j)
+	}
+}
+
+func TestConcurrentCreatesAndStarts(t *testing.T) {
+	w := setup(t)
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := range 50 {
+		wg.Go(func() {
+			name := fmt.Sprintf("job-%02d", i)
+			if err := w.m.Create(ctx, Job{Name: name, Command: "sleep 100", Type: Continuous}); err != nil {
+				errs <- err
+				return
+			}
+			if err := w.m.Start(ctx, name); err != nil {
+				errs <- err
+			}
+			w.m.States() // readers race with writers
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, st := range w.m.States() {
+		if st.State != StateRunning || st.PID == 0 {
+			t.Errorf("%+v", st)
+		}
+	}
+	if n := len(w.m.List()); n != 50 {
+		t.Fatalf("%d jobs", n)
+	}
+}
+
+func TestShutdownForcesWhenContextEnds(t *testing.T) {
+	w := setup(t)
+	var pids []int
+	for i := range 3 {
+		name := fmt.Sprintf("deaf-%d", i)
+		w.create(Job{Name: name, Command: `trap '' TERM; echo ready; while :; do sleep 1; done`, Type: Continuous,
+			StopTimeout: dur(time.Hour)})
+		w.start(name)
+		st := w.waitFor(name, StateRunning)
+		eventually(t, "trap set", func() bool { return readFile(t, st.LogFile) == "ready\n" })
+		pids = append(pids, st.PID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := w.m.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+	}
+	for _, pid := range pids {
+		if !gone(pid) {
+			t.Errorf("pid %d survived a forced shutdown", pid)
+		}
+	}
+	for _, st := range w.m.States() {
+		if st.State != StateStopped {
+			t.Errorf("%s: %s", st.Name, st.State)
+		}
+	}
+}
+
+// TestGuardianKillsGroupsWhenItsPipeCloses stands in for ProcMan dying: the
+// guardian sees end of file and kills every group it was told about.
+func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
+	g, err := startGuardian()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spawnGroup := func() *exec.Cmd {
+		cmd := exec.Command("/bin/sh", "-c", "sleep 1000 & wait")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	kept, forgotten := spawnGroup(), spawnGroup()
+	defer syscall.Kill(-forgotten.Process.Pid, syscall.SIGKILL)
+	g.watch(kept.Process.Pid)
+	g.watch(forgotten.Process.Pid)
+	g.forget(forgotten.Process.Pid)
+
+	// Kill the guardian behind the Manager's back: the next message brings a new one.
+	g.cmd.Process.Kill()
+	eventually(t, "guardian dead", func() bool { return gone(g.cmd.Process.Pid) })
+	extra := spawnGroup()
+	if err := g.watch(extra.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*exec.Cmd{kept, extra} {
+		eventually(t, "group killed", func() bool { return gone(c.Process.Pid) })
+		if err := c.Wait(); err == nil {
+			t.Errorf("group %d exited by itself, not killed", c.Process.Pid)
+		}
+	}
+	if forgotten.ProcessState != nil || gone(forgotten.Process.Pid) {
+		t.Error("guardian killed a group it was told to forget")
+	}
+	syscall.Kill(-forgotten.Process.Pid, syscall.SIGKILL)
+	forgotten.Wait()
+}
+
+func TestOpenRejectsBadConfigAndDatabase(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(ctxT(t), Config{DBPath: filepath.Join(dir, "a.db"), StopTimeout: -1}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("negative StopTimeout: %v", err)
+	}
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, []byte("this is not a database, just some text that is long enough"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctxT(t), Config{DBPath: junk, LogDir: dir}); err == nil {
+		t.Error("opened a file that is not a database")
+	}
+}

@@ -1,0 +1,247 @@
+package procman
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func dur(d time.Duration) Duration { return Duration(d) }
+
+func TestOneTimeExitsWithCodeAndCapturesStderr(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "once", Command: "echo hello; echo oops >&2; exit 3", Type: OneTime})
+	w.start("once")
+	st := w.waitFor("once", StateExited)
+	if st.ExitCode == nil || *st.ExitCode != 3 || st.PID != 0 {
+		t.Fatalf("status %+v, want exit code 3 and no pid", st)
+	}
+	if got := readFile(t, st.LogFile); got != "hello\noops\n" {
+		t.Fatalf("log %q", got)
+	}
+	if filepath.Dir(st.LogFile) != filepath.Join(w.dir, "logs", "once") {
+		t.Fatalf("log file %s not under logs/once", st.LogFile)
+	}
+}
+
+func TestShellPipesQuotesEnvAndDir(t *testing.T) {
+	w := setup(t)
+	sub := filepath.Join(w.dir, "work")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.create(Job{Name: "sh", Type: OneTime, Dir: sub, Env: map[string]string{"GREETING": "it's me"},
+		Command: `printf '%s\n' "a b" 'c"d' | tr a-z A-Z; echo "$GREETING"; pwd`})
+	w.start("sh")
+	st := w.waitFor("sh", StateExited)
+	if got, want := readFile(t, st.LogFile), "A B\nC\"D\nit's me\n"+sub+"\n"; got != want {
+		t.Fatalf("log %q, want %q", got, want)
+	}
+}
+
+func TestStartWhileRunningIsRefused(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "long", Command: "sleep 100", Type: OneTime})
+	w.start("long")
+	if err := w.m.Start(ctxT(t), "long"); !errors.Is(err, ErrRunning) {
+		t.Fatalf("second Start: %v, want ErrRunning", err)
+	}
+	w.stop("long")
+	if st, _ := w.m.State("long"); st.State != StateStopped || st.Signal != "terminated" {
+		t.Fatalf("after stop: %+v", st)
+	}
+}
+
+// spawnTimes reads each run's start from its log file name (unix nanoseconds).
+func (w *world) spawnTimes(name string) []time.Time {
+	var out []time.Time
+	for _, f := range w.logFiles(name) {
+		ns, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(f), ".log"), 10, 64)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		out = append(out, time.Unix(0, ns))
+	}
+	return out
+}
+
+func TestFailingJobRetriesWithGrowingGaps(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "flaky", Command: "exit 1", Type: Continuous,
+		BackoffInitial: dur(50 * time.Millisecond), BackoffMax: dur(time.Minute), MinUptime: dur(time.Minute)})
+	w.start("flaky")
+	st := w.until("flaky", "5 runs", func(st Status) bool { return st.State == StateRetrying && st.Restarts >= 4 })
+	if st.ExitCode == nil || *st.ExitCode != 1 || !strings.Contains(st.Error, "min_uptime") {
+		t.Fatalf("retrying status %+v", st)
+	}
+	times := w.spawnTimes("flaky")
+	if len(times) < 5 {
+		t.Fatalf("%d runs", len(times))
+	}
+	// With jitter ±50% and a doubling interval, the 4th gap (200ms±100) always
+	// exceeds the 1st (50ms±25).
+	first, fourth := times[1].Sub(times[0]), times[4].Sub(times[3])
+	if fourth <= first {
+		t.Fatalf("gaps did not grow: first %s, fourth %s", first, fourth)
+	}
+	w.stop("flaky")
+}
+
+func TestHealthyRunRestartsAtOnce(t *testing.T) {
+	w := setup(t)
+	// A failure would wait an hour; a healthy run (longer than min_uptime) must not wait at all.
+	w.create(Job{Name: "svc", Command: "sleep 0.2", Type: Continuous,
+		MinUptime: dur(50 * time.Millisecond), BackoffInitial: dur(time.Hour), BackoffMax: dur(time.Hour)})
+	w.start("svc")
+	w.until("svc", "3 restarts", func(st Status) bool { return st.Restarts >= 3 })
+	if st, _ := w.m.State("svc"); st.State == StateRetrying {
+		t.Fatalf("healthy job is retrying: %+v", st)
+	}
+	w.stop("svc")
+}
+
+func TestMaxRetriesGivesUp(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "bad", Command: "echo try; exit 2", Type: Continuous, MaxRetries: 3,
+		BackoffInitial: dur(10 * time.Millisecond), MinUptime: dur(time.Minute)})
+	w.start("bad")
+	st := w.waitFor("bad", StateError)
+	if !strings.Contains(st.Error, "gave up after 3 consecutive failures") || *st.ExitCode != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	if n := len(w.logFiles("bad")); n != 3 {
+		t.Fatalf("%d runs, want 3", n)
+	}
+	w.start("bad") // a job in error can be started again
+	w.waitFor("bad", StateError)
+}
+
+func TestStopDuringRetryingEndsAtOnce(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "slow", Command: "exit 1", Type: Continuous,
+		BackoffInitial: dur(time.Hour), BackoffMax: dur(time.Hour), MinUptime: dur(time.Minute)})
+	w.start("slow")
+	w.waitFor("slow", StateRetrying)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.m.Stop(ctx, "slow"); err != nil {
+		t.Fatalf("Stop during retrying: %v", err)
+	}
+	if st, _ := w.m.State("slow"); st.State != StateStopped {
+		t.Fatalf("state %s", st.State)
+	}
+}
+
+func TestStopEscalatesToKill(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "stubborn", Command: `trap '' TERM; echo ready; while :; do sleep 1; done`, Type: Continuous,
+		StopTimeout: dur(200 * time.Millisecond)})
+	w.start("stubborn")
+	st := w.waitFor("stubborn", StateRunning)
+	eventually(t, "trap set", func() bool { return strings.Contains(readFile(t, st.LogFile), "ready") })
+	begin := time.Now()
+	w.stop("stubborn")
+	if took := time.Since(begin); took < 200*time.Millisecond {
+		t.Fatalf("stopped in %s, before the stop timeout: TERM was not ignored?", took)
+	}
+	after, _ := w.m.State("stubborn")
+	if after.State != StateStopped || after.Signal != "killed" || !gone(st.PID) {
+		t.Fatalf("after stop: %+v, leader gone=%v", after, gone(st.PID))
+	}
+}
+
+func TestStopKillsGrandchildren(t *testing.T) {
+	for _, tc := range []struct{ name, cmd string }{
+		{"leader-waits", `sleep 1000 & echo $! > gc.pid; wait`},
+		// The shell dies of TERM at once; its child ignores TERM and must still be gone
+		// (by SIGKILL) before Stop returns.
+		{"leader-exits-first", `sh -c 'trap "" TERM; while :; do sleep 1; done' & echo $! > gc.pid; wait`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := setup(t)
+			w.create(Job{Name: "tree", Command: tc.cmd, Type: Continuous, Dir: w.dir, StopTimeout: dur(300 * time.Millisecond)})
+			w.start("tree")
+			gc := readPid(t, filepath.Join(w.dir, "gc.pid"))
+			w.stop("tree")
+			if !gone(gc) {
+				t.Fatalf("grandchild %d survived Stop", gc)
+			}
+		})
+	}
+}
+
+func TestRunEndSweepsLeftovers(t *testing.T) {
+	w := setup(t)
+	// The run's shell exits at once, leaving a background child in its group.
+	w.create(Job{Name: "leaver", Command: `sleep 1000 & echo $! > gc.pid`, Type: OneTime, Dir: w.dir})
+	w.start("leaver")
+	w.waitFor("leaver", StateExited)
+	if gc := readPid(t, filepath.Join(w.dir, "gc.pid")); !gone(gc) {
+		t.Fatalf("leftover %d of a finished run is alive", gc)
+	}
+}
+
+func TestSpawnFailure(t *testing.T) {
+	w := setup(t)
+	missing := filepath.Join(w.dir, "missing")
+	w.create(Job{Name: "once", Command: "true", Type: OneTime, Dir: missing})
+	w.start("once")
+	if st := w.waitFor("once", StateError); !strings.Contains(st.Error, "missing") {
+		t.Fatalf("status %+v", st)
+	}
+	// For a continuous job a spawn failure is a failure like any other.
+	w.create(Job{Name: "svc", Command: "true", Type: Continuous, Dir: missing, MaxRetries: 2,
+		BackoffInitial: dur(10 * time.Millisecond)})
+	w.start("svc")
+	if st := w.waitFor("svc", StateError); !strings.Contains(st.Error, "gave up after 2") || st.Restarts != 1 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestUnwritableLogFolder(t *testing.T) {
+	w := setup(t)
+	// A file where the job's log folder should be: MkdirAll fails even for root.
+	if err := os.MkdirAll(filepath.Join(w.dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.dir, "logs", "blocked"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.create(Job{Name: "blocked", Command: "true", Type: OneTime})
+	w.start("blocked")
+	if st := w.waitFor("blocked", StateError); !strings.Contains(st.Error, "log folder") {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestOpenLogNeverReusesAName(t *testing.T) {
+	dir := t.TempDir()
+	seen := map[string]bool{}
+	for range 500 {
+		f, path, err := openLog(dir, "j")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if seen[path] {
+			t.Fatalf("%s handed out twice", path)
+		}
+		seen[path] = true
+	}
+}
+
+func TestSignalGroupOfGoneGroup(t *testing.T) {
+	// A pgid no process uses: signalling it is not an error, and it is not alive.
+	if err := signalGroup(1<<22-3, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if groupAlive(1<<22 - 3) {
+		t.Fatal("unused group reported alive")
+	}
+}

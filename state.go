@@ -1,0 +1,81 @@
+package procman
+
+import "time"
+
+// State is where a job is in its life. States are stored and sent as these strings.
+type State string
+
+const (
+	// StateStopped: not running; never started, or stopped on request.
+	StateStopped State = "stopped"
+	// StateStarting: a run is being spawned (log file opened, process forked).
+	StateStarting State = "starting"
+	// StateRunning: the run's process is alive.
+	StateRunning State = "running"
+	// StateRetrying: a continuous job failed and waits out its backoff before the next run.
+	StateRetrying State = "retrying"
+	// StateError: the job gave up: max_retries reached, a one_time job could not be
+	// spawned, or its process group survived SIGKILL. Status.Error says why.
+	StateError State = "error"
+	// StateStopping: the stop signal was sent; waiting for every process of the group to go.
+	StateStopping State = "stopping"
+	// StateExited: a one_time run ended by itself; Status holds its exit code or signal.
+	StateExited State = "exited"
+	// StateUnknown: ProcMan cannot know the fate of the job's last run, because an earlier
+	// ProcMan ended without shutting down while it ran.
+	StateUnknown State = "unknown"
+)
+
+// active reports whether a supervisor goroutine owns the job in this state.
+func (s State) active() bool {
+	switch s {
+	case StateStarting, StateRunning, StateRetrying, StateStopping:
+		return true
+	}
+	return false
+}
+
+// canTransition is the state machine, in one place. Each case is one row of the
+// table in the README: the states a job may move to from `from`.
+func canTransition(from, to State) bool {
+	switch from {
+	case StateStopped, StateExited, StateError, StateUnknown:
+		// Start (by hand, by schedule, or at boot).
+		return to == StateStarting
+	case StateStarting:
+		// Spawned; spawn failed (continuous: retry later; one_time or out of retries: error).
+		return to == StateRunning || to == StateRetrying || to == StateError
+	case StateRunning:
+		// one_time ended; continuous healthy run ended (restart now) or failed
+		// (back off, or give up); stop requested.
+		return to == StateExited || to == StateStarting || to == StateRetrying ||
+			to == StateError || to == StateStopping
+	case StateRetrying:
+		// Backoff elapsed; stop requested while waiting (ends at once).
+		return to == StateStarting || to == StateStopped
+	case StateStopping:
+		// Group gone; group survived SIGKILL.
+		return to == StateStopped || to == StateError
+	}
+	return false
+}
+
+// Status is a snapshot of a job's run-time state.
+type Status struct {
+	Name  string `json:"name"`
+	State State  `json:"state"`
+	// PID of the current run's leader (the shell); 0 when no process runs.
+	PID int `json:"pid,omitempty"`
+	// Since is when the job entered State.
+	Since time.Time `json:"since"`
+	// Restarts counts automatic restarts of a continuous job since it was last started by hand.
+	Restarts int `json:"restarts"`
+	// ExitCode of the last run that exited normally; nil if none did or it was killed by a signal.
+	ExitCode *int `json:"exit_code,omitempty"`
+	// Signal that ended the last run, such as "terminated"; empty if none.
+	Signal string `json:"signal,omitempty"`
+	// Error is why the last run failed to start, or why the job is in StateError.
+	Error string `json:"error,omitempty"`
+	// LogFile is the current (or last) run's log file.
+	LogFile string `json:"log_file,omitempty"`
+}
