@@ -1,6 +1,7 @@
 package procman
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +33,13 @@ type Config struct {
 	// MaxRetries is how many consecutive failures put a continuous job in
 	// StateError. Default 0: retry forever.
 	MaxRetries int
+	// KeepRuns is how many finished runs per job are kept, rows and log files.
+	// Default 100.
+	KeepRuns int
+	// MaxLogBytes caps each job's finished runs' log files in total, oldest
+	// removed first; the newest finished run's log is always kept. Default 0: no cap.
+	MaxLogBytes int64
+
 	// KillWait is how long a group may take to vanish after SIGKILL before the
 	// job goes to StateError. Default 5s.
 	KillWait time.Duration
@@ -60,6 +68,9 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.BackoffMax, time.Minute)
 	def(&c.MinUptime, 10*time.Second)
 	def(&c.KillWait, 5*time.Second)
+	if c.KeepRuns == 0 {
+		c.KeepRuns = 100
+	}
 	if _, err := parseSignal(c.StopSignal); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
@@ -68,6 +79,9 @@ func (c Config) withDefaults() (Config, error) {
 		if d < 0 {
 			return c, fmt.Errorf("config: %s must not be negative: %w", name, ErrInvalid)
 		}
+	}
+	if c.KeepRuns < 0 || c.MaxLogBytes < 0 {
+		return c, fmt.Errorf("config: KeepRuns and MaxLogBytes must not be negative: %w", ErrInvalid)
 	}
 	if c.MaxRetries < 0 {
 		return c, fmt.Errorf("config: MaxRetries must not be negative: %w", ErrInvalid)
@@ -100,5 +114,7 @@ func (c Config) settings(j Job) settings {
 		minUptime:      pick(j.MinUptime, c.MinUptime),
 		maxRetries:     maxRetries,
 		killWait:       c.KillWait,
+		keepRuns:       cmp.Or(j.KeepRuns, c.KeepRuns),
+		maxLogBytes:    cmp.Or(j.MaxLogBytes, c.MaxLogBytes),
 	}
 }

@@ -8,12 +8,12 @@ import (
 // Sentinel errors. Every error the Manager returns wraps at most one of them;
 // check with errors.Is.
 var (
-	// ErrNotFound: no job has that name.
-	ErrNotFound = errors.New("job not found")
+	// ErrNotFound: no job has that name, or the job has no such run or log.
+	ErrNotFound = errors.New("not found")
 	// ErrExists: a job with that name already exists.
 	ErrExists = errors.New("job already exists")
 	// ErrInvalid: a job definition or argument was rejected; the message names the field.
-	ErrInvalid = errors.New("invalid job")
+	ErrInvalid = errors.New("invalid")
 	// ErrRunning: the job is active (starting, running, retrying or stopping) and the
 	// request needs it inactive.
 	ErrRunning = errors.New("job is already running")

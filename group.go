@@ -25,43 +25,62 @@ func groupAlive(pgid int) bool {
 	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
 		return false
 	}
+	return len(groupMembers(pgid)) > 0
+}
+
+// groupMembers lists the live (non-zombie) processes of group pgid.
+func groupMembers(pgid int) []procStat {
 	d, err := os.Open("/proc")
 	if err != nil {
-		return true
+		return nil
 	}
 	defer d.Close()
 	names, _ := d.Readdirnames(-1)
+	var out []procStat
 	for _, n := range names {
 		if n[0] < '0' || n[0] > '9' {
 			continue
 		}
-		if st, pg, ok := readStat(n); ok && pg == pgid && st != 'Z' && st != 'X' {
-			return true
+		if st, ok := readStat(n); ok && st.pgid == pgid && st.alive() {
+			out = append(out, st)
 		}
 	}
-	return false
+	return out
 }
 
-// readStat returns the state and process group of /proc/<pid>/stat.
-func readStat(pid string) (state byte, pgid int, ok bool) {
+// procStat is what ProcMan reads from /proc/<pid>/stat.
+type procStat struct {
+	pid, pgid, sid int
+	state          byte
+	// start is the process's start time in clock ticks after boot: with the pid,
+	// it names one process for good, so a recycled pid is never mistaken for it.
+	start uint64
+}
+
+func (p procStat) alive() bool { return p.state != 'Z' && p.state != 'X' }
+
+// readStat parses /proc/<pid>/stat.
+func readStat(pid string) (procStat, bool) {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		return 0, 0, false
+		return procStat{}, false
 	}
 	// The command name may hold spaces and parentheses: fields start after the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, 0, false
+		return procStat{}, false
 	}
-	f := bytes.Fields(b[i+1:]) // state ppid pgrp ...
-	if len(f) < 3 {
-		return 0, 0, false
+	f := bytes.Fields(b[i+1:]) // f[0] is field 3 (state) of proc(5)
+	if len(f) < 20 || len(f[0]) == 0 {
+		return procStat{}, false
 	}
-	pg, err := strconv.Atoi(string(f[2]))
-	if err != nil || len(f[0]) == 0 {
-		return 0, 0, false
-	}
-	return f[0][0], pg, true
+	st := procStat{state: f[0][0]}
+	var e1, e2, e3, e4 error
+	st.pid, e1 = strconv.Atoi(pid)
+	st.pgid, e2 = strconv.Atoi(string(f[2]))
+	st.sid, e3 = strconv.Atoi(string(f[3]))
+	st.start, e4 = strconv.ParseUint(string(f[19]), 10, 64)
+	return st, errors.Join(e1, e2, e3, e4) == nil
 }
 
 // waitGroupGone polls until group pgid has no live process, or until stop

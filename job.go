@@ -68,6 +68,14 @@ type Job struct {
 	// MaxRetries: after this many consecutive failures the job goes to StateError.
 	// 0 (default) retries forever.
 	MaxRetries int `json:"max_retries,omitempty"`
+
+	// Log retention; see Config.KeepRuns and Config.MaxLogBytes.
+
+	// KeepRuns is how many finished runs (rows and log files) are kept. 0: the Manager's default (100).
+	KeepRuns int `json:"keep_runs,omitempty"`
+	// MaxLogBytes caps the finished runs' log files in total; the oldest go first, the
+	// newest finished run's log is always kept. 0: the Manager's default (no cap).
+	MaxLogBytes int64 `json:"max_log_bytes,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes Go duration strings ("1m30s") in JSON.
@@ -101,7 +109,7 @@ func DecodeJob(data []byte) (Job, error) {
 		return Job{}, decodeError(data, err)
 	}
 	if dec.More() {
-		return Job{}, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalid)
+		return Job{}, fmt.Errorf("%w job: trailing data after the JSON object", ErrInvalid)
 	}
 	return j, nil
 }
@@ -128,7 +136,7 @@ func decodeError(data []byte, err error) error {
 	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
 		return invalid(strings.Trim(f, `"`), "unknown field")
 	}
-	return fmt.Errorf("%w: malformed JSON: %s", ErrInvalid, msg)
+	return fmt.Errorf("%w job: malformed JSON: %s", ErrInvalid, msg)
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
@@ -177,6 +185,12 @@ func (j Job) validateDurations() error {
 	}
 	if j.MaxRetries < 0 {
 		return invalid("max_retries", "must not be negative")
+	}
+	if j.KeepRuns < 0 {
+		return invalid("keep_runs", "must not be negative")
+	}
+	if j.MaxLogBytes < 0 {
+		return invalid("max_log_bytes", "must not be negative")
 	}
 	if j.Type == OneTime {
 		switch {

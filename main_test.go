@@ -148,8 +148,8 @@ func readFile(t *testing.T, path string) string {
 // gone reports whether pid has exited. A zombie counts as gone: an init that
 // does not reap leaves killed orphans as zombies.
 func gone(pid int) bool {
-	st, _, ok := readStat(strconv.Itoa(pid))
-	return !ok || st == 'Z' || st == 'X'
+	st, ok := readStat(strconv.Itoa(pid))
+	return !ok || !st.alive()
 }
 
 // waitGone polls until pid is gone or the deadline passes.

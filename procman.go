@@ -18,6 +18,7 @@ type Manager struct {
 	log   *slog.Logger
 	store *store
 	guard *guardian
+	hub   hub
 
 	mu     sync.RWMutex // guards jobs and closed; never held while taking a runner's mu
 	jobs   map[string]*runner
@@ -50,18 +51,43 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, store: st, guard: g, jobs: make(map[string]*runner, len(jobs))}
-	for _, j := range jobs {
-		m.jobs[j.Name] = newRunner(m, j)
+	if err := m.load(ctx, jobs); err != nil {
+		g.close()
+		st.close()
+		return nil, err
 	}
 	for _, j := range jobs {
 		if j.startsOnBoot() {
-			if err := m.Start(ctx, j.Name); err != nil {
+			if err := m.start(ctx, j.Name, TriggerReboot); err != nil {
 				m.log.Error("reboot start failed", "job", j.Name, "err", err)
 			}
 		}
 	}
 	m.log.Info("procman open", "db", cfg.DBPath, "logs", cfg.LogDir, "jobs", len(jobs))
 	return m, nil
+}
+
+// load builds the runners, after closing what an earlier ProcMan left open.
+func (m *Manager) load(ctx context.Context, jobs []Job) error {
+	lost, err := m.recover(ctx)
+	if err != nil {
+		return err
+	}
+	last, err := m.store.lastEnded(ctx)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		r := newRunner(m, j)
+		if run, ok := last[j.Name]; ok {
+			r.st.LastRun = run.summary()
+		}
+		if lost[j.Name] {
+			r.st.State, r.st.Error = StateUnknown, unknownCause
+		}
+		m.jobs[j.Name] = r
+	}
+	return nil
 }
 
 // track registers a supervisor goroutine about to start, unless the Manager is shutting down.
@@ -81,7 +107,7 @@ func (m *Manager) runner(name string) (*runner, error) {
 	r, ok := m.jobs[name]
 	m.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%q: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("job %q: %w", name, ErrNotFound)
 	}
 	return r, nil
 }
@@ -123,7 +149,7 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	m.jobs[j.Name] = r
 	m.mu.Unlock()
 	if j.startsOnBoot() {
-		return m.Start(ctx, j.Name)
+		return m.start(ctx, j.Name, TriggerReboot)
 	}
 	return nil
 }
@@ -198,7 +224,11 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 // Start starts a job that is not active. It returns once the first run has
 // been spawned (or failed to be); ErrRunning if the job is already active.
 func (m *Manager) Start(ctx context.Context, name string) error {
-	return m.control(ctx, name, func(r *runner) error { return r.start(ctx) })
+	return m.start(ctx, name, TriggerManual)
+}
+
+func (m *Manager) start(ctx context.Context, name string, trigger Trigger) error {
+	return m.control(ctx, name, func(r *runner) error { return r.start(ctx, trigger) })
 }
 
 // Stop stops an active job: its stop signal to the whole process group, SIGKILL
@@ -215,7 +245,7 @@ func (m *Manager) Restart(ctx context.Context, name string) error {
 		if err := r.stop(ctx); err != nil {
 			return err
 		}
-		return r.start(ctx)
+		return r.start(ctx, TriggerRestart)
 	})
 }
 
@@ -236,7 +266,7 @@ func (m *Manager) control(ctx context.Context, name string, op func(*runner) err
 	deleted := r.deleted
 	r.mu.Unlock()
 	if deleted {
-		return fmt.Errorf("%q: %w", name, ErrNotFound)
+		return fmt.Errorf("job %q: %w", name, ErrNotFound)
 	}
 	return op(r)
 }
@@ -330,6 +360,7 @@ func (m *Manager) shutdown(ctx context.Context) error {
 		}
 		<-all
 	}
+	m.hub.close()
 	err = errors.Join(err, m.guard.close(), m.store.close())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
 	return err

@@ -2,13 +2,7 @@ package procman
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +23,7 @@ type runner struct {
 	job     Job
 	st      Status
 	sup     *supervisor   // non-nil while the job is active
+	cur     *proc         // the run going on, if any
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
 }
@@ -87,11 +82,13 @@ type settings struct {
 	minUptime      time.Duration
 	maxRetries     int
 	killWait       time.Duration
+	keepRuns       int
+	maxLogBytes    int64
 }
 
 // start activates the job. The caller holds r.ctl. It returns once the first
 // run has been spawned or has failed to, so the state seen next is meaningful.
-func (r *runner) start(ctx context.Context) error {
+func (r *runner) start(ctx context.Context, trigger Trigger) error {
 	r.mu.Lock()
 	if r.deleted {
 		r.mu.Unlock()
@@ -112,7 +109,7 @@ func (r *runner) start(ctx context.Context) error {
 	r.transitionLocked(StateStarting, func(st *Status) { st.Restarts = 0 })
 	r.mu.Unlock()
 
-	go r.supervise(s, job, r.m.cfg.settings(job))
+	go r.supervise(s, job, r.m.cfg.settings(job), trigger)
 	select {
 	case <-s.started:
 		return nil
@@ -144,13 +141,18 @@ func (r *runner) stop(ctx context.Context) error {
 
 // supervise runs the job until it rests: stopped, exited or error. It is the
 // only code that spawns, waits for or signals the job's processes.
-func (r *runner) supervise(s *supervisor, job Job, set settings) {
+func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger) {
 	defer r.m.wg.Done()
 	defer r.finish(s)
 	bo := newBackoff(set)
 	failures := 0
-	for first := true; ; first = false {
+	for first := true; ; first, trigger = false, TriggerRetry {
 		p, err := r.spawn(job)
+		if err != nil {
+			r.recordFailedStart(trigger, err)
+		} else {
+			r.recordStart(p, trigger)
+		}
 		if first {
 			close(s.started)
 		}
@@ -193,6 +195,44 @@ func (r *runner) finish(s *supervisor) {
 	close(s.done)
 }
 
+// watch waits for the run to end by itself or for a stop request, and records
+// its end. It reports how long the run lasted, and whether the job has come
+// to rest (stopped or error).
+func (r *runner) watch(s *supervisor, p *proc, set settings) (time.Duration, bool) {
+	r.transition(StateRunning, func(st *Status) { st.PID, st.LogFile, st.Error = p.pgid, p.row.LogFile, "" })
+	select {
+	case <-p.done:
+		ran := time.Since(p.started)
+		killed, err := r.sweep(p, set, s.killReq)
+		if err != nil {
+			r.recordEnd(p, OutcomeKilled, err.Error())
+			r.transition(StateError, func(st *Status) { st.Error = err.Error() })
+			return ran, true
+		}
+		outcome := OutcomeExited
+		if killed && s.stopping() { // a forced shutdown cut the sweep short
+			outcome = OutcomeKilled
+		}
+		r.recordEnd(p, outcome, "")
+		return ran, false
+	case <-s.stopReq:
+		r.transition(StateStopping, nil)
+		killed, err := r.terminate(p, set, s.killReq)
+		switch {
+		case err != nil:
+			r.recordEnd(p, OutcomeKilled, err.Error())
+			r.transition(StateError, func(st *Status) { st.Error = err.Error() })
+		case killed:
+			r.recordEnd(p, OutcomeKilled, "")
+			r.transition(StateStopped, nil)
+		default:
+			r.recordEnd(p, OutcomeStopped, "")
+			r.transition(StateStopped, nil)
+		}
+		return time.Since(p.started), true
+	}
+}
+
 // retry decides what follows a failed run or spawn: wait out the backoff (state
 // retrying) and report true, or give up (state error) or stop and report false.
 func (r *runner) retry(s *supervisor, job Job, set settings, bo backoff.BackOff, failures int, reason string) bool {
@@ -230,179 +270,6 @@ func newBackoff(set settings) backoff.BackOff {
 	return b
 }
 
-// proc is one run: a process group led by /bin/sh.
-type proc struct {
-	cmd     *exec.Cmd
-	pgid    int
-	started time.Time
-	done    chan struct{} // closed when the leader has been waited for
-}
-
-// spawn opens the run's log file and starts the shell in its own process
-// group, writing straight into the file: ProcMan copies no output.
-func (r *runner) spawn(job Job) (*proc, error) {
-	if job.Dir != "" {
-		// exec reports a bad working directory as "fork/exec /bin/sh: ...", which
-		// blames the shell; name the real culprit.
-		if fi, err := os.Stat(job.Dir); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("dir %q: not a usable directory", job.Dir)
-		}
-	}
-	f, path, err := openLog(r.m.cfg.LogDir, job.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close() // the child holds its own copy
-	cmd := exec.Command("/bin/sh", "-c", job.Command)
-	cmd.Dir = job.Dir
-	cmd.Env = jobEnv(job.Env)
-	cmd.Stdout, cmd.Stderr = f, f
-	// Pdeathsig is bound to the OS thread that forks, which Go never retires
-	// while it runs ordinary goroutines; the guardian covers the rest of the group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("spawn: %w", err)
-	}
-	p := &proc{cmd: cmd, pgid: cmd.Process.Pid, started: time.Now(), done: make(chan struct{})}
-	if err := r.m.guard.watch(p.pgid); err != nil {
-		r.m.log.Error("guardian unavailable; this run is not protected against a ProcMan crash", "job", job.Name, "err", err)
-	}
-	go func() { // ends when the leader exits; exactly one Wait per process
-		cmd.Wait()
-		close(p.done)
-	}()
-	r.transition(StateRunning, func(st *Status) {
-		st.PID, st.LogFile, st.Error = p.pgid, path, ""
-	})
-	return p, nil
-}
-
-// watch waits for the run to end by itself or for a stop request. It reports
-// how long the run lasted, and whether the job has come to rest (stopped or error).
-func (r *runner) watch(s *supervisor, p *proc, set settings) (time.Duration, bool) {
-	select {
-	case <-p.done:
-		ran := time.Since(p.started)
-		if err := r.sweep(p, set, s.killReq); err != nil {
-			r.transition(StateError, func(st *Status) { setExit(st, p); st.Error = err.Error() })
-			return ran, true
-		}
-		r.recordExit(p)
-		return ran, false
-	case <-s.stopReq:
-		r.transition(StateStopping, nil)
-		err := r.terminate(p, set, s.killReq)
-		if err != nil {
-			r.transition(StateError, func(st *Status) { setExit(st, p); st.Error = err.Error() })
-		} else {
-			r.transition(StateStopped, func(st *Status) { setExit(st, p) })
-		}
-		return time.Since(p.started), true
-	}
-}
-
-// sweep ends what a run whose leader exited left behind in its group, so no
-// stray outlives its run (as systemd does for a service's control group).
-func (r *runner) sweep(p *proc, set settings, force <-chan struct{}) error {
-	if !groupAlive(p.pgid) {
-		r.m.guard.forget(p.pgid)
-		return nil
-	}
-	r.m.log.Info("run ended with processes left in its group; stopping them", "job", r.name, "pgid", p.pgid)
-	return r.terminate(p, set, force)
-}
-
-// terminate sends the stop signal to the whole group, SIGKILL after the stop
-// timeout (or at once when forced), and returns once no process of the group is left.
-func (r *runner) terminate(p *proc, set settings, force <-chan struct{}) error {
-	signalGroup(p.pgid, set.stopSignal)
-	grace := time.NewTimer(set.stopTimeout)
-	defer grace.Stop()
-	if !waitRun(p, grace.C, force) {
-		signalGroup(p.pgid, syscall.SIGKILL)
-		t := time.NewTimer(set.killWait)
-		defer t.Stop()
-		if !waitRun(p, t.C, nil) {
-			return fmt.Errorf("%w (pgid %d, waited %s)", ErrStopFailed, p.pgid, set.killWait)
-		}
-	}
-	r.m.guard.forget(p.pgid)
-	return nil
-}
-
-// waitRun waits until the leader has exited and no process of its group is left.
-func waitRun(p *proc, deadline <-chan time.Time, force <-chan struct{}) bool {
-	select {
-	case <-p.done:
-	case <-deadline:
-		return false
-	case <-force:
-		return false
-	}
-	return waitGroupGone(p.pgid, deadline, force)
-}
-
-func (r *runner) recordExit(p *proc) {
-	r.mu.Lock()
-	setExit(&r.st, p)
-	r.mu.Unlock()
-}
-
-// setExit records how the run's leader ended.
-func setExit(st *Status, p *proc) {
-	st.ExitCode, st.Signal = nil, ""
-	select {
-	case <-p.done:
-	default:
-		return // leader not reaped (it survived SIGKILL)
-	}
-	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	switch {
-	case ok && ws.Signaled():
-		st.Signal = ws.Signal().String()
-	default:
-		code := p.cmd.ProcessState.ExitCode()
-		st.ExitCode = &code
-	}
-}
-
-// openLog creates LogDir/<job>/<unix-nanos>.log, never reusing an existing name.
-func openLog(dir, job string) (*os.File, string, error) {
-	dir = filepath.Join(dir, job)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", fmt.Errorf("log folder: %w", err)
-	}
-	for t := time.Now().UnixNano(); ; t++ {
-		path := filepath.Join(dir, strconv.FormatInt(t, 10)+".log")
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return nil, "", fmt.Errorf("log file: %w", err)
-		}
-		return f, path, nil
-	}
-}
-
-// jobEnv is ProcMan's environment with the job's variables on top; os/exec
-// keeps the last value of a repeated key.
-func jobEnv(env map[string]string) []string {
-	if len(env) == 0 {
-		return nil // nil means "inherit ProcMan's environment"
-	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := os.Environ()
-	for _, k := range keys {
-		out = append(out, k+"="+env[k])
-	}
-	return out
-}
-
 // transition moves the job to state to, applying edit to its status.
 func (r *runner) transition(to State, edit func(*Status)) {
 	r.mu.Lock()
@@ -425,6 +292,14 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 	}
 	close(r.changed)
 	r.changed = make(chan struct{})
+	ev := Event{Type: "state", Job: r.name, From: from, To: to, Time: r.st.Since, PID: r.st.PID}
+	switch to {
+	case StateError, StateRetrying:
+		ev.Reason = r.st.Error
+	case StateExited, StateStopped:
+		ev.ExitCode, ev.Signal = r.st.ExitCode, r.st.Signal
+	}
+	r.m.hub.publish(ev) // never blocks; under r.mu so each job's events stay in order
 	r.m.log.Info("job state", "job", r.name, "from", from, "to", to, "pid", r.st.PID, "error", r.st.Error)
 }
 

@@ -78,4 +78,6 @@ type Status struct {
 	Error string `json:"error,omitempty"`
 	// LogFile is the current (or last) run's log file.
 	LogFile string `json:"log_file,omitempty"`
+	// LastRun is how the last finished run ended.
+	LastRun *LastRun `json:"last_run,omitempty"`
 }

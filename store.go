@@ -3,6 +3,7 @@ package procman
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -35,6 +36,8 @@ type jobRow struct {
 	BackoffMax     time.Duration     `bun:"backoff_max,notnull"`
 	MinUptime      time.Duration     `bun:"min_uptime,notnull"`
 	MaxRetries     int               `bun:"max_retries,notnull"`
+	KeepRuns       int               `bun:"keep_runs,notnull"`
+	MaxLogBytes    int64             `bun:"max_log_bytes,notnull"`
 	CreatedAt      time.Time         `bun:"created_at,notnull"`
 	UpdatedAt      time.Time         `bun:"updated_at,notnull"`
 }
@@ -57,7 +60,7 @@ func openStore(ctx context.Context, path string) (*store, error) {
 }
 
 func (s *store) init(ctx context.Context) error {
-	for _, p := range []string{"PRAGMA busy_timeout = 5000", "PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON"} {
+	for _, p := range []string{"PRAGMA busy_timeout = 5000", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"} {
 		if _, err := s.db.ExecContext(ctx, p); err != nil {
 			return err
 		}
@@ -72,22 +75,42 @@ func (s *store) init(ctx context.Context) error {
 	return nil
 }
 
-// migrations lists the schema versions in order. Later versions are appended,
-// never edited.
+// migrations lists the schema versions in order. Each is frozen SQL: later
+// versions are appended, never edited, so every database upgrades the same way.
 func migrations() *migrate.Migrations {
 	ms := migrate.NewMigrations()
-	ms.Add(migrate.Migration{
-		Name:    "20261125000001",
-		Comment: "jobs",
-		Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-			_, err := m.DB().NewCreateTable().Model((*jobRow)(nil)).Exec(ctx)
-			return err
-		},
-		Down: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-			_, err := m.DB().NewDropTable().Model((*jobRow)(nil)).IfExists().Exec(ctx)
-			return err
-		},
-	})
+	for i, step := range [][]string{
+		{`CREATE TABLE jobs (
+			name TEXT PRIMARY KEY, command TEXT NOT NULL, type TEXT NOT NULL, schedule TEXT NOT NULL,
+			dir TEXT NOT NULL, env TEXT, stop_signal TEXT NOT NULL, stop_timeout INTEGER NOT NULL,
+			backoff_initial INTEGER NOT NULL, backoff_max INTEGER NOT NULL, min_uptime INTEGER NOT NULL,
+			max_retries INTEGER NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL)`},
+		// Runs outlive their job's definition, so no foreign key.
+		{`CREATE TABLE runs (
+			id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, trigger TEXT NOT NULL,
+			started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, pid INTEGER NOT NULL, pgid INTEGER NOT NULL,
+			sid INTEGER NOT NULL, proc_start INTEGER NOT NULL, exit_code INTEGER, signal TEXT NOT NULL,
+			outcome TEXT NOT NULL, error TEXT NOT NULL, log_file TEXT NOT NULL, log_bytes INTEGER NOT NULL,
+			pruned BOOLEAN NOT NULL)`,
+			`CREATE INDEX runs_job_id ON runs (job, id)`,
+			`CREATE INDEX runs_open ON runs (ended_at) WHERE ended_at IS NULL`},
+		{`ALTER TABLE jobs ADD COLUMN keep_runs INTEGER NOT NULL DEFAULT 0`,
+			`ALTER TABLE jobs ADD COLUMN max_log_bytes INTEGER NOT NULL DEFAULT 0`},
+	} {
+		ms.Add(migrate.Migration{
+			Name: fmt.Sprintf("%014d", 20261125000001+i),
+			Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
+				return m.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+					for _, q := range step {
+						if _, err := tx.ExecContext(ctx, q); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			},
+		})
+	}
 	return ms
 }
 
@@ -154,6 +177,7 @@ func toRow(j Job) jobRow {
 		Env: j.Env, StopSignal: j.StopSignal, StopTimeout: time.Duration(j.StopTimeout),
 		BackoffInitial: time.Duration(j.BackoffInitial), BackoffMax: time.Duration(j.BackoffMax),
 		MinUptime: time.Duration(j.MinUptime), MaxRetries: j.MaxRetries,
+		KeepRuns: j.KeepRuns, MaxLogBytes: j.MaxLogBytes,
 	}
 }
 
@@ -163,5 +187,130 @@ func (r jobRow) job() Job {
 		Env: r.Env, StopSignal: r.StopSignal, StopTimeout: Duration(r.StopTimeout),
 		BackoffInitial: Duration(r.BackoffInitial), BackoffMax: Duration(r.BackoffMax),
 		MinUptime: Duration(r.MinUptime), MaxRetries: r.MaxRetries,
+		KeepRuns: r.KeepRuns, MaxLogBytes: r.MaxLogBytes,
 	}
+}
+
+type runRow struct {
+	bun.BaseModel `bun:"table:runs"`
+
+	ID        int64      `bun:"id,pk,autoincrement"`
+	Job       string     `bun:"job,notnull"`
+	Trigger   string     `bun:"trigger,notnull"`
+	StartedAt time.Time  `bun:"started_at,notnull"`
+	EndedAt   *time.Time `bun:"ended_at"`
+	PID       int        `bun:"pid,notnull"`
+	PGID      int        `bun:"pgid,notnull"`
+	SID       int        `bun:"sid,notnull"`
+	ProcStart uint64     `bun:"proc_start,notnull"`
+	ExitCode  *int       `bun:"exit_code"`
+	Signal    string     `bun:"signal,notnull"`
+	Outcome   string     `bun:"outcome,notnull"`
+	Error     string     `bun:"error,notnull"`
+	LogFile   string     `bun:"log_file,notnull"`
+	LogBytes  int64      `bun:"log_bytes,notnull"`
+	Pruned    bool       `bun:"pruned,notnull"`
+}
+
+func (r runRow) run() Run {
+	return Run{ID: r.ID, Job: r.Job, Trigger: Trigger(r.Trigger), StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+		PID: r.PID, PGID: r.PGID, ProcStart: r.ProcStart, ExitCode: r.ExitCode, Signal: r.Signal,
+		Outcome: Outcome(r.Outcome), Error: r.Error, LogFile: r.LogFile, Pruned: r.Pruned}
+}
+
+// insertRun records a run as it starts (or fails to) and sets its ID.
+func (s *store) insertRun(ctx context.Context, row *runRow) error {
+	if _, err := s.db.NewInsert().Model(row).Exec(ctx); err != nil {
+		return fmt.Errorf("record run of %q: %w", row.Job, err)
+	}
+	return nil
+}
+
+// endRun records how a run ended.
+func (s *store) endRun(ctx context.Context, row *runRow) error {
+	_, err := s.db.NewUpdate().Model(row).
+		Column("ended_at", "exit_code", "signal", "outcome", "error", "log_bytes").WherePK().Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("record end of run %d: %w", row.ID, err)
+	}
+	return nil
+}
+
+func (s *store) runs(ctx context.Context, job string, limit int) ([]Run, error) {
+	var rows []runRow
+	err := s.db.NewSelect().Model(&rows).Where("job = ?", job).OrderExpr("id DESC").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("runs of %q: %w", job, err)
+	}
+	out := make([]Run, len(rows))
+	for i, r := range rows {
+		out[i] = r.run()
+	}
+	return out, nil
+}
+
+func (s *store) run(ctx context.Context, job string, id int64) (Run, error) {
+	var row runRow
+	err := s.db.NewSelect().Model(&row).Where("job = ? AND id = ?", job, id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, fmt.Errorf("run %d of job %q: %w", id, job, ErrNotFound)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("run %d of %q: %w", id, job, err)
+	}
+	return row.run(), nil
+}
+
+// lastEnded returns the newest finished run of each job, for Status.LastRun at start-up.
+func (s *store) lastEnded(ctx context.Context) (map[string]Run, error) {
+	var rows []runRow
+	err := s.db.NewSelect().Model(&rows).
+		Where("id IN (SELECT max(id) FROM runs WHERE ended_at IS NOT NULL GROUP BY job)").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("last runs: %w", err)
+	}
+	out := make(map[string]Run, len(rows))
+	for _, r := range rows {
+		out[r.Job] = r.run()
+	}
+	return out, nil
+}
+
+// openRuns returns the runs that never ended: left by a ProcMan that died.
+func (s *store) openRuns(ctx context.Context) ([]runRow, error) {
+	var rows []runRow
+	if err := s.db.NewSelect().Model(&rows).Where("ended_at IS NULL").OrderExpr("id").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("open runs: %w", err)
+	}
+	return rows, nil
+}
+
+// finishedRuns returns the job's finished runs, newest first, with what
+// retention needs.
+func (s *store) finishedRuns(ctx context.Context, job string) ([]runRow, error) {
+	var rows []runRow
+	err := s.db.NewSelect().Model(&rows).Column("id", "log_file", "log_bytes", "pruned").
+		Where("job = ? AND ended_at IS NOT NULL", job).OrderExpr("id DESC").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("runs of %q: %w", job, err)
+	}
+	return rows, nil
+}
+
+// pruneRuns deletes some run rows and marks others' logs as removed, in one transaction.
+func (s *store) pruneRuns(ctx context.Context, del, pruned []int64) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if len(del) > 0 {
+			if _, err := tx.NewDelete().Model((*runRow)(nil)).Where("id IN (?)", bun.In(del)).Exec(ctx); err != nil {
+				return fmt.Errorf("prune runs: %w", err)
+			}
+		}
+		if len(pruned) > 0 {
+			_, err := tx.NewUpdate().Model((*runRow)(nil)).Set("pruned = 1").Where("id IN (?)", bun.In(pruned)).Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("prune runs: %w", err)
+			}
+		}
+		return nil
+	})
 }

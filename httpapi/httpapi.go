@@ -51,6 +51,8 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 	r.POST("/job/:name/:action", a.action)
 	r.PUT("/job/:name/:action", a.replace)   // /job/replace/{name}
 	r.DELETE("/job/:name/:action", a.remove) // /job/delete/{name}
+	r.GET("/job/:name/:action/:id", a.run)   // /job/{name}/runs/{id}
+	r.GET("/events", a.events)
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route")
 	})
@@ -147,6 +149,15 @@ func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params
 			methodNotAllowed(w, "GET")
 			return
 		}
+	case "runs", "logs":
+		if r.Method != http.MethodGet {
+			methodNotAllowed(w, "GET")
+		} else if act == "runs" {
+			a.runs(w, r, name)
+		} else {
+			a.logs(w, r, name)
+		}
+		return
 	default:
 		a.wrongMethod(w, p)
 		return

@@ -31,6 +31,8 @@ func run(args []string, stderr io.Writer) int {
 	addr := fs.String("addr", "127.0.0.1", "address to listen on; the API runs shell commands, so keep it private")
 	db := fs.String("db", "procman.db", "SQLite database of job definitions")
 	logs := fs.String("logs", "logs", "folder for job output: <logs>/<job>/<unix-nanoseconds>.log")
+	keepRuns := fs.Int("keep-runs", 100, "finished runs kept per job (rows and log files), unless the job sets keep_runs")
+	maxLogBytes := fs.Int64("max-log-bytes", 0, "cap on each job's finished runs' log files in total, oldest removed first; 0: no cap")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: procman [flags] <port>\n\nflags:\n")
@@ -50,7 +52,9 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := serve(log, net.JoinHostPort(*addr, port), procman.Config{DBPath: *db, LogDir: *logs, Logger: log}); err != nil {
+	if err := serve(log, net.JoinHostPort(*addr, port), procman.Config{
+		DBPath: *db, LogDir: *logs, Logger: log, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
+	}); err != nil {
 		log.Error("procman failed", "err", err)
 		return 1
 	}
@@ -84,6 +88,11 @@ func serve(log *slog.Logger, addr string, cfg procman.Config) error {
 		return err
 	}
 	srv := httpapi.NewServer(addr, httpapi.New(m, httpapi.WithLogger(log)))
+	// Cancelled as shutdown begins, so that log follows and event streams end
+	// instead of holding the server open.
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+	srv.BaseContext = func(net.Listener) context.Context { return streams }
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "version", version())
@@ -103,6 +112,7 @@ func serve(log *slog.Logger, addr string, cfg procman.Config) error {
 		case <-ctx.Done():
 		}
 	}()
+	endStreams()
 	httpCtx, httpCancel := context.WithTimeout(ctx, 5*time.Second)
 	srv.Shutdown(httpCtx)
 	httpCancel()

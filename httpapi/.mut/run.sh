@@ -6,7 +6,7 @@ out=httpapi/.mut/mutant_$(basename $f).txt
 perl -0pe "$expr" "$f" > "$out"
 if cmp -s "$f" "$out"; then echo "[$label] NO MATCH"; exit 1; fi
 printf '{"Replace":{"%s":"%s"}}' "/work/main/$f" "/work/main/$out" > httpapi/.mut/overlay.json
-res=$(go test -count=1 -overlay httpapi/.mut/overlay.json ./httpapi/ 2>&1)
+res=$(go test -count=1 $GOTESTFLAGS -overlay httpapi/.mut/overlay.json ./httpapi/ 2>&1)
 if echo "$res" | grep -q '^ok'; then echo "[$label] SURVIVED (tests passed)"; else
   fails=$(echo "$res" | grep -E -- '--- FAIL' | sed 's/ (.*//; s/.*--- FAIL: //' | tr '\n' ' ')
   [ -z "$fails" ] && fails=$(echo "$res" | tail -3 | tr '\n' ' ')

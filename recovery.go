@@ -1,0 +1,56 @@
+package procman
+
+import (
+	"context"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// unknownCause is the error of a run whose ProcMan died while it went on.
+const unknownCause = "ProcMan ended without shutting down while this run went on"
+
+// recover closes the runs an earlier ProcMan left open (it died: SIGKILL,
+// power loss) with outcome unknown, after killing whatever is left of them.
+// It returns the jobs whose last run was lost that way.
+func (m *Manager) recover(ctx context.Context) (map[string]bool, error) {
+	rows, err := m.store.openRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lost := make(map[string]bool)
+	for _, row := range rows {
+		if killed := reap(row); len(killed) > 0 {
+			m.log.Warn("reaped processes of a run left by an earlier ProcMan",
+				"job", row.Job, "run", row.ID, "pgid", row.PGID, "pids", killed)
+		}
+		now := time.Now().UTC()
+		row.EndedAt, row.Outcome, row.Error = &now, string(OutcomeUnknown), unknownCause
+		if err := m.store.endRun(ctx, &row); err != nil {
+			return nil, err
+		}
+		lost[row.Job] = true
+	}
+	return lost, nil
+}
+
+// reap kills what is left of a run's process group, sparing any process that
+// is not provably the run's: the leader must have the recorded start time; if
+// the leader is gone, a member must be in the recorded session and have
+// started after the leader. A recycled pid fails both.
+func reap(row runRow) []int {
+	if row.PGID <= 0 || row.ProcStart == 0 {
+		return nil
+	}
+	leader, ok := readStat(strconv.Itoa(row.PID))
+	sameLeader := ok && leader.alive() && leader.start == row.ProcStart && leader.pgid == row.PGID
+	var killed []int
+	for _, p := range groupMembers(row.PGID) {
+		if sameLeader || (p.sid == row.SID && p.start >= row.ProcStart) {
+			if syscall.Kill(p.pid, syscall.SIGKILL) == nil {
+				killed = append(killed, p.pid)
+			}
+		}
+	}
+	return killed
+}

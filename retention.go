@@ -1,0 +1,45 @@
+package procman
+
+import (
+	"context"
+	"errors"
+	"os"
+)
+
+// prune applies log retention to a job after one of its runs ended: beyond the
+// newest keep_runs finished runs, rows and log files go; within them, the
+// oldest logs go while their total exceeds max_log_bytes (those rows stay,
+// marked pruned). A running run is never finished, so its file is never touched.
+func (m *Manager) prune(j Job) {
+	set := m.cfg.settings(j)
+	ctx := context.Background()
+	rows, err := m.store.finishedRuns(ctx, j.Name)
+	if err != nil {
+		m.log.Error("retention", "job", j.Name, "err", err)
+		return
+	}
+	var del, pruned []int64
+	var total int64
+	for i, row := range rows {
+		switch {
+		case i >= set.keepRuns:
+			del = append(del, row.ID)
+		case row.Pruned || row.LogFile == "":
+			continue
+		default:
+			total += row.LogBytes
+			if set.maxLogBytes == 0 || total <= set.maxLogBytes || i == 0 {
+				continue
+			}
+			pruned = append(pruned, row.ID)
+		}
+		if !row.Pruned && row.LogFile != "" {
+			if err := os.Remove(row.LogFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+				m.log.Warn("retention: log not removed", "job", j.Name, "file", row.LogFile, "err", err)
+			}
+		}
+	}
+	if err := m.store.pruneRuns(ctx, del, pruned); err != nil {
+		m.log.Error("retention", "job", j.Name, "err", err)
+	}
+}

@@ -1,0 +1,151 @@
+package procman
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Trigger says what started a run.
+type Trigger string
+
+const (
+	TriggerManual  Trigger = "manual"  // Start
+	TriggerReboot  Trigger = "reboot"  // the reboot schedule, at Open or Create
+	TriggerRestart Trigger = "restart" // Restart
+	TriggerRetry   Trigger = "retry"   // a continuous job's automatic restart
+)
+
+// Outcome says how a run ended.
+type Outcome string
+
+const (
+	// OutcomeExited: the run's shell exited by itself (see ExitCode or Signal).
+	OutcomeExited Outcome = "exited"
+	// OutcomeStopped: ended by the job's stop signal on request.
+	OutcomeStopped Outcome = "stopped"
+	// OutcomeKilled: ProcMan had to SIGKILL the group (stop timeout passed, or a forced shutdown).
+	OutcomeKilled Outcome = "killed"
+	// OutcomeFailedToStart: no process ran (bad dir, log folder not writable, ...); see Error.
+	OutcomeFailedToStart Outcome = "failed_to_start"
+	// OutcomeUnknown: ProcMan ended without shutting down while the run went on.
+	OutcomeUnknown Outcome = "unknown"
+)
+
+// Run is one run of a job, as recorded in the runs table.
+type Run struct {
+	ID        int64      `json:"id"`
+	Job       string     `json:"job"`
+	Trigger   Trigger    `json:"trigger"`
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	PID       int        `json:"pid,omitempty"`
+	PGID      int        `json:"pgid,omitempty"`
+	// ProcStart is the shell's start time in clock ticks after boot (from
+	// /proc/<pid>/stat): with PID it identifies the process even after a crash.
+	ProcStart uint64  `json:"proc_start,omitempty"`
+	ExitCode  *int    `json:"exit_code,omitempty"`
+	Signal    string  `json:"signal,omitempty"`
+	Outcome   Outcome `json:"outcome,omitempty"` // empty while the run goes on
+	Error     string  `json:"error,omitempty"`
+	LogFile   string  `json:"log_file,omitempty"`
+	// Pruned: the log file was removed by retention.
+	Pruned bool `json:"pruned,omitempty"`
+}
+
+// LastRun summarises how a job's last finished run ended.
+type LastRun struct {
+	ID       int64     `json:"id"`
+	Outcome  Outcome   `json:"outcome"`
+	ExitCode *int      `json:"exit_code,omitempty"`
+	Signal   string    `json:"signal,omitempty"`
+	EndedAt  time.Time `json:"ended_at"`
+}
+
+func (r Run) summary() *LastRun {
+	if r.EndedAt == nil {
+		return nil
+	}
+	return &LastRun{ID: r.ID, Outcome: r.Outcome, ExitCode: r.ExitCode, Signal: r.Signal, EndedAt: *r.EndedAt}
+}
+
+// RunsOptions selects runs for Runs.
+type RunsOptions struct {
+	// Limit is the most runs returned, newest first. Default 20, at most 1000.
+	Limit int
+}
+
+// MaxRunsLimit caps RunsOptions.Limit.
+const MaxRunsLimit = 1000
+
+// Runs returns the job's runs, newest first.
+func (m *Manager) Runs(ctx context.Context, name string, opts RunsOptions) ([]Run, error) {
+	if _, err := m.runner(name); err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.Limit == 0:
+		opts.Limit = 20
+	case opts.Limit < 0 || opts.Limit > MaxRunsLimit:
+		return nil, fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxRunsLimit)
+	}
+	return m.store.runs(ctx, name, opts.Limit)
+}
+
+// Run returns one run of the job.
+func (m *Manager) Run(ctx context.Context, name string, id int64) (Run, error) {
+	if _, err := m.runner(name); err != nil {
+		return Run{}, err
+	}
+	return m.store.run(ctx, name, id)
+}
+
+// recordStart saves a run as it begins. A database fault is logged, not fatal:
+// the run goes on, only its history is missing.
+func (r *runner) recordStart(p *proc, trigger Trigger) {
+	p.row.Job, p.row.Trigger = r.name, string(trigger)
+	if err := r.m.store.insertRun(context.Background(), &p.row); err != nil {
+		r.m.log.Error("run not recorded", "job", r.name, "err", err)
+	}
+	r.mu.Lock()
+	r.cur = p
+	r.mu.Unlock()
+}
+
+// recordFailedStart saves a run that never had a process.
+func (r *runner) recordFailedStart(trigger Trigger, cause error) {
+	now := time.Now().UTC()
+	row := runRow{Job: r.name, Trigger: string(trigger), StartedAt: now, EndedAt: &now,
+		Outcome: string(OutcomeFailedToStart), Error: cause.Error()}
+	if err := r.m.store.insertRun(context.Background(), &row); err != nil {
+		r.m.log.Error("run not recorded", "job", r.name, "err", err)
+	}
+	r.mu.Lock()
+	r.st.LastRun = row.run().summary()
+	r.mu.Unlock()
+}
+
+// recordEnd saves how a run ended, releases its log followers and applies
+// log retention.
+func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
+	now := time.Now().UTC()
+	p.row.EndedAt, p.row.Outcome, p.row.Error = &now, string(outcome), cause
+	p.row.ExitCode, p.row.Signal = p.exit()
+	if fi, err := os.Stat(p.row.LogFile); err == nil {
+		p.row.LogBytes = fi.Size()
+	}
+	if p.row.ID != 0 {
+		if err := r.m.store.endRun(context.Background(), &p.row); err != nil {
+			r.m.log.Error("run end not recorded", "job", r.name, "run", p.row.ID, "err", err)
+		}
+	}
+	r.mu.Lock()
+	r.st.LastRun = p.row.run().summary()
+	r.st.ExitCode, r.st.Signal = p.row.ExitCode, p.row.Signal
+	r.cur = nil
+	job := r.job
+	r.mu.Unlock()
+	close(p.ended)
+	r.m.prune(job)
+}
