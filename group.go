@@ -50,8 +50,8 @@ func groupMembers(pgid int) []procStat {
 
 // procStat is what ProcMan reads from /proc/<pid>/stat.
 type procStat struct {
-	pid, pgid, sid int
-	state          byte
+	pid, pgid int
+	state     byte
 	// start is the process's start time in clock ticks after boot: with the pid,
 	// it names one process for good, so a recycled pid is never mistaken for it.
 	start uint64
@@ -75,12 +75,11 @@ func readStat(pid string) (procStat, bool) {
 		return procStat{}, false
 	}
 	st := procStat{state: f[0][0]}
-	var e1, e2, e3, e4 error
+	var e1, e2, e3 error
 	st.pid, e1 = strconv.Atoi(pid)
 	st.pgid, e2 = strconv.Atoi(string(f[2]))
-	st.sid, e3 = strconv.Atoi(string(f[3]))
-	st.start, e4 = strconv.ParseUint(string(f[19]), 10, 64)
-	return st, errors.Join(e1, e2, e3, e4) == nil
+	st.start, e3 = strconv.ParseUint(string(f[19]), 10, 64)
+	return st, errors.Join(e1, e2, e3) == nil
 }
 
 // waitGroupGone polls until group pgid has no live process, or until stop

@@ -1,12 +1,14 @@
 package procman
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -37,9 +39,10 @@ func (r *runner) spawn(job Job) (*proc, error) {
 		return nil, err
 	}
 	defer f.Close() // the child holds its own copy
+	invocation := newInvocation()
 	cmd := exec.Command("/bin/sh", "-c", job.Command)
 	cmd.Dir = job.Dir
-	cmd.Env = jobEnv(job.Env)
+	cmd.Env = jobEnv(job, invocation)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Pdeathsig is bound to the OS thread that forks, which Go never retires
 	// while it runs ordinary goroutines; the guardian covers the rest of the group.
@@ -49,9 +52,9 @@ func (r *runner) spawn(job Job) (*proc, error) {
 	}
 	p := &proc{cmd: cmd, pgid: cmd.Process.Pid, started: time.Now(),
 		done: make(chan struct{}), ended: make(chan struct{})}
-	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: path, StartedAt: p.started.UTC()}
+	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: path, StartedAt: p.started.UTC(), Invocation: invocation}
 	if st, ok := readStat(strconv.Itoa(p.pgid)); ok {
-		p.row.SID, p.row.ProcStart = st.sid, st.start
+		p.row.ProcStart = st.start
 	}
 	if err := r.m.guard.watch(p.pgid); err != nil {
 		r.m.log.Error("guardian unavailable; this run is not protected against a ProcMan crash", "job", job.Name, "err", err)
@@ -140,20 +143,20 @@ func openLog(dir, job string) (*os.File, string, error) {
 	}
 }
 
-// jobEnv is ProcMan's environment with the job's variables on top; os/exec
-// keeps the last value of a repeated key.
-func jobEnv(env map[string]string) []string {
-	if len(env) == 0 {
-		return nil // nil means "inherit ProcMan's environment"
-	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := os.Environ()
-	for _, k := range keys {
-		out = append(out, k+"="+env[k])
+// jobEnv is ProcMan's environment, then PROCMAN_JOB and PROCMAN_INVOCATION
+// (which let a run, and a later ProcMan, recognise its processes), then the
+// job's own variables; os/exec keeps the last value of a repeated key.
+func jobEnv(job Job, invocation string) []string {
+	out := append(os.Environ(), "PROCMAN_JOB="+job.Name, invocationVar+invocation)
+	for _, k := range slices.Sorted(maps.Keys(job.Env)) {
+		out = append(out, k+"="+job.Env[k])
 	}
 	return out
+}
+
+const invocationVar = "PROCMAN_INVOCATION="
+
+// newInvocation returns a random ID for one run, as systemd's INVOCATION_ID.
+func newInvocation() string {
+	return rand.Text()
 }

@@ -3,6 +3,7 @@ package procman
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -133,7 +134,7 @@ func (r *runner) stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if st := r.status(); st.State == StateError {
+	if st := r.status(); st.State == StateError && strings.Contains(st.Error, ErrStopFailed.Error()) {
 		return fmt.Errorf("stop %q: %w", r.name, ErrStopFailed)
 	}
 	return nil
@@ -142,8 +143,9 @@ func (r *runner) stop(ctx context.Context) error {
 // supervise runs the job until it rests: stopped, exited or error. It is the
 // only code that spawns, waits for or signals the job's processes.
 func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger) {
+	// The transition to a resting state ends the supervisor's ownership of the
+	// job (see transitionLocked); returning is all that is left to do.
 	defer r.m.wg.Done()
-	defer r.finish(s)
 	bo := newBackoff(set)
 	failures := 0
 	for first := true; ; first, trigger = false, TriggerRetry {
@@ -152,6 +154,7 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 			r.recordFailedStart(trigger, err)
 		} else {
 			r.recordStart(p, trigger)
+			r.transition(StateRunning, func(st *Status) { st.PID, st.LogFile, st.Error = p.pgid, p.row.LogFile, "" })
 		}
 		if first {
 			close(s.started)
@@ -188,18 +191,10 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 	}
 }
 
-func (r *runner) finish(s *supervisor) {
-	r.mu.Lock()
-	r.sup = nil
-	r.mu.Unlock()
-	close(s.done)
-}
-
 // watch waits for the run to end by itself or for a stop request, and records
 // its end. It reports how long the run lasted, and whether the job has come
 // to rest (stopped or error).
 func (r *runner) watch(s *supervisor, p *proc, set settings) (time.Duration, bool) {
-	r.transition(StateRunning, func(st *Status) { st.PID, st.LogFile, st.Error = p.pgid, p.row.LogFile, "" })
 	select {
 	case <-p.done:
 		ran := time.Since(p.started)
@@ -289,6 +284,11 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 	}
 	if edit != nil {
 		edit(&r.st)
+	}
+	if !to.active() && r.sup != nil {
+		// At rest: a new Start may begin at once, and Stop's wait is over.
+		close(r.sup.done)
+		r.sup = nil
 	}
 	close(r.changed)
 	r.changed = make(chan struct{})

@@ -52,6 +52,8 @@ type Run struct {
 	LogFile   string  `json:"log_file,omitempty"`
 	// Pruned: the log file was removed by retention.
 	Pruned bool `json:"pruned,omitempty"`
+	// Invocation is the run's PROCMAN_INVOCATION environment variable.
+	Invocation string `json:"invocation,omitempty"`
 }
 
 // LastRun summarises how a job's last finished run ended.

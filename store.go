@@ -89,9 +89,9 @@ func migrations() *migrate.Migrations {
 		{`CREATE TABLE runs (
 			id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, trigger TEXT NOT NULL,
 			started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, pid INTEGER NOT NULL, pgid INTEGER NOT NULL,
-			sid INTEGER NOT NULL, proc_start INTEGER NOT NULL, exit_code INTEGER, signal TEXT NOT NULL,
+			proc_start INTEGER NOT NULL, exit_code INTEGER, signal TEXT NOT NULL,
 			outcome TEXT NOT NULL, error TEXT NOT NULL, log_file TEXT NOT NULL, log_bytes INTEGER NOT NULL,
-			pruned BOOLEAN NOT NULL)`,
+			pruned BOOLEAN NOT NULL, invocation TEXT NOT NULL DEFAULT '')`,
 			`CREATE INDEX runs_job_id ON runs (job, id)`,
 			`CREATE INDEX runs_open ON runs (ended_at) WHERE ended_at IS NULL`},
 		{`ALTER TABLE jobs ADD COLUMN keep_runs INTEGER NOT NULL DEFAULT 0`,
@@ -201,7 +201,6 @@ type runRow struct {
 	EndedAt   *time.Time `bun:"ended_at"`
 	PID       int        `bun:"pid,notnull"`
 	PGID      int        `bun:"pgid,notnull"`
-	SID       int        `bun:"sid,notnull"`
 	ProcStart uint64     `bun:"proc_start,notnull"`
 	ExitCode  *int       `bun:"exit_code"`
 	Signal    string     `bun:"signal,notnull"`
@@ -210,12 +209,15 @@ type runRow struct {
 	LogFile   string     `bun:"log_file,notnull"`
 	LogBytes  int64      `bun:"log_bytes,notnull"`
 	Pruned    bool       `bun:"pruned,notnull"`
+	// Invocation is a random ID put in the run's environment as
+	// PROCMAN_INVOCATION, which every process of the run inherits.
+	Invocation string `bun:"invocation,notnull"`
 }
 
 func (r runRow) run() Run {
 	return Run{ID: r.ID, Job: r.Job, Trigger: Trigger(r.Trigger), StartedAt: r.StartedAt, EndedAt: r.EndedAt,
 		PID: r.PID, PGID: r.PGID, ProcStart: r.ProcStart, ExitCode: r.ExitCode, Signal: r.Signal,
-		Outcome: Outcome(r.Outcome), Error: r.Error, LogFile: r.LogFile, Pruned: r.Pruned}
+		Outcome: Outcome(r.Outcome), Error: r.Error, LogFile: r.LogFile, Pruned: r.Pruned, Invocation: r.Invocation}
 }
 
 // insertRun records a run as it starts (or fails to) and sets its ID.

@@ -1,0 +1,475 @@
+package procman
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func (w *world) runs(name string) []Run {
+	w.t.Helper()
+	runs, err := w.m.Runs(ctxT(w.t), name, RunsOptions{Limit: MaxRunsLimit})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return runs
+}
+
+func TestRunHistoryRecordsTriggersAndOutcomes(t *testing.T) {
+	w := setup(t)
+	ctx := ctxT(t)
+	w.create(Job{Name: "once", Command: "exit 4", Type: OneTime, Schedule: ScheduleReboot})
+	w.waitFor("once", StateExited)
+	w.start("once")
+	w.waitFor("once", StateExited)
+	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous})
+	w.start("svc")
+	if err := w.m.Restart(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	w.stop("svc")
+	w.create(Job{Name: "deaf", Command: `trap '' TERM; echo ready; while :; do sleep 1; done`, Type: Continuous,
+		StopTimeout: dur(100 * time.Millisecond)})
+	w.start("deaf")
+	st := w.waitFor("deaf", StateRunning)
+	eventually(t, "trap set", func() bool { return readFile(t, st.LogFile) == "ready\n" })
+	w.stop("deaf")
+	w.create(Job{Name: "nodir", Command: "true", Type: OneTime, Dir: filepath.Join(w.dir, "missing")})
+	w.start("nodir")
+	w.waitFor("nodir", StateError)
+	w.create(Job{Name: "flaky", Command: "exit 1", Type: Continuous, MaxRetries: 2, BackoffInitial: dur(time.Millisecond)})
+	w.start("flaky")
+	w.waitFor("flaky", StateError)
+
+	type rec struct {
+		trigger Trigger
+		outcome Outcome
+	}
+	for name, want := range map[string][]rec{
+		"once":  {{TriggerManual, OutcomeExited}, {TriggerReboot, OutcomeExited}},
+		"svc":   {{TriggerRestart, OutcomeStopped}, {TriggerManual, OutcomeStopped}},
+		"deaf":  {{TriggerManual, OutcomeKilled}},
+		"nodir": {{TriggerManual, OutcomeFailedToStart}},
+		"flaky": {{TriggerRetry, OutcomeExited}, {TriggerManual, OutcomeExited}},
+	} {
+		runs := w.runs(name)
+		if len(runs) != len(want) {
+			t.Fatalf("%s: %d runs, want %d: %+v", name, len(runs), len(want), runs)
+		}
+		for i, r := range runs {
+			if r.Trigger != want[i].trigger || r.Outcome != want[i].outcome || r.EndedAt == nil || r.Job != name {
+				t.Errorf("%s run %d: %+v, want %v", name, i, r, want[i])
+			}
+			if want[i].outcome != OutcomeFailedToStart && (r.PID == 0 || r.PGID != r.PID || r.ProcStart == 0 || r.LogFile == "") {
+				t.Errorf("%s run %d lacks process details: %+v", name, i, r)
+			}
+		}
+	}
+	once := w.runs("once")[0]
+	if *once.ExitCode != 4 {
+		t.Errorf("exit code %v", once.ExitCode)
+	}
+	if got, err := w.m.Run(ctx, "once", once.ID); err != nil || got.ID != once.ID || got.LogFile != once.LogFile {
+		t.Errorf("Run(%d) = %+v, %v", once.ID, got, err)
+	}
+	st, _ = w.m.State("once")
+	if st.LastRun == nil || st.LastRun.ID != once.ID || *st.LastRun.ExitCode != 4 || st.LastRun.Outcome != OutcomeExited {
+		t.Errorf("last_run %+v", st.LastRun)
+	}
+	if deaf := w.runs("deaf")[0]; deaf.Signal != "killed" {
+		t.Errorf("killed run: %+v", deaf)
+	}
+	if nodir := w.runs("nodir")[0]; !strings.Contains(nodir.Error, "missing") {
+		t.Errorf("failed start: %+v", nodir)
+	}
+}
+
+func TestRunsBadInput(t *testing.T) {
+	w := setup(t)
+	ctx := ctxT(t)
+	w.create(Job{Name: "a", Command: "true", Type: OneTime})
+	if _, err := w.m.Run(ctx, "a", 12345); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown run: %v", err)
+	}
+	if _, err := w.m.Runs(ctx, "nope", RunsOptions{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown job: %v", err)
+	}
+	for _, limit := range []int{-1, MaxRunsLimit + 1} {
+		if _, err := w.m.Runs(ctx, "a", RunsOptions{Limit: limit}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("limit %d: %v", limit, err)
+		}
+	}
+	if _, err := w.m.Logs(ctx, "a", LogOptions{Follow: true}); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "not run yet") {
+		t.Errorf("logs of a job with no runs: %v", err)
+	}
+	for _, tail := range []int{-1, MaxTail + 1} {
+		if _, err := w.m.Logs(ctx, "a", LogOptions{Tail: tail}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("tail %d: %v", tail, err)
+		}
+	}
+}
+
+func readAll(t *testing.T, rc io.ReadCloser) string {
+	t.Helper()
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestLogsWholeTailAndByRun(t *testing.T) {
+	w := setup(t)
+	ctx := ctxT(t)
+	w.create(Job{Name: "count", Command: `seq 1 $N`, Type: OneTime, Env: map[string]string{"N": "5"}})
+	w.start("count")
+	w.waitFor("count", StateExited)
+	first := w.runs("count")[0].ID
+	if err := w.m.Replace(ctx, "count", Job{Command: `seq 1 20000`, Type: OneTime}); err != nil {
+		t.Fatal(err)
+	}
+	w.start("count")
+	w.waitFor("count", StateExited)
+
+	for _, tc := range []struct {
+		opts LogOptions
+		want string
+	}{
+		{LogOptions{Run: first}, "1\n2\n3\n4\n5\n"},
+		{LogOptions{Run: first, Tail: 2}, "4\n5\n"},
+		{LogOptions{Run: first, Tail: 50}, "1\n2\n3\n4\n5\n"},
+		{LogOptions{Tail: 3}, "19998\n19999\n20000\n"},
+		{LogOptions{Tail: 1, Follow: true}, "20000\n"}, // a finished run: follow just reads to the end
+	} {
+		rc, err := w.m.Logs(ctx, "count", tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, rc); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.opts, got, tc.want)
+		}
+	}
+	rc, err := w.m.Logs(ctx, "count", LogOptions{Tail: 15000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, rc); !strings.HasPrefix(got, "5001\n") || !strings.HasSuffix(got, "\n20000\n") {
+		t.Errorf("tail across read chunks starts %q", got[:10])
+	}
+}
+
+func TestSeekTailWithoutFinalNewline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	for content, want := range map[string]string{"a\nb\nc": "b\nc", "": "", "\n\n": "\n\n", "abc": "abc", "a\n\nb\n": "\nb\n"} {
+		os.WriteFile(path, []byte(content), 0o644)
+		f, _ := os.Open(path)
+		if err := seekTail(f, 2); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if string(b) != want {
+			t.Errorf("tail 2 of %q = %q, want %q", content, b, want)
+		}
+	}
+}
+
+func TestLogsFollowUntilRunEnds(t *testing.T) {
+	w := setup(t)
+	gate := filepath.Join(w.dir, "gate")
+	// Prints, then waits for the test to create the gate file, then prints again and ends.
+	w.create(Job{Name: "talk", Type: OneTime, Dir: w.dir,
+		Command: `echo first; while [ ! -e gate ]; do sleep 0.05; done; echo second`})
+	w.start("talk")
+	rc, err := w.m.Logs(ctxT(t), "talk", LogOptions{Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	br := bufio.NewReader(rc)
+	if line, err := br.ReadString('\n'); line != "first\n" || err != nil {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	if st, _ := w.m.State("talk"); st.State != StateRunning {
+		t.Fatalf("the run ended before the follower read its first line: %s", st.State)
+	}
+	os.WriteFile(gate, nil, 0o644)
+	rest, err := io.ReadAll(br) // ends by itself when the run ends
+	if err != nil || string(rest) != "second\n" {
+		t.Fatalf("rest %q, %v", rest, err)
+	}
+}
+
+func TestLogsFollowEndsWithContext(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "quiet", Command: "sleep 100", Type: Continuous})
+	w.start("quiet")
+	ctx, cancel := context.WithCancel(context.Background())
+	rc, err := w.m.Logs(ctx, "quiet", LogOptions{Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	done := make(chan error)
+	go func() {
+		_, err := io.ReadAll(rc)
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("follow ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("follow did not end with its context")
+	}
+}
+
+func TestEventsInOrderAndClosedAtShutdown(t *testing.T) {
+	w := setup(t)
+	events, cancel := w.m.Subscribe(context.Background())
+	defer cancel()
+	w.create(Job{Name: "e", Command: "exit 3", Type: OneTime})
+	w.start("e")
+	w.waitFor("e", StateExited)
+	want := []State{StateStarting, StateRunning, StateExited}
+	from := StateStopped
+	for _, to := range want {
+		ev := <-events
+		if ev.Type != "state" || ev.Job != "e" || ev.From != from || ev.To != to {
+			t.Fatalf("event %+v, want %s -> %s", ev, from, to)
+		}
+		from = to
+	}
+	if err := w.m.Shutdown(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-events; ok {
+		t.Fatal("channel still open after Shutdown")
+	}
+	late, _ := w.m.Subscribe(context.Background())
+	if _, ok := <-late; ok {
+		t.Fatal("subscription after Shutdown is open")
+	}
+}
+
+func TestSlowSubscriberLagsButNeverBlocks(t *testing.T) {
+	w := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	events, _ := w.m.Subscribe(ctx) // never read until the end
+	w.create(Job{Name: "churn", Command: "true", Type: Continuous, MinUptime: dur(time.Hour),
+		BackoffInitial: dur(time.Microsecond), BackoffMax: dur(time.Microsecond)})
+	w.start("churn")
+	// Each run makes three events; the buffer holds EventBuffer.
+	w.until("churn", "many restarts", func(st Status) bool { return st.Restarts > EventBuffer })
+	w.stop("churn")
+	n, lagged := 0, 0
+	for n < EventBuffer {
+		ev := <-events
+		n++
+		if ev.Type == "lagged" {
+			t.Fatalf("lagged marker inside the first full buffer: %+v", ev)
+		}
+	}
+	w.create(Job{Name: "after", Command: "true", Type: OneTime})
+	w.start("after")
+	w.waitFor("after", StateExited)
+	for ev := range drain(events) {
+		if ev.Type == "lagged" {
+			lagged = ev.Dropped
+		}
+	}
+	if lagged == 0 {
+		t.Fatal("no lagged marker after overflow")
+	}
+	cancel()
+	eventually(t, "channel closed by ctx", func() bool {
+		for {
+			select {
+			case _, ok := <-events:
+				if !ok {
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	})
+}
+
+// drain returns what is buffered in ch now, without waiting for more.
+func drain(ch <-chan Event) chan Event {
+	out := make(chan Event, cap(ch)+1)
+	for {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				close(out)
+				return out
+			}
+			out <- ev
+		default:
+			close(out)
+			return out
+		}
+	}
+}
+
+func TestRetentionKeepsNewestRuns(t *testing.T) {
+	w := setup(t, Config{KeepRuns: 3})
+	w.create(Job{Name: "r", Command: "echo $$", Type: OneTime})
+	for range 5 {
+		w.start("r")
+		w.waitFor("r", StateExited)
+	}
+	runs := w.runs("r")
+	files := w.logFiles("r")
+	if len(runs) != 3 || len(files) != 3 {
+		t.Fatalf("%d runs and %d files kept, want 3", len(runs), len(files))
+	}
+	for i, r := range runs {
+		if r.LogFile != files[2-i] {
+			t.Errorf("run %d keeps %s, files are %v", r.ID, r.LogFile, files)
+		}
+	}
+}
+
+func TestRetentionCapsLogBytes(t *testing.T) {
+	w := setup(t)
+	// Each run writes 1000 bytes; a 2500-byte cap keeps two logs.
+	w.create(Job{Name: "b", Command: "head -c 1000 /dev/zero", Type: OneTime, MaxLogBytes: 2500})
+	for range 4 {
+		w.start("b")
+		w.waitFor("b", StateExited)
+	}
+	runs := w.runs("b")
+	if len(runs) != 4 || len(w.logFiles("b")) != 2 {
+		t.Fatalf("%d runs, %d files", len(runs), len(w.logFiles("b")))
+	}
+	for i, r := range runs {
+		if r.Pruned != (i >= 2) {
+			t.Errorf("run %d pruned=%v", i, r.Pruned)
+		}
+	}
+	if _, err := w.m.Logs(ctxT(t), "b", LogOptions{Run: runs[3].ID}); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "retention") {
+		t.Errorf("pruned log: %v", err)
+	}
+}
+
+func TestRetentionNeverTouchesTheRunningLog(t *testing.T) {
+	w := setup(t, Config{KeepRuns: 1})
+	w.create(Job{Name: "s", Command: "echo up; sleep 100", Type: Continuous, MinUptime: dur(time.Millisecond)})
+	w.start("s")
+	st := w.waitFor("s", StateRunning)
+	w.create(Job{Name: "s2", Command: "true", Type: OneTime})
+	if err := w.m.Restart(ctxT(t), "s"); err != nil {
+		t.Fatal(err)
+	}
+	st2 := w.waitFor("s", StateRunning)
+	if _, err := os.Stat(st2.LogFile); err != nil {
+		t.Fatalf("running run's log: %v", err)
+	}
+	if _, err := os.Stat(st.LogFile); err != nil {
+		t.Fatalf("newest finished run's log removed with keep_runs 1: %v", err)
+	}
+}
+
+// TestRecoveryReapsOrphansAndMarksUnknown plays a ProcMan that died: its run
+// is still open in the database and its process group still runs.
+func TestRecoveryReapsOrphansAndMarksUnknown(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DBPath: filepath.Join(dir, "p.db"), LogDir: filepath.Join(dir, "logs")}
+	ctx := ctxT(t)
+	m, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range []Job{{Name: "lost", Command: "true", Type: Continuous}, {Name: "stranger", Command: "true", Type: Continuous},
+		{Name: "boot", Command: "echo boot >> " + filepath.Join(dir, "boots"), Type: OneTime, Schedule: ScheduleReboot}} {
+		if err := m.Create(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.WaitFor(ctx, "boot", StateExited)
+	m.Shutdown(ctx)
+
+	// The orphaned run: a shell with a grandchild, in its own group.
+	orphan := exec.Command("/bin/sh", "-c", "sleep 1000 & echo $! > "+filepath.Join(dir, "gc.pid")+"; wait")
+	orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	orphan.Env = append(os.Environ(), invocationVar+"orphan-run")
+	// A live process whose pid a run row claims, but with another start time: a recycled pid.
+	innocent := exec.Command("sleep", "1000")
+	innocent.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	for _, c := range []*exec.Cmd{orphan, innocent} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer syscall.Kill(-orphan.Process.Pid, syscall.SIGKILL)
+	defer syscall.Kill(-innocent.Process.Pid, syscall.SIGKILL)
+	gc := readPid(t, filepath.Join(dir, "gc.pid"))
+	// The shell has gone already, as its parent-death signal makes it when
+	// ProcMan dies: only its child is left to recognise.
+	syscall.Kill(orphan.Process.Pid, syscall.SIGKILL)
+	orphan.Wait()
+	openRun(t, cfg.DBPath, "lost", orphan.Process.Pid, gc, "orphan-run")
+	openRun(t, cfg.DBPath, "stranger", innocent.Process.Pid, innocent.Process.Pid, "stranger-run")
+
+	m2, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Shutdown(ctx)
+	if !gone(gc) {
+		t.Fatal("orphaned run's processes survived recovery")
+	}
+	if gone(innocent.Process.Pid) {
+		t.Fatal("recovery killed a process that only shares a recorded pid")
+	}
+	for _, name := range []string{"lost", "stranger"} {
+		stat, _ := m2.State(name)
+		runs, _ := m2.Runs(ctx, name, RunsOptions{})
+		if stat.State != StateUnknown || len(runs) != 1 || runs[0].Outcome != OutcomeUnknown || runs[0].EndedAt == nil {
+			t.Errorf("%s: %+v, runs %+v", name, stat, runs)
+		}
+	}
+	m2.WaitFor(ctx, "boot", StateExited)
+	if b, _ := os.ReadFile(filepath.Join(dir, "boots")); string(b) != "boot\nboot\n" {
+		t.Errorf("reboot job ran %q", b)
+	}
+	if err := m2.Start(ctx, "lost"); err != nil { // unknown -> starting
+		t.Fatal(err)
+	}
+}
+
+// openRun records an open run as a dead ProcMan would have left it: pid was
+// its shell, a member of the group is alive, and the recorded start time is
+// off by one when the pid is a stranger's.
+func openRun(t *testing.T, db, job string, pid, member int, invocation string) {
+	t.Helper()
+	st, ok := readStat(fmt.Sprint(member))
+	if !ok {
+		t.Fatalf("no process %d", member)
+	}
+	s, err := openStore(ctxT(t), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	row := runRow{Job: job, Trigger: string(TriggerManual), StartedAt: time.Now(), PID: pid, PGID: st.pgid,
+		ProcStart: st.start - 1, Invocation: invocation}
+	if err := s.insertRun(ctxT(t), &row); err != nil {
+		t.Fatal(err)
+	}
+}
