@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"regexp"
 	"slices"
@@ -108,7 +109,7 @@ func DecodeJob(data []byte) (Job, error) {
 	if err := dec.Decode(&j); err != nil {
 		return Job{}, decodeError(data, err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return Job{}, fmt.Errorf("%w job: trailing data after the JSON object", ErrInvalid)
 	}
 	return j, nil

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/Mk-Chan/procman"
@@ -99,7 +100,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	}
 	j, err := decodeJob(w, r)
 	if err == nil {
-		err = a.m.Create(r.Context(), j)
+		err = a.m.Create(accepted(r), j)
 	}
 	a.reply(w, http.StatusCreated, j, err)
 }
@@ -115,7 +116,7 @@ func (a *api) replace(w http.ResponseWriter, r *http.Request, p httprouter.Param
 		if j.Name == "" {
 			j.Name = name
 		}
-		err = a.m.Replace(r.Context(), name, j)
+		err = a.m.Replace(accepted(r), name, j)
 	}
 	a.reply(w, http.StatusOK, j, err)
 }
@@ -128,14 +129,14 @@ func (a *api) remove(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	name := p.ByName("action")
 	j, err := a.m.Get(name)
 	if err == nil {
-		err = a.m.Delete(r.Context(), name)
+		err = a.m.Delete(accepted(r), name)
 	}
 	a.reply(w, http.StatusOK, j, err)
 }
 
 // action serves /job/{name}/start|stop|restart|state.
 func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	name, ctx := p.ByName("name"), r.Context()
+	name, ctx := p.ByName("name"), accepted(r)
 	var err error
 	switch act := p.ByName("action"); act {
 	case "start":
@@ -170,18 +171,26 @@ func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	a.reply(w, http.StatusOK, st, err)
 }
 
-// wrongMethod answers a path that exists for another method (replace, delete)
-// with 405, and anything else with 404.
+// wrongMethod answers a path that exists for another method with 405, and
+// anything else with 404.
 func (a *api) wrongMethod(w http.ResponseWriter, p httprouter.Params) {
-	switch p.ByName("name") {
-	case "replace":
+	switch {
+	case p.ByName("name") == "replace":
 		methodNotAllowed(w, "PUT")
-	case "delete":
+	case p.ByName("name") == "delete":
 		methodNotAllowed(w, "DELETE")
+	case slices.Contains([]string{"start", "stop", "restart"}, p.ByName("action")):
+		methodNotAllowed(w, "GET, POST")
+	case slices.Contains([]string{"state", "runs", "logs"}, p.ByName("action")):
+		methodNotAllowed(w, "GET")
 	default:
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such route: unknown action %q", p.ByName("action")))
 	}
 }
+
+// accepted is the context for a change the API has accepted: a client that
+// goes away must not leave it half done (a restart that stopped but never started).
+func accepted(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -618,10 +619,8 @@ func TestErrors(t *testing.T) {
 		"bad env name":          {post, "/job/create", job("a", `, "env": {"A=B": "c"}`), 400, []string{"env"}, nil, ""},
 		"trailing garbage":      {post, "/job/create", job("a", "") + " garbage", 400, []string{"trailing"}, nil, ""},
 		"two objects":           {post, "/job/create", job("a", "") + job("b", ""), 400, []string{"trailing"}, nil, ""},
-		"trailing }": {post, "/job/create", job("a", "") + "}", 400, []string{"trailing"}, nil,
-			"DecodeJob uses dec.More(), which is false before '}' and ']', so trailing '}' or ']' is accepted (job.go)"},
-		"trailing ]": {post, "/job/create", job("a", "") + "]", 400, []string{"trailing"}, nil,
-			"DecodeJob uses dec.More(), which is false before '}' and ']', so trailing '}' or ']' is accepted (job.go)"},
+		"trailing }":            {post, "/job/create", job("a", "") + "}", 400, []string{"trailing"}, nil, ""},
+		"trailing ]":            {post, "/job/create", job("a", "") + "]", 400, []string{"trailing"}, nil, ""},
 
 		// 404: no such job, on every job route.
 		"unknown job: GET /job/{name}":           {get, "/job/nope", "", 404, []string{"nope"}, nil, ""},
@@ -660,10 +659,8 @@ func TestErrors(t *testing.T) {
 		"POST /job/delete/{name}":    {post, "/job/delete/idle", "", 405, nil, []string{"DELETE"}, ""},
 		"PUT /job/delete/{name}":     {put, "/job/delete/idle", job("idle", ""), 405, nil, []string{"DELETE"}, ""},
 		"POST /job/{name}/state":     {post, "/job/idle/state", "", 405, nil, []string{"GET"}, ""},
-		"PUT /job/{name}/start": {put, "/job/idle/start", "", 405, nil, []string{"GET", "POST"},
-			"httpapi.go wrongMethod answers PUT/DELETE on start|stop|restart|state with 404 \"unknown action\""},
-		"DELETE /job/{name}/state": {del, "/job/idle/state", "", 405, nil, []string{"GET"},
-			"httpapi.go wrongMethod answers PUT/DELETE on start|stop|restart|state with 404 \"unknown action\""},
+		"PUT /job/{name}/start":      {put, "/job/idle/start", "", 405, nil, []string{"GET", "POST"}, ""},
+		"DELETE /job/{name}/state":   {del, "/job/idle/state", "", 405, nil, []string{"GET"}, ""},
 
 		// 409: a conflict with the job's existence or state.
 		"duplicate create":            {post, "/job/create", job("idle", ""), 409, []string{"idle"}, nil, ""},
@@ -675,14 +672,7 @@ func TestErrors(t *testing.T) {
 		"create body too large":  {post, "/job/create", job("a", "") + strings.Repeat(" ", oneMiB), 413, nil, nil, ""},
 		"replace body too large": {put, "/job/replace/idle", job("idle", "") + strings.Repeat(" ", oneMiB), 413, nil, nil, ""},
 	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for k := range cases {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(cases)) {
 		tc := cases[name]
 		t.Run(name, func(t *testing.T) {
 			if tc.knownBug != "" {
