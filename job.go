@@ -24,8 +24,9 @@ const (
 	Continuous Type = "continuous"
 )
 
-// Schedules understood today. Any other value is rejected, so that a typo never
-// becomes a job that silently never runs.
+// Schedules besides cron expressions. Any value that is none of these and no
+// valid cron schedule is rejected, so that a typo never becomes a job that
+// silently never runs.
 const (
 	// ScheduleReboot starts the job when the Manager opens and when the job is created.
 	ScheduleReboot = "reboot"
@@ -44,8 +45,13 @@ type Job struct {
 	Command string `json:"command"`
 	// Type is OneTime or Continuous.
 	Type Type `json:"type"`
-	// Schedule is "reboot", or "", "manual" or "none" for a job started by hand.
+	// Schedule is "reboot"; "", "manual" or "none" for a job started by hand; or a
+	// cron schedule: "*/5 * * * *", "@hourly", "@every 90s", optionally after a
+	// time zone as in "CRON_TZ=Europe/Berlin 0 3 * * *" (default: the machine's).
 	Schedule string `json:"schedule"`
+	// Overlap says what a one_time job's schedule tick does while the previous
+	// run still goes: "skip" (default), "queue" or "restart".
+	Overlap string `json:"overlap,omitempty"`
 
 	// Dir is the working directory; empty means ProcMan's own.
 	Dir string `json:"dir,omitempty"`
@@ -159,6 +165,9 @@ func (j Job) Validate() error {
 	if err := validateSchedule(j.Schedule); err != nil {
 		return err
 	}
+	if err := validateOverlap(j); err != nil {
+		return err
+	}
 	for k, v := range j.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
 			return invalid("env", "bad variable %q: names must be non-empty without '=', values without NUL", k)
@@ -212,11 +221,15 @@ func (j Job) validateDurations() error {
 }
 
 func validateSchedule(s string) error {
-	switch s {
-	case "", ScheduleManual, "none", ScheduleReboot:
+	if !isCron(s) {
 		return nil
 	}
-	return invalid("schedule", "unknown schedule %q: accepted values are \"reboot\", \"manual\", \"none\" or empty", s)
+	if _, err := parseCron(s); err != nil {
+		return invalid("schedule", "%q is not a schedule (%v): use \"reboot\", \"manual\", \"none\", empty, "+
+			"a 5-field cron expression such as \"*/5 * * * *\", a descriptor such as \"@daily\", "+
+			"or an interval such as \"@every 90s\"", s, err)
+	}
+	return nil
 }
 
 func (j Job) startsOnBoot() bool { return j.Schedule == ScheduleReboot }

@@ -82,15 +82,44 @@ func TestValidate(t *testing.T) {
 }
 
 func TestScheduleErrorNamesAccepted(t *testing.T) {
-	err := Job{Name: "a", Command: "x", Type: OneTime, Schedule: "@daily"}.Validate()
-	for _, want := range []string{`"@daily"`, "reboot", "manual", "none"} {
+	err := Job{Name: "a", Command: "x", Type: OneTime, Schedule: "rebot"}.Validate()
+	for _, want := range []string{`"rebot"`, "reboot", "manual", "none", "cron", "@every"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
 		}
 	}
-	for _, s := range []string{"", "manual", "none", "reboot"} {
+	for _, s := range []string{"", "manual", "none", "reboot", "*/5 * * * *", "@hourly", "@daily", "@every 90s",
+		"CRON_TZ=Europe/Berlin 0 3 * * *", "TZ=UTC 30 2 * * 1-5"} {
 		if err := (Job{Name: "a", Command: "x", Type: OneTime, Schedule: s}).Validate(); err != nil {
 			t.Errorf("schedule %q: %v", s, err)
+		}
+	}
+}
+
+func TestBadSchedules(t *testing.T) {
+	for _, s := range []string{"rebot", "* * *", "61 * * * *", "@fortnightly", "@every", "@every soon",
+		"CRON_TZ=Mars/Olympus 0 3 * * *", "CRON_TZ=Europe/Berlin", "TZ=", "0 3 * * * *"} {
+		err := Job{Name: "a", Command: "x", Type: OneTime, Schedule: s}.Validate()
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "schedule" {
+			t.Errorf("schedule %q: %v", s, err)
+		}
+	}
+}
+
+func TestOverlapValidation(t *testing.T) {
+	for _, tc := range []struct {
+		j  Job
+		ok bool
+	}{
+		{Job{Type: OneTime, Schedule: "@every 1s", Overlap: OverlapQueue}, true},
+		{Job{Type: OneTime, Schedule: "@every 1s", Overlap: "sometimes"}, false},
+		{Job{Type: OneTime, Schedule: "reboot", Overlap: OverlapSkip}, false},
+		{Job{Type: Continuous, Schedule: "@every 1s", Overlap: OverlapRestart}, false},
+	} {
+		tc.j.Name, tc.j.Command = "a", "true"
+		if err := tc.j.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%+v: %v", tc.j, err)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // Manager runs and supervises jobs. Open one with Open and end it with
@@ -19,6 +21,11 @@ type Manager struct {
 	store *store
 	guard *guardian
 	hub   hub
+	cron  *cron.Cron // one goroutine and one timer for every job's schedule
+
+	// ctx ends when Shutdown begins; it bounds the work of schedule ticks.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu     sync.RWMutex // guards jobs and closed; never held while taking a runner's mu
 	jobs   map[string]*runner
@@ -50,12 +57,15 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		st.close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, store: st, guard: g, jobs: make(map[string]*runner, len(jobs))}
+	m := &Manager{cfg: cfg, log: cfg.Logger, store: st, guard: g, jobs: make(map[string]*runner, len(jobs)),
+		cron: newCron(cfg.Logger)}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	if err := m.load(ctx, jobs); err != nil {
 		g.close()
 		st.close()
 		return nil, err
 	}
+	m.cron.Start()
 	for _, j := range jobs {
 		if j.startsOnBoot() {
 			if err := m.start(ctx, j.Name, TriggerReboot); err != nil {
@@ -85,6 +95,7 @@ func (m *Manager) load(ctx context.Context, jobs []Job) error {
 		if lost[j.Name] {
 			r.st.State, r.st.Error = StateUnknown, unknownCause
 		}
+		r.planLocked() // no other goroutine knows r yet
 		m.jobs[j.Name] = r
 	}
 	return nil
@@ -145,6 +156,9 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 		return err
 	}
 	r := newRunner(m, j)
+	r.mu.Lock()
+	r.planLocked()
+	r.mu.Unlock()
 	m.mu.Lock()
 	m.jobs[j.Name] = r
 	m.mu.Unlock()
@@ -196,6 +210,7 @@ func (m *Manager) Replace(ctx context.Context, name string, j Job) error {
 		}
 		r.mu.Lock()
 		r.job = j
+		r.planLocked()
 		r.mu.Unlock()
 		return nil
 	})
@@ -213,6 +228,7 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 		}
 		r.mu.Lock()
 		r.deleted = true
+		r.planLocked()
 		r.mu.Unlock()
 		m.mu.Lock()
 		delete(m.jobs, name)
@@ -304,7 +320,7 @@ func (m *Manager) waitUntil(ctx context.Context, name string, ok func(Status) bo
 	}
 	for {
 		r.mu.Lock()
-		st, ch := r.st, r.changed
+		st, ch := r.statusLocked(), r.changed
 		r.mu.Unlock()
 		if ok(st) {
 			return st, nil
@@ -334,6 +350,8 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
+	m.cancel()
+	ticks := m.cron.Stop() // no new ticks; those under way end with m.ctx
 	var sups []*supervisor
 	for _, r := range m.runners() {
 		r.mu.Lock()
@@ -360,6 +378,7 @@ func (m *Manager) shutdown(ctx context.Context) error {
 		}
 		<-all
 	}
+	<-ticks.Done()
 	m.hub.close()
 	err = errors.Join(err, m.guard.close(), m.store.close())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/robfig/cron/v3"
 )
 
 // runner holds one job: its saved definition, its status, and while the job is
@@ -25,6 +26,9 @@ type runner struct {
 	st      Status
 	sup     *supervisor   // non-nil while the job is active
 	cur     *proc         // the run going on, if any
+	entry   cron.EntryID  // the job's schedule entry, if it has a cron schedule
+	next    time.Time     // the schedule's next tick
+	queued  bool          // a schedule tick waits for the current run to end
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
 }
@@ -306,5 +310,14 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 func (r *runner) status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.st
+	return r.statusLocked()
+}
+
+func (r *runner) statusLocked() Status {
+	st := r.st
+	if r.entry != 0 {
+		next := r.next
+		st.NextRun = &next
+	}
+	return st
 }

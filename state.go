@@ -80,4 +80,6 @@ type Status struct {
 	LogFile string `json:"log_file,omitempty"`
 	// LastRun is how the last finished run ended.
 	LastRun *LastRun `json:"last_run,omitempty"`
+	// NextRun is the next tick of a cron schedule.
+	NextRun *time.Time `json:"next_run,omitempty"`
 }

@@ -38,6 +38,7 @@ type jobRow struct {
 	MaxRetries     int               `bun:"max_retries,notnull"`
 	KeepRuns       int               `bun:"keep_runs,notnull"`
 	MaxLogBytes    int64             `bun:"max_log_bytes,notnull"`
+	Overlap        string            `bun:"overlap,notnull"`
 	CreatedAt      time.Time         `bun:"created_at,notnull"`
 	UpdatedAt      time.Time         `bun:"updated_at,notnull"`
 }
@@ -96,6 +97,7 @@ func migrations() *migrate.Migrations {
 			`CREATE INDEX runs_open ON runs (ended_at) WHERE ended_at IS NULL`},
 		{`ALTER TABLE jobs ADD COLUMN keep_runs INTEGER NOT NULL DEFAULT 0`,
 			`ALTER TABLE jobs ADD COLUMN max_log_bytes INTEGER NOT NULL DEFAULT 0`},
+		{`ALTER TABLE jobs ADD COLUMN overlap TEXT NOT NULL DEFAULT ''`},
 	} {
 		ms.Add(migrate.Migration{
 			Name: fmt.Sprintf("%014d", 20261125000001+i),
@@ -177,7 +179,7 @@ func toRow(j Job) jobRow {
 		Env: j.Env, StopSignal: j.StopSignal, StopTimeout: time.Duration(j.StopTimeout),
 		BackoffInitial: time.Duration(j.BackoffInitial), BackoffMax: time.Duration(j.BackoffMax),
 		MinUptime: time.Duration(j.MinUptime), MaxRetries: j.MaxRetries,
-		KeepRuns: j.KeepRuns, MaxLogBytes: j.MaxLogBytes,
+		KeepRuns: j.KeepRuns, MaxLogBytes: j.MaxLogBytes, Overlap: j.Overlap,
 	}
 }
 
@@ -187,7 +189,7 @@ func (r jobRow) job() Job {
 		Env: r.Env, StopSignal: r.StopSignal, StopTimeout: Duration(r.StopTimeout),
 		BackoffInitial: Duration(r.BackoffInitial), BackoffMax: Duration(r.BackoffMax),
 		MinUptime: Duration(r.MinUptime), MaxRetries: r.MaxRetries,
-		KeepRuns: r.KeepRuns, MaxLogBytes: r.MaxLogBytes,
+		KeepRuns: r.KeepRuns, MaxLogBytes: r.MaxLogBytes, Overlap: r.Overlap,
 	}
 }
 

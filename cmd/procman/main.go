@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+	_ "time/tzdata" // CRON_TZ works on hosts and containers without a zone database
 
 	"github.com/Mk-Chan/procman"
 	"github.com/Mk-Chan/procman/httpapi"

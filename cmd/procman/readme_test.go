@@ -119,7 +119,7 @@ func checkJSON(t *testing.T, i int, c, out string) {
 	}
 	obj, _ := v.(map[string]any)
 	_, isErr := obj["error"]
-	if wantErr := strings.Contains(c, "@daily") || strings.Contains(c, "nope"); isErr != wantErr {
+	if wantErr := strings.Contains(c, `"rebot"`) || strings.Contains(c, "nope"); isErr != wantErr {
 		t.Fatalf("example %d: error answer %v, want %v:\n%s\n%s", i, isErr, wantErr, c, out)
 	}
 }

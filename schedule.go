@@ -1,0 +1,170 @@
+package procman
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// TriggerSchedule marks a run started by the job's cron schedule.
+const TriggerSchedule Trigger = "schedule"
+
+// OutcomeSkipped marks a scheduled tick that did not run because the previous
+// run was still going (overlap "skip", or "queue" with a run already queued).
+const OutcomeSkipped Outcome = "skipped"
+
+// Overlap policies: what a one_time job's schedule tick does while the previous run still goes.
+const (
+	OverlapSkip    = "skip"    // skip the tick (default), recorded as a skipped run
+	OverlapQueue   = "queue"   // start again as soon as the run ends (one tick queued at most)
+	OverlapRestart = "restart" // stop the run and start a new one
+)
+
+// parseCron parses a cron schedule: 5-field cron, a descriptor (@hourly,
+// @daily, ...), an interval (@every 90s), each optionally after a time zone
+// (CRON_TZ=Europe/Berlin). A schedule without a zone uses the machine's.
+func parseCron(s string) (cron.Schedule, error) {
+	if (strings.HasPrefix(s, "CRON_TZ=") || strings.HasPrefix(s, "TZ=")) && !strings.Contains(s, " ") {
+		return nil, errors.New("a time zone must be followed by a schedule, as in \"CRON_TZ=Europe/Berlin 0 3 * * *\"")
+	}
+	p := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	return p.Parse(s)
+}
+
+// isCron reports whether a (valid) schedule is a cron schedule rather than
+// manual or reboot.
+func isCron(s string) bool {
+	switch s {
+	case "", ScheduleManual, "none", ScheduleReboot:
+		return false
+	}
+	return true
+}
+
+func newCron(log *slog.Logger) *cron.Cron {
+	return cron.New(cron.WithLogger(cronLogger{log}))
+}
+
+// cronLogger sends the cron library's logs to slog; it would print to stdout.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "err", err)...)
+}
+
+// plan (re)registers the job's schedule with the scheduler. The caller holds r.mu.
+func (r *runner) planLocked() {
+	if r.entry != 0 {
+		r.m.cron.Remove(r.entry)
+		r.entry, r.next = 0, time.Time{}
+	}
+	if r.deleted || !isCron(r.job.Schedule) {
+		return
+	}
+	sched, err := parseCron(r.job.Schedule)
+	if err != nil { // validated on the way in; a stored bad value is a bug
+		r.m.log.Error("unusable schedule", "job", r.name, "schedule", r.job.Schedule, "err", err)
+		return
+	}
+	r.entry = r.m.cron.Schedule(sched, cron.FuncJob(func() { r.tick(sched) }))
+	r.next = sched.Next(time.Now())
+}
+
+// tick is one firing of the job's schedule.
+func (r *runner) tick(sched cron.Schedule) {
+	r.mu.Lock()
+	r.next = sched.Next(time.Now())
+	job := r.job
+	r.mu.Unlock()
+	ctx := r.m.ctx
+	err := r.m.start(ctx, r.name, TriggerSchedule)
+	if !errors.Is(err, ErrRunning) {
+		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotFound) {
+			r.m.log.Error("scheduled start failed", "job", r.name, "err", err)
+		}
+		return
+	}
+	if job.Type == Continuous { // a schedule only brings a stopped service back
+		return
+	}
+	switch job.Overlap {
+	case OverlapRestart:
+		err = r.m.control(ctx, r.name, func(r *runner) error {
+			if err := r.stop(ctx); err != nil {
+				return err
+			}
+			return r.start(ctx, TriggerSchedule)
+		})
+	case OverlapQueue:
+		err = r.queue(ctx)
+	default:
+		r.recordSkip("the previous run was still going (overlap: skip)")
+	}
+	if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
+		r.m.log.Error("scheduled start failed", "job", r.name, "err", err)
+	}
+}
+
+// queue starts the job again as soon as its current run ends. One tick waits
+// at most; a tick that finds one already waiting is skipped.
+func (r *runner) queue(ctx context.Context) error {
+	r.mu.Lock()
+	if r.queued {
+		r.mu.Unlock()
+		r.recordSkip("a run was already queued (overlap: queue)")
+		return nil
+	}
+	r.queued = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.queued = false
+		r.mu.Unlock()
+	}()
+	for {
+		err := r.m.start(ctx, r.name, TriggerSchedule)
+		if !errors.Is(err, ErrRunning) {
+			return err
+		}
+		r.mu.Lock()
+		active, changed := r.sup != nil, r.changed
+		r.mu.Unlock()
+		if active {
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// recordSkip records a tick that did not run, in the history and as an event.
+func (r *runner) recordSkip(reason string) {
+	now := time.Now().UTC()
+	row := runRow{Job: r.name, Trigger: string(TriggerSchedule), StartedAt: now, EndedAt: &now,
+		Outcome: string(OutcomeSkipped), Error: reason}
+	if err := r.m.store.insertRun(context.Background(), &row); err != nil {
+		r.m.log.Error("skipped run not recorded", "job", r.name, "err", err)
+	}
+	r.m.hub.publish(Event{Type: "skipped", Job: r.name, Time: now, Reason: reason})
+}
+
+func validateOverlap(j Job) error {
+	switch j.Overlap {
+	case "":
+		return nil
+	case OverlapSkip, OverlapQueue, OverlapRestart:
+	default:
+		return invalid("overlap", "must be %q, %q or %q, got %q", OverlapSkip, OverlapQueue, OverlapRestart, j.Overlap)
+	}
+	if j.Type != OneTime || !isCron(j.Schedule) {
+		return invalid("overlap", "applies only to one_time jobs with a cron schedule")
+	}
+	return nil
+}

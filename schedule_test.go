@@ -1,0 +1,165 @@
+package procman
+
+import (
+	"context"
+	"testing"
+	"time"
+	_ "time/tzdata"
+)
+
+func (w *world) runsWith(name string, ok func(Run) bool) []Run {
+	var out []Run
+	for _, r := range w.runs(name) {
+		if ok(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (w *world) untilRuns(name, what string, n int, ok func(Run) bool) []Run {
+	w.t.Helper()
+	var got []Run
+	deadline := time.Now().Add(20 * time.Second)
+	for got = w.runsWith(name, ok); len(got) < n; got = w.runsWith(name, ok) {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%s: %d runs %s, want %d: %+v", name, len(got), what, n, w.runs(name))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return got
+}
+
+func bySchedule(r Run) bool { return r.Trigger == TriggerSchedule && r.Outcome != OutcomeSkipped }
+func skipped(r Run) bool    { return r.Outcome == OutcomeSkipped }
+
+func TestScheduleRunsAtEachTickAndNextRunMoves(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	w.create(Job{Name: "tick", Command: "echo tick", Type: OneTime, Schedule: "@every 1s"})
+	st, _ := w.m.State("tick")
+	if st.NextRun == nil || !st.NextRun.After(time.Now()) || st.State != StateStopped {
+		t.Fatalf("before the first tick: %+v", st)
+	}
+	first := *st.NextRun
+	w.untilRuns("tick", "by schedule", 2, bySchedule)
+	st, _ = w.m.State("tick")
+	if st.NextRun == nil || !st.NextRun.After(first) {
+		t.Fatalf("next_run did not move forward from %s: %+v", first, st.NextRun)
+	}
+	if r := w.runs("tick")[0]; readFile(t, r.LogFile) != "tick\n" {
+		t.Fatalf("run %+v", r)
+	}
+}
+
+func TestScheduleOverlapSkip(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	events, cancel := w.m.Subscribe(context.Background())
+	defer cancel()
+	w.create(Job{Name: "slow", Command: "sleep 2.5", Type: OneTime, Schedule: "@every 1s"})
+	skips := w.untilRuns("slow", "skipped", 1, skipped)
+	if skips[0].Trigger != TriggerSchedule || skips[0].PID != 0 || skips[0].Error == "" {
+		t.Fatalf("skipped run %+v", skips[0])
+	}
+	for ev := range events {
+		if ev.Type == "skipped" && ev.Job == "slow" {
+			break
+		}
+	}
+	if n := len(w.runsWith("slow", bySchedule)); n != 1 {
+		t.Fatalf("%d runs while the first one went on", n)
+	}
+}
+
+func TestScheduleOverlapQueue(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	// Each run outlasts a tick: the next tick waits for it instead of being skipped.
+	w.create(Job{Name: "q", Command: "sleep 1.2", Type: OneTime, Schedule: "@every 1s", Overlap: OverlapQueue})
+	runs := w.untilRuns("q", "finished", 2, func(r Run) bool { return bySchedule(r) && r.EndedAt != nil })
+	first, second := runs[len(runs)-1], runs[len(runs)-2]
+	if second.StartedAt.Before(*first.EndedAt) {
+		t.Fatalf("runs overlap: %+v then %+v", first, second)
+	}
+	for _, s := range w.runsWith("q", skipped) {
+		if s.StartedAt.Before(second.StartedAt) {
+			t.Fatalf("the tick during the first run was skipped, not queued: %+v", s)
+		}
+	}
+}
+
+func TestScheduleOverlapRestart(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	w.create(Job{Name: "r", Command: "sleep 100", Type: OneTime, Schedule: "@every 1s", Overlap: OverlapRestart})
+	runs := w.untilRuns("r", "by schedule", 2, bySchedule)
+	if old := runs[len(runs)-1]; old.Outcome != OutcomeStopped {
+		t.Fatalf("the restarted run: %+v", old)
+	}
+	if s := w.runsWith("r", skipped); len(s) != 0 {
+		t.Fatalf("restart skipped ticks: %+v", s)
+	}
+}
+
+func TestScheduleBringsContinuousJobBack(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous, Schedule: "@every 1s"})
+	first := w.untilRuns("svc", "by schedule", 1, bySchedule)[0]
+	w.stop("svc")
+	second := w.untilRuns("svc", "by schedule", 2, bySchedule)[0]
+	if second.ID == first.ID || second.PID == first.PID {
+		t.Fatalf("not started again: %+v", second)
+	}
+	// While it runs, ticks leave it alone.
+	st := w.waitFor("svc", StateRunning)
+	eventually(t, "next tick passes", func() bool {
+		s, _ := w.m.State("svc")
+		return s.NextRun != nil && s.NextRun.After(st.NextRun.Add(time.Second))
+	})
+	if n := len(w.runs("svc")); n != 2 {
+		t.Fatalf("%d runs: ticks touched a running service", n)
+	}
+}
+
+func TestReplaceReplansAndDeleteUnplans(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	w.create(Job{Name: "p", Command: "true", Type: OneTime, Schedule: "@every 1s"})
+	if err := w.m.Replace(ctxT(t), "p", Job{Command: "true", Type: OneTime}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := w.m.State("p"); st.NextRun != nil {
+		t.Fatalf("manual job has next_run %v", st.NextRun)
+	}
+	if err := w.m.Replace(ctxT(t), "p", Job{Command: "true", Type: OneTime, Schedule: "@every 1s"}); err != nil {
+		t.Fatal(err)
+	}
+	w.untilRuns("p", "by schedule", 1, bySchedule)
+	if err := w.m.Delete(ctxT(t), "p"); err != nil {
+		t.Fatal(err)
+	}
+	w.m.mu.RLock()
+	defer w.m.mu.RUnlock()
+	if n := len(w.m.cron.Entries()); n != 0 {
+		t.Fatalf("%d schedule entries left after Delete", n)
+	}
+}
+
+func TestCronTimeZone(t *testing.T) {
+	sched, err := parseCron("CRON_TZ=Europe/Berlin 0 3 * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for from, want := range map[string]string{
+		"2026-07-01T00:00:00Z": "2026-07-01T01:00:00Z", // summer: Berlin is UTC+2
+		"2026-01-15T00:00:00Z": "2026-01-15T02:00:00Z", // winter: UTC+1
+		"2026-01-15T02:00:00Z": "2026-01-16T02:00:00Z", // at the tick: the next day's
+	} {
+		f, _ := time.Parse(time.RFC3339, from)
+		if got := sched.Next(f).UTC().Format(time.RFC3339); got != want {
+			t.Errorf("after %s: %s, want %s", from, got, want)
+		}
+	}
+}
