@@ -52,7 +52,7 @@ func (r *runner) spawn(job Job) (*proc, error) {
 	}
 	p := &proc{cmd: cmd, pgid: cmd.Process.Pid, started: time.Now(),
 		done: make(chan struct{}), ended: make(chan struct{})}
-	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: path, StartedAt: p.started.UTC(), Invocation: invocation}
+	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: path, StartedAt: p.started.UTC().Truncate(time.Microsecond), Invocation: invocation}
 	if st, ok := readStat(strconv.Itoa(p.pgid)); ok {
 		p.row.ProcStart = st.start
 	}

@@ -23,6 +23,8 @@ type Manager struct {
 	hub   hub
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
+	metrics *metrics // Prometheus instrumentation, served by Metrics
+
 	// ctx ends when Shutdown begins; it bounds the work of schedule ticks.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -60,6 +62,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, log: cfg.Logger, store: st, guard: g, jobs: make(map[string]*runner, len(jobs)),
 		cron: newCron(cfg.Logger)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.metrics = newMetrics(m) // before load, so that recovery counts
 	if err := m.load(ctx, jobs); err != nil {
 		g.close()
 		st.close()
@@ -331,6 +334,14 @@ func (m *Manager) waitUntil(ctx context.Context, name string, ok func(Status) bo
 			return st, fmt.Errorf("wait for %q (state %s): %w", name, st.State, ctx.Err())
 		}
 	}
+}
+
+// Ping reports whether the database answers.
+func (m *Manager) Ping(ctx context.Context) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	return m.store.ping(ctx)
 }
 
 // Shutdown stops every job in parallel, each gracefully (stop signal, then

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"syscall"
-	"time"
 )
 
 // unknownCause is the error of a run whose ProcMan died while it went on.
@@ -26,11 +25,15 @@ func (m *Manager) recover(ctx context.Context) (map[string]bool, error) {
 			m.log.Warn("reaped processes of a run left by an earlier ProcMan",
 				"job", row.Job, "run", row.ID, "pgid", row.PGID, "pids", killed)
 		}
-		now := time.Now().UTC()
+		now := dbNow()
 		row.EndedAt, row.Outcome, row.Error = &now, string(OutcomeUnknown), unknownCause
+		if fi, err := os.Stat(row.LogFile); err == nil && row.LogFile != "" {
+			row.LogBytes = fi.Size()
+		}
 		if err := m.store.endRun(ctx, &row); err != nil {
 			return nil, err
 		}
+		m.metrics.runFinished(OutcomeUnknown)
 		lost[row.Job] = true
 	}
 	return lost, nil

@@ -183,6 +183,7 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 			if ran >= set.minUptime {
 				bo.Reset()
 				failures = 0
+				r.m.metrics.restarted()
 				r.transition(StateStarting, func(st *Status) { st.Restarts++ })
 				continue
 			}
@@ -251,6 +252,7 @@ func (r *runner) retry(s *supervisor, job Job, set settings, bo backoff.BackOff,
 	defer t.Stop()
 	select {
 	case <-t.C:
+		r.m.metrics.restarted()
 		r.transition(StateStarting, func(st *Status) { st.Restarts++ })
 		return true
 	case <-s.stopReq:

@@ -110,6 +110,7 @@ func (r *runner) recordStart(p *proc, trigger Trigger) {
 	if err := r.m.store.insertRun(context.Background(), &p.row); err != nil {
 		r.m.log.Error("run not recorded", "job", r.name, "err", err)
 	}
+	r.m.metrics.runStarted(trigger)
 	r.mu.Lock()
 	r.cur = p
 	r.mu.Unlock()
@@ -117,12 +118,13 @@ func (r *runner) recordStart(p *proc, trigger Trigger) {
 
 // recordFailedStart saves a run that never had a process.
 func (r *runner) recordFailedStart(trigger Trigger, cause error) {
-	now := time.Now().UTC()
+	now := dbNow()
 	row := runRow{Job: r.name, Trigger: string(trigger), StartedAt: now, EndedAt: &now,
 		Outcome: string(OutcomeFailedToStart), Error: cause.Error()}
 	if err := r.m.store.insertRun(context.Background(), &row); err != nil {
 		r.m.log.Error("run not recorded", "job", r.name, "err", err)
 	}
+	r.m.metrics.failedStart(trigger)
 	r.mu.Lock()
 	r.st.LastRun = row.run().summary()
 	r.mu.Unlock()
@@ -131,7 +133,7 @@ func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 // recordEnd saves how a run ended, releases its log followers and applies
 // log retention.
 func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
-	now := time.Now().UTC()
+	now := dbNow()
 	p.row.EndedAt, p.row.Outcome, p.row.Error = &now, string(outcome), cause
 	p.row.ExitCode, p.row.Signal = p.exit()
 	if fi, err := os.Stat(p.row.LogFile); err == nil {
@@ -142,6 +144,7 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 			r.m.log.Error("run end not recorded", "job", r.name, "run", p.row.ID, "err", err)
 		}
 	}
+	r.m.metrics.runEnded(outcome, time.Since(p.started))
 	r.mu.Lock()
 	r.st.LastRun = p.row.run().summary()
 	r.st.ExitCode, r.st.Signal = p.row.ExitCode, p.row.Signal
@@ -151,3 +154,7 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	close(p.ended)
 	r.m.prune(job)
 }
+
+// dbNow is the current time as the database keeps it (microseconds), so that
+// a status read from memory and a run read back from the database agree.
+func dbNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

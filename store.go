@@ -118,6 +118,14 @@ func migrations() *migrate.Migrations {
 
 func (s *store) close() error { return s.db.Close() }
 
+func (s *store) ping(ctx context.Context) error {
+	var one int
+	if err := s.db.NewSelect().ColumnExpr("1").Scan(ctx, &one); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return nil
+}
+
 func (s *store) insert(ctx context.Context, j Job) error {
 	row := toRow(j)
 	row.CreatedAt = time.Now().UTC()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/Mk-Chan/procman"
 	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // MaxBodyBytes caps a request body; a larger one is answered 413.
@@ -24,12 +25,27 @@ const MaxBodyBytes = 1 << 20
 // Option configures the handler.
 type Option func(*api)
 
-// WithLogger logs requests that failed with a server fault.
+// WithLogger receives the access log (one line per request), failed
+// authentications and server faults.
 func WithLogger(l *slog.Logger) Option { return func(a *api) { a.log = l } }
 
+// WithToken requires "Authorization: Bearer <token>" on every route but
+// /healthz. New panics on a token shorter than MinTokenLength: check it first
+// (CheckToken) to report a clear error.
+func WithToken(token string) Option { return func(a *api) { a.token = token } }
+
+// CheckToken reports whether token is long enough to be used.
+func CheckToken(token string) error {
+	if len(token) < MinTokenLength {
+		return fmt.Errorf("the token has %d characters; use at least %d (e.g. openssl rand -hex 32)", len(token), MinTokenLength)
+	}
+	return nil
+}
+
 type api struct {
-	m   *procman.Manager
-	log *slog.Logger
+	m     *procman.Manager
+	log   *slog.Logger
+	token string
 }
 
 // New returns the API handler for m.
@@ -44,6 +60,8 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 		o(a)
 	}
 	r := httprouter.New()
+	r.HandleOPTIONS = false // no CORS preflight answers: browsers on other sites get nothing
+	r.GET("/healthz", a.healthz)
 	r.GET("/jobs", a.list)
 	r.GET("/jobs/states", a.states)
 	r.GET("/job/:name", a.get)
@@ -54,6 +72,7 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 	r.DELETE("/job/:name/:action", a.remove) // /job/delete/{name}
 	r.GET("/job/:name/:action/:id", a.run)   // /job/{name}/runs/{id}
 	r.GET("/events", a.events)
+	r.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(m.Metrics(), promhttp.HandlerOpts{}))
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route")
 	})
@@ -64,7 +83,14 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 		a.log.Error("panic in handler", "path", req.URL.Path, "panic", v)
 		writeError(w, http.StatusInternalServerError, "internal error")
 	}
-	return r
+	var h http.Handler = r
+	if a.token != "" {
+		if err := CheckToken(a.token); err != nil {
+			panic("httpapi: " + err.Error())
+		}
+		h = requireToken(a.token, a.log, h)
+	}
+	return accessLog(a.log, sameOrigin(h))
 }
 
 // NewServer returns an http.Server for h with timeouts set. Control requests
@@ -78,6 +104,16 @@ func NewServer(addr string, h http.Handler) *http.Server {
 		WriteTimeout:      5 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 	}
+}
+
+// healthz answers 200 while the database answers; it needs no token, so that
+// probes and load balancers can use it.
+func (a *api) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if err := a.m.Ping(r.Context()); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (a *api) list(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {

@@ -1,4 +1,4 @@
-// Command procman serves a procman.Manager over HTTP: procman [flags] <port>.
+// Command procman serves a procman.Manager over HTTP: procman [flags] [port].
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // CRON_TZ works on hosts and containers without a zone database
@@ -23,10 +24,35 @@ import (
 )
 
 func main() {
+	if code, ok := runAsInit(); ok { // PID 1 in a container: be its init, run ProcMan as PID 2
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
+// options are the command line, read and checked.
+type options struct {
+	addr, socket, token string
+	cfg                 procman.Config
+}
+
 func run(args []string, stderr io.Writer) int {
+	opts, code := parseFlags(args, stderr)
+	if code >= 0 {
+		return code
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	opts.cfg.Logger = log
+	if err := serve(log, opts); err != nil {
+		log.Error("procman failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// parseFlags returns the options, or an exit code (>= 0) when the program
+// should end at once.
+func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs := flag.NewFlagSet("procman", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1", "address to listen on; the API runs shell commands, so keep it private")
@@ -34,69 +60,133 @@ func run(args []string, stderr io.Writer) int {
 	logs := fs.String("logs", "logs", "folder for job output: <logs>/<job>/<unix-nanoseconds>.log")
 	keepRuns := fs.Int("keep-runs", 100, "finished runs kept per job (rows and log files), unless the job sets keep_runs")
 	maxLogBytes := fs.Int64("max-log-bytes", 0, "cap on each job's finished runs' log files in total, oldest removed first; 0: no cap")
+	socket := fs.String("socket", "", "also serve the API on this Unix socket (mode 0600); the port is then optional")
+	tokenFile := fs.String("token-file", "", "require the token in this file (or $PROCMAN_TOKEN) as Authorization: Bearer <token>")
+	insecure := fs.Bool("insecure-no-auth", false, "allow listening on a non-loopback address without a token")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: procman [flags] <port>\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: procman [flags] <port>\n       procman [flags] -socket PATH [port]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return options{}, 2
 	}
 	if *showVersion {
 		fmt.Fprintln(stderr, "procman", version())
-		return 0
+		return options{}, 0
 	}
-	port, err := parsePort(fs.Args())
-	if err != nil {
+	usage := func(err error) (options, int) {
 		fmt.Fprintln(stderr, "procman:", err)
 		fs.Usage()
-		return 2
+		return options{}, 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := serve(log, net.JoinHostPort(*addr, port), procman.Config{
-		DBPath: *db, LogDir: *logs, Logger: log, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
-	}); err != nil {
-		log.Error("procman failed", "err", err)
-		return 1
+	o := options{socket: *socket, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes}}
+	switch {
+	case fs.NArg() == 0 && *socket != "":
+	case fs.NArg() == 1:
+		port, err := parsePort(fs.Arg(0))
+		if err != nil {
+			return usage(err)
+		}
+		o.addr = net.JoinHostPort(*addr, port)
+	default:
+		return usage(errors.New("want exactly one argument, the port (or -socket PATH)"))
 	}
-	return 0
+	token, err := readToken(*tokenFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "procman:", err)
+		return options{}, 1
+	}
+	o.token = token
+	if o.addr != "" && token == "" && !httpapi.Loopback(o.addr) && !*insecure {
+		fmt.Fprintf(stderr, "procman: refusing to serve an API that runs shell commands on %s without a token: "+
+			"give -token-file or PROCMAN_TOKEN, listen on 127.0.0.1, or pass -insecure-no-auth if you really mean it\n", o.addr)
+		return options{}, 1
+	}
+	return o, -1
 }
 
-func parsePort(args []string) (string, error) {
-	if len(args) != 1 {
-		return "", errors.New("want exactly one argument, the port")
+func parsePort(s string) (string, error) {
+	if n, err := strconv.Atoi(s); err != nil || n < 0 || n > 65535 || strings.HasPrefix(s, "+") {
+		return "", fmt.Errorf("bad port %q", s)
 	}
-	if n, err := strconv.Atoi(args[0]); err != nil || n < 0 || n > 65535 {
-		return "", fmt.Errorf("bad port %q", args[0])
+	return s, nil
+}
+
+// readToken reads the token from file, else from $PROCMAN_TOKEN; "" means none.
+func readToken(file string) (string, error) {
+	token := os.Getenv("PROCMAN_TOKEN")
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("token file: %w", err)
+		}
+		token = string(b)
+		if token = strings.TrimSpace(token); token == "" {
+			return "", fmt.Errorf("token file %s is empty", file)
+		}
 	}
-	return args[0], nil
+	if token != "" {
+		if err := httpapi.CheckToken(token); err != nil {
+			return "", err
+		}
+	}
+	return token, nil
+}
+
+// listen opens the TCP and Unix socket listeners asked for.
+func listen(o options) ([]net.Listener, error) {
+	var lns []net.Listener
+	if o.socket != "" {
+		ln, err := httpapi.ListenUnix(o.socket)
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+	}
+	if o.addr != "" {
+		ln, err := net.Listen("tcp", o.addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, err
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
 }
 
 // serve runs the Manager and its API until SIGINT or SIGTERM, then stops every
 // job gracefully. A second signal cuts the grace period short.
-func serve(log *slog.Logger, addr string, cfg procman.Config) error {
+func serve(log *slog.Logger, o options) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	ln, err := net.Listen("tcp", addr)
+	lns, err := listen(o)
 	if err != nil {
 		return err
 	}
-	m, err := procman.Open(context.Background(), cfg)
+	m, err := procman.Open(context.Background(), o.cfg)
 	if err != nil {
-		ln.Close()
+		for _, ln := range lns {
+			ln.Close()
+		}
 		return err
 	}
-	srv := httpapi.NewServer(addr, httpapi.New(m, httpapi.WithLogger(log)))
+	h := httpapi.New(m, httpapi.WithLogger(log), httpapi.WithToken(o.token))
+	srv := httpapi.NewServer(o.addr, h)
 	// Cancelled as shutdown begins, so that log follows and event streams end
 	// instead of holding the server open.
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 	srv.BaseContext = func(net.Listener) context.Context { return streams }
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "version", version())
+	served := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { served <- srv.Serve(ln) }()
+		log.Info("listening", "addr", ln.Addr().String(), "auth", o.token != "", "version", version())
+	}
 
 	select {
 	case sig := <-sigs:

@@ -86,7 +86,15 @@ var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // (SIGTERM, then SIGKILL) if the test did not.
 func startBinary(t *testing.T, dir string) (string, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(binPath, "-db", filepath.Join(dir, "procman.db"), "-logs", filepath.Join(dir, "logs"), "0")
+	return startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "procman.db"), "-logs", filepath.Join(dir, "logs"), "0")
+}
+
+// startBinaryWith starts procman with args and extra environment, and returns
+// the address of its first listener ("http://host:port", or "unix:PATH").
+func startBinaryWith(t *testing.T, dir string, env []string, args ...string) (string, *exec.Cmd) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = dir
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -134,6 +142,9 @@ func startBinary(t *testing.T, dir string) (string, *exec.Cmd) {
 	defer timeout.Stop()
 	select {
 	case addr := <-addrc:
+		if strings.HasPrefix(addr, "/") {
+			return "unix:" + addr, cmd
+		}
 		return "http://" + addr, cmd
 	case <-run.exited:
 		waitDrained(run)

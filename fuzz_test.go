@@ -1,0 +1,161 @@
+package procman
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzDecodeJob feeds arbitrary bytes to DecodeJob and then Validate, the path
+// every API request body takes. Neither may panic; every error must wrap
+// ErrInvalid (the API maps it to 400); and a job that passes both must survive
+// a round trip through encoding/json unchanged, with a name that is safe as a
+// log folder. The seed corpus runs in every `go test`; fuzz it with
+//
+//	go test -run '^$' -fuzz '^FuzzDecodeJob$' -fuzztime 20s .
+func FuzzDecodeJob(f *testing.F) {
+	for _, seed := range []string{
+		// Valid jobs of both types.
+		`{"name":"test","command":"echo hello","type":"one_time","schedule":"reboot"}`,
+		`{"name":"web","command":"while true; do date +%T; sleep 1; done","type":"continuous","schedule":"reboot","stop_timeout":"5s"}`,
+		`{"name":"web","command":"sleep 100","type":"continuous","schedule":"manual","env":{"GREETING":"hi","EMPTY":""},
+		  "stop_signal":"SIGINT","stop_timeout":"1500ms","backoff_initial":"100ms","backoff_max":"2m30s","min_uptime":"1s",
+		  "max_retries":3,"keep_runs":5,"max_log_bytes":1048576,"dir":"/tmp"}`,
+		`{"name":"a.b_c-9","command":"true","type":"one_time","schedule":"none"}`,
+		`{"name":"x","command":"true","type":"one_time","schedule":""}`,
+		// Schedules.
+		`{"name":"tick","command":"echo tick","type":"one_time","schedule":"@every 1s"}`,
+		`{"name":"tick","command":"echo tick","type":"one_time","schedule":"@every 1h30m","overlap":"queue"}`,
+		`{"name":"backup","command":"echo backing up","type":"one_time","schedule":"CRON_TZ=Europe/Berlin 0 3 * * *","overlap":"restart"}`,
+		`{"name":"backup","command":"echo b","type":"one_time","schedule":"CRON_TZ=Europe/Berlin"}`,
+		`{"name":"backup","command":"echo b","type":"one_time","schedule":"TZ=UTC @daily"}`,
+		`{"name":"c","command":"true","type":"continuous","schedule":"*/5 * * * *"}`,
+		`{"name":"c","command":"true","type":"continuous","schedule":"*/5 * * * *","overlap":"skip"}`,
+		`{"name":"x","command":"true","type":"one_time","schedule":"rebot"}`,
+		`{"name":"x","command":"true","type":"one_time","schedule":"CRON_TZ=../../etc/passwd 0 3 * * *"}`,
+		`{"name":"x","command":"true","type":"one_time","schedule":"@every -1s"}`,
+		`{"name":"x","command":"true","type":"one_time","schedule":"0 0 30 2 *"}`,
+		// Names.
+		`{"name":"..","command":"true","type":"one_time"}`,
+		`{"name":".hidden","command":"true","type":"one_time"}`,
+		`{"name":"a/b","command":"true","type":"one_time"}`,
+		`{"name":"a\nb","command":"true","type":"one_time"}`,
+		`{"name":"ok\n","command":"true","type":"one_time"}`,
+		`{"name":"` + strings.Repeat("n", 128) + `","command":"true","type":"one_time"}`,
+		`{"name":"` + strings.Repeat("n", 129) + `","command":"true","type":"one_time"}`,
+		`{"name":"héllo","command":"true","type":"one_time"}`,
+		`{"NAME":"upper","Command":"true","TYPE":"one_time"}`,
+		// Bad values.
+		`{"name":"x","command":"a\u0000b","type":"one_time"}`,
+		`{"name":"x","command":"  ","type":"one_time"}`,
+		`{"name":"x","command":"true","type":"daily"}`,
+		`{"name":"x","command":"true","type":"one_time","env":{"A=B":"c"}}`,
+		`{"name":"x","command":"true","type":"one_time","env":{"":"c"}}`,
+		`{"name":"x","command":"true","type":"one_time","env":{"A":"\u0000"}}`,
+		`{"name":"x","command":"true","type":"one_time","stop_signal":"STOP"}`,
+		`{"name":"x","command":"true","type":"one_time","stop_timeout":"-1s"}`,
+		`{"name":"x","command":"true","type":"one_time","stop_timeout":10}`,
+		`{"name":"x","command":"true","type":"one_time","stop_timeout":"10"}`,
+		`{"name":"x","command":"true","type":"one_time","min_uptime":"1s"}`,
+		`{"name":"x","command":"true","type":"continuous","backoff_initial":"2s","backoff_max":"1s"}`,
+		`{"name":"x","command":"true","type":"one_time","overlap":"queue"}`,
+		// Unknown fields, trailing data, nulls, huge numbers, wrong shapes.
+		`{"name":"x","command":"true","type":"one_time","restart":"always"}`,
+		`{"name":"x","command":"true","type":"one_time"} {}`,
+		`{"name":"x","command":"true","type":"one_time"}garbage`,
+		`{"name":"x","command":"true","type":"one_time"}` + "\n\t ",
+		`{"name":"x","command":"true","type":"one_time","env":null,"stop_timeout":null,"max_retries":null}`,
+		`{"name":null,"command":null,"type":null,"schedule":null}`,
+		`null`,
+		`[]`,
+		`"job"`,
+		`{}`,
+		``,
+		`{`,
+		`{"name":"x","command":"true","type":"continuous","max_retries":99999999999999999999}`,
+		`{"name":"x","command":"true","type":"continuous","max_retries":1e400}`,
+		`{"name":"x","command":"true","type":"continuous","max_retries":1.5}`,
+		`{"name":"x","command":"true","type":"continuous","max_log_bytes":9223372036854775807}`,
+		`{"name":"x","command":"true","type":"continuous","max_log_bytes":-9223372036854775808}`,
+		`{"name":"x","command":"true","type":"continuous","stop_timeout":"9999999999h"}`,
+		`{"name":"x","command":"true","type":"continuous","stop_timeout":"2562047h47m16.854775807s"}`,
+		`{"name":"x","command":"true","type":"one_time","env":{"A":1}}`,
+		`{"name":"x","command":"true","type":"one_time","env":["A=1"]}`,
+		`{"name":"x","name":"y","command":"true","type":"one_time"}`,
+		"{\"name\":\"x\",\"command\":\"\xff\xfe\",\"type\":\"one_time\"}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		j, err := DecodeJob(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("DecodeJob(%q): error %v does not wrap ErrInvalid", data, err)
+			}
+			return
+		}
+		if err := j.Validate(); err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Validate(%+v): error %v does not wrap ErrInvalid", j, err)
+			}
+			return
+		}
+		checkName(t, j.Name)
+		if isCron(j.Schedule) {
+			sched, err := parseCron(j.Schedule)
+			if err != nil {
+				t.Fatalf("schedule %q passed Validate but does not parse: %v", j.Schedule, err)
+			}
+			sched.Next(time.Now()) // what planLocked does with it
+		}
+
+		raw, err := json.Marshal(j)
+		if err != nil {
+			t.Fatalf("Marshal(%+v): %v", j, err)
+		}
+		back, err := DecodeJob(raw)
+		if err != nil {
+			t.Fatalf("re-decoding %s (from %q): %v", raw, data, err)
+		}
+		if err := back.Validate(); err != nil {
+			t.Fatalf("re-decoded %s no longer validates: %v", raw, err)
+		}
+		if !reflect.DeepEqual(normalized(back), normalized(j)) {
+			t.Fatalf("round trip changed the job:\n input %q\n first %+v\n JSON  %s\n again %+v", data, j, raw, back)
+		}
+	})
+}
+
+// normalized treats an empty env like none: `"env":{}` decodes to an empty map,
+// which omitempty then leaves out, so it comes back as nil. Both mean the same.
+func normalized(j Job) Job {
+	if len(j.Env) == 0 {
+		j.Env = nil
+	}
+	return j
+}
+
+// checkName checks the documented name rule independently of the regexp:
+// 1-128 of [A-Za-z0-9._-], not starting with '.'. Such a name is a single path
+// element that is neither "." nor "..": it cannot leave the log folder.
+func checkName(t *testing.T, name string) {
+	t.Helper()
+	if len(name) < 1 || len(name) > 128 {
+		t.Fatalf("name %q of length %d passed Validate", name, len(name))
+	}
+	if name[0] == '.' {
+		t.Fatalf("name %q starting with '.' passed Validate", name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			t.Fatalf("name %q with byte %q passed Validate", name, c)
+		}
+	}
+	if strings.Contains(name, "/") || name == ".." || name == "." {
+		t.Fatalf("name %q is not a single safe path element", name)
+	}
+}

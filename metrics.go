@@ -1,0 +1,132 @@
+package procman
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics is a Manager's Prometheus instrumentation. Each Manager has its own
+// registry: nothing is registered with the prometheus default registry, so
+// several Managers (as in tests) never collide.
+type metrics struct {
+	reg      *prometheus.Registry
+	started  *prometheus.CounterVec // by trigger
+	finished *prometheus.CounterVec // by outcome
+	restarts prometheus.Counter
+	duration prometheus.Histogram
+}
+
+// metricStates is every State, in the order procman_jobs reports them.
+var metricStates = []State{StateStopped, StateStarting, StateRunning, StateRetrying,
+	StateError, StateStopping, StateExited, StateUnknown}
+
+// runDurationBuckets spans 10 ms to one day, in steps a person reads easily.
+var runDurationBuckets = []float64{0.01, 0.05, 0.25, 1, 5, 15, 60, 300, 900,
+	3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600}
+
+func newMetrics(m *Manager) *metrics {
+	mt := &metrics{
+		reg: prometheus.NewRegistry(),
+		started: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "procman_runs_started_total",
+			Help: "Runs started (including those that failed to start), by what started them.",
+		}, []string{"trigger"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "procman_runs_finished_total",
+			Help: "Runs finished, by outcome; skipped counts schedule ticks that did not run, unknown the runs an earlier ProcMan left open.",
+		}, []string{"outcome"}),
+		restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "procman_restarts_total",
+			Help: "Automatic restarts of continuous jobs.",
+		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "procman_run_duration_seconds",
+			Help:    "How long finished runs lasted, from spawn to the end of their process group.",
+			Buckets: runDurationBuckets,
+		}),
+	}
+	// Every label value from the start, so each series exists at 0 before its first event.
+	for _, t := range []Trigger{TriggerManual, TriggerReboot, TriggerRestart, TriggerRetry, TriggerSchedule} {
+		mt.started.WithLabelValues(string(t))
+	}
+	for _, o := range []Outcome{OutcomeExited, OutcomeStopped, OutcomeKilled, OutcomeFailedToStart, OutcomeUnknown, OutcomeSkipped} {
+		mt.finished.WithLabelValues(string(o))
+	}
+	mt.reg.MustRegister(mt.started, mt.finished, mt.restarts, mt.duration, jobsCollector{m},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return mt
+}
+
+// Metrics returns the Manager's Prometheus metrics: procman_jobs{state} (jobs
+// in each state, read at scrape time), procman_runs_started_total{trigger},
+// procman_runs_finished_total{outcome}, procman_restarts_total,
+// procman_run_duration_seconds, and the Go runtime (go_*) and process
+// (process_*) metrics. They live in a registry of the Manager's own, not the
+// prometheus default one; serve them with promhttp.HandlerFor(m.Metrics(),
+// promhttp.HandlerOpts{}). A scrape reads only memory, never the database, and
+// keeps working after Shutdown.
+func (m *Manager) Metrics() prometheus.Gatherer { return m.metrics.reg }
+
+// The hooks below are nil-safe so that a Manager built without Open still works.
+
+// runStarted counts a run that has been spawned.
+func (mt *metrics) runStarted(trigger Trigger) {
+	if mt != nil {
+		mt.started.WithLabelValues(string(trigger)).Inc()
+	}
+}
+
+// failedStart counts a run that never had a process: started and finished at once.
+func (mt *metrics) failedStart(trigger Trigger) {
+	if mt != nil {
+		mt.started.WithLabelValues(string(trigger)).Inc()
+		mt.finished.WithLabelValues(string(OutcomeFailedToStart)).Inc()
+	}
+}
+
+// runEnded counts a run whose process ran and ended, and how long it lasted.
+func (mt *metrics) runEnded(outcome Outcome, ran time.Duration) {
+	if mt != nil {
+		mt.finished.WithLabelValues(string(outcome)).Inc()
+		mt.duration.Observe(ran.Seconds())
+	}
+}
+
+// runFinished counts a run that ended without a duration to report (skipped, unknown).
+func (mt *metrics) runFinished(outcome Outcome) {
+	if mt != nil {
+		mt.finished.WithLabelValues(string(outcome)).Inc()
+	}
+}
+
+// restarted counts an automatic restart of a continuous job.
+func (mt *metrics) restarted() {
+	if mt != nil {
+		mt.restarts.Inc()
+	}
+}
+
+var jobsDesc = prometheus.NewDesc("procman_jobs", "Jobs in each state.", []string{"state"}, nil)
+
+// jobsCollector reports procman_jobs from the runners' statuses at scrape time.
+type jobsCollector struct{ m *Manager }
+
+func (c jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
+
+func (c jobsCollector) Collect(ch chan<- prometheus.Metric) {
+	n := make(map[State]int, len(metricStates))
+	for _, r := range c.m.runners() {
+		r.mu.Lock()
+		n[r.st.State]++
+		r.mu.Unlock()
+	}
+	for _, s := range metricStates {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n[s]), string(s))
+		delete(n, s)
+	}
+	for s, v := range n { // a state missing from metricStates still shows
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(v), string(s))
+	}
+}
