@@ -69,7 +69,7 @@ func newMetrics(m *Manager) *metrics {
 // keeps working after Shutdown.
 func (m *Manager) Metrics() prometheus.Gatherer { return m.metrics.reg }
 
-// The hooks below are nil-safe so that a Manager built without Open still works.
+// The hooks below do nothing on a nil *metrics (a Manager not built by Open).
 
 // runStarted counts a run that has been spawned.
 func (mt *metrics) runStarted(trigger Trigger) {

@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/Mk-Chan/procman"
+	"github.com/Mk-Chan/procman/httpapi"
+)
+
+func open(b *testing.B) *procman.Manager {
+	b.Helper()
+	dir := b.TempDir()
+	m, err := procman.Open(context.Background(), procman.Config{
+		DBPath: filepath.Join(dir, "procman.db"), LogDir: filepath.Join(dir, "logs")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Shutdown(context.Background()) })
+	return m
+}
+
+func create(b *testing.B, m *procman.Manager, n int, cmd string, typ procman.Type) {
+	b.Helper()
+	for i := range n {
+		if err := m.Create(context.Background(), procman.Job{Name: fmt.Sprintf("job-%05d", i), Command: cmd, Type: typ}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCreate: validate and save one job definition.
+func BenchmarkCreate(b *testing.B) {
+	m := open(b)
+	b.ResetTimer()
+	create(b, m, b.N, "true", procman.OneTime)
+}
+
+// BenchmarkStartStop: spawn a process group and stop it, end to end.
+func BenchmarkStartStop(b *testing.B) {
+	m := open(b)
+	create(b, m, 1, "sleep 100", procman.Continuous)
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		if err := m.Start(ctx, "job-00000"); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Stop(ctx, "job-00000"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkState: one job's status among 10,000.
+func BenchmarkState(b *testing.B) {
+	m := open(b)
+	create(b, m, 10_000, "true", procman.OneTime)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := m.State(fmt.Sprintf("job-%05d", i%10_000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkList10k: every job definition, 10,000 of them.
+func BenchmarkList10k(b *testing.B) {
+	m := open(b)
+	create(b, m, 10_000, "true", procman.OneTime)
+	b.ResetTimer()
+	for range b.N {
+		if n := len(m.List()); n != 10_000 {
+			b.Fatal(n)
+		}
+	}
+}
+
+// BenchmarkEventFanout: one state change delivered to 100 subscribers.
+func BenchmarkEventFanout(b *testing.B) {
+	m := open(b)
+	create(b, m, 1, "true", procman.OneTime)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var chans []<-chan procman.Event
+	for range 100 {
+		ch, _ := m.Subscribe(ctx)
+		chans = append(chans, ch)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if err := m.Start(ctx, "job-00000"); err != nil {
+			b.Fatal(err)
+		}
+		for _, ch := range chans {
+			for ev := range ch { // starting, running, exited
+				if ev.To == procman.StateExited {
+					break
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkHTTPState: GET /job/{name}/state through the whole HTTP stack.
+func BenchmarkHTTPState(b *testing.B) {
+	m := open(b)
+	create(b, m, 50, "true", procman.OneTime)
+	ts := httptest.NewServer(httpapi.New(m))
+	defer ts.Close()
+	c := ts.Client()
+	b.ResetTimer()
+	for i := range b.N {
+		resp, err := c.Get(fmt.Sprintf("%s/job/job-%05d/state", ts.URL, i%50))
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatal(resp.Status)
+		}
+	}
+}
