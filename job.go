@@ -57,6 +57,17 @@ type Job struct {
 	Dir string `json:"dir,omitempty"`
 	// Env is added to ProcMan's environment (and overrides it).
 	Env map[string]string `json:"env,omitempty"`
+	// EnvFile is a file of KEY=VALUE lines, read by ProcMan at each start and
+	// merged under Env (Env wins). Blank lines and lines starting with '#' are
+	// skipped; an "export " prefix and one pair of matching quotes around the
+	// value are removed. A relative path is taken from Dir. A missing, unreadable
+	// or malformed file makes the run fail to start.
+	EnvFile string `json:"env_file,omitempty"`
+	// User runs the job as this user: a name or numeric uid, optionally followed
+	// by ":group" (a name or gid; default the user's primary group). The job gets
+	// the user's supplementary groups, and HOME, USER and LOGNAME for it (Env
+	// may override them). Only allowed when ProcMan runs as root.
+	User string `json:"user,omitempty"`
 	// StopSignal is sent to the process group on stop: TERM (default), INT, HUP,
 	// QUIT, KILL, USR1, USR2, with or without the SIG prefix.
 	StopSignal string `json:"stop_signal,omitempty"`
@@ -176,6 +187,12 @@ func (j Job) Validate() error {
 	if strings.ContainsRune(j.Dir, 0) {
 		return invalid("dir", "must not contain a NUL byte")
 	}
+	if strings.ContainsRune(j.EnvFile, 0) {
+		return invalid("env_file", "must not contain a NUL byte")
+	}
+	if _, _, err := splitUser(j.User); err != nil {
+		return err
+	}
 	if j.StopSignal != "" {
 		if _, err := parseSignal(j.StopSignal); err != nil {
 			return err
@@ -233,6 +250,21 @@ func validateSchedule(s string) error {
 }
 
 func (j Job) startsOnBoot() bool { return j.Schedule == ScheduleReboot }
+
+// splitUser splits the user field "user[:group]" into its parts; both empty
+// for an empty field. It checks only the form: see lookupUser.
+func splitUser(s string) (usr, group string, err error) {
+	if s == "" {
+		return "", "", nil
+	}
+	usr, group, hasGroup := strings.Cut(s, ":")
+	if usr == "" || (hasGroup && group == "") || strings.Contains(group, ":") ||
+		strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return "", "", invalid("user", "want a user name or uid, optionally followed by :group or :gid "+
+			"(e.g. \"nobody\", \"65534\", \"www-data:www-data\"), got %q", s)
+	}
+	return usr, group, nil
+}
 
 func parseSignal(s string) (syscall.Signal, error) {
 	switch strings.TrimPrefix(strings.ToUpper(s), "SIG") {

@@ -1,15 +1,18 @@
 package procman
 
 import (
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -34,6 +37,14 @@ func (r *runner) spawn(job Job) (*proc, error) {
 			return nil, fmt.Errorf("dir %q: not a usable directory", job.Dir)
 		}
 	}
+	cred, err := lookupUser(job.User, r.m.root)
+	if err != nil { // the user or group may have gone since the job was saved
+		return nil, fmt.Errorf("user %q: %w", job.User, err)
+	}
+	fileEnv, err := readEnvFile(job)
+	if err != nil {
+		return nil, err
+	}
 	f, path, err := openLog(r.m.cfg.LogDir, job.Name)
 	if err != nil {
 		return nil, err
@@ -42,12 +53,21 @@ func (r *runner) spawn(job Job) (*proc, error) {
 	invocation := newInvocation()
 	cmd := exec.Command("/bin/sh", "-c", job.Command)
 	cmd.Dir = job.Dir
-	cmd.Env = jobEnv(job, invocation)
+	cmd.Env = jobEnv(job, invocation, cred, fileEnv)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Pdeathsig is bound to the OS thread that forks, which Go never retires
 	// while it runs ordinary goroutines; the guardian covers the rest of the group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if cred != nil {
+		// The child switches after the fork; it keeps the log file ProcMan
+		// opened, so the file stays ProcMan's. Go sets Pdeathsig after the switch,
+		// which would otherwise clear it.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: cred.uid, Gid: cred.gid, Groups: cred.groups}
+	}
 	if err := cmd.Start(); err != nil {
+		if cred != nil { // most likely the user may not enter dir or run /bin/sh
+			return nil, fmt.Errorf("spawn as user %q: %w", job.User, err)
+		}
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
 	p := &proc{cmd: cmd, pgid: cmd.Process.Pid, started: time.Now(),
@@ -143,11 +163,17 @@ func openLog(dir, job string) (*os.File, string, error) {
 	}
 }
 
-// jobEnv is ProcMan's environment, then PROCMAN_JOB and PROCMAN_INVOCATION
-// (which let a run, and a later ProcMan, recognise its processes), then the
-// job's own variables; os/exec keeps the last value of a repeated key.
-func jobEnv(job Job, invocation string) []string {
-	out := append(os.Environ(), "PROCMAN_JOB="+job.Name, invocationVar+invocation)
+// jobEnv is ProcMan's environment, then HOME, USER and LOGNAME of the job's
+// user if it has one, then PROCMAN_JOB and PROCMAN_INVOCATION (which let a run,
+// and a later ProcMan, recognise its processes), then the job's env_file, then
+// its own variables; os/exec keeps the last value of a repeated key.
+func jobEnv(job Job, invocation string, cred *credential, fileEnv []string) []string {
+	out := os.Environ()
+	if cred != nil {
+		out = append(out, "HOME="+cred.home, "USER="+cred.name, "LOGNAME="+cred.name)
+	}
+	out = append(out, "PROCMAN_JOB="+job.Name, invocationVar+invocation)
+	out = append(out, fileEnv...)
 	for _, k := range slices.Sorted(maps.Keys(job.Env)) {
 		out = append(out, k+"="+job.Env[k])
 	}
@@ -159,4 +185,149 @@ const invocationVar = "PROCMAN_INVOCATION="
 // newInvocation returns a random ID for one run, as systemd's INVOCATION_ID.
 func newInvocation() string {
 	return rand.Text()
+}
+
+// credential is who a job's processes run as: its user field, resolved.
+type credential struct {
+	uid, gid uint32
+	groups   []uint32 // supplementary groups
+	name     string   // login name, for USER and LOGNAME
+	home     string
+}
+
+// checkUser refuses, at create and replace, a user field this Manager cannot
+// honour: ProcMan is not root, or the user or group does not exist. The user is
+// looked up again at every start, as it may change or go.
+func (m *Manager) checkUser(j Job) error {
+	if _, err := lookupUser(j.User, m.root); err != nil {
+		if _, ok := errors.AsType[*FieldError](err); ok {
+			return err
+		}
+		return invalid("user", "%v", err)
+	}
+	return nil
+}
+
+// lookupUser resolves a user field, "user[:group]" with names or numeric ids,
+// in the host's user and group databases: nil for an empty field. The job gets
+// the user's groups, and the given group as primary group if there is one.
+// root says whether ProcMan can switch users at all.
+func lookupUser(spec string, root bool) (*credential, error) {
+	name, group, err := splitUser(spec)
+	if err != nil || spec == "" {
+		return nil, err
+	}
+	if !root {
+		return nil, fmt.Errorf("running jobs as another user needs ProcMan to run as root (it runs as uid %d)", os.Geteuid())
+	}
+	u, err := user.Lookup(name)
+	if _, ok := errors.AsType[user.UnknownUserError](err); ok && isID(name) {
+		u, err = user.LookupId(name)
+	}
+	if err != nil {
+		_, unknownName := errors.AsType[user.UnknownUserError](err)
+		_, unknownID := errors.AsType[user.UnknownUserIdError](err)
+		if unknownName || unknownID {
+			return nil, fmt.Errorf("no user %q on this host", name)
+		}
+		return nil, fmt.Errorf("look up user %q: %w", name, err)
+	}
+	c := &credential{name: u.Username, home: cmp.Or(u.HomeDir, "/")}
+	if c.uid, err = parseID(u.Uid); err != nil {
+		return nil, fmt.Errorf("user %q: uid %q: %w", name, u.Uid, err)
+	}
+	gid := u.Gid
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if _, ok := errors.AsType[user.UnknownGroupError](err); ok && isID(group) {
+			g, err = user.LookupGroupId(group)
+		}
+		if err != nil {
+			_, unknownName := errors.AsType[user.UnknownGroupError](err)
+			_, unknownID := errors.AsType[user.UnknownGroupIdError](err)
+			if unknownName || unknownID {
+				return nil, fmt.Errorf("no group %q on this host", group)
+			}
+			return nil, fmt.Errorf("look up group %q: %w", group, err)
+		}
+		gid = g.Gid
+	}
+	if c.gid, err = parseID(gid); err != nil {
+		return nil, fmt.Errorf("gid %q: %w", gid, err)
+	}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return nil, fmt.Errorf("groups of user %q: %w", u.Username, err)
+	}
+	c.groups = []uint32{c.gid}
+	for _, id := range ids {
+		n, err := parseID(id)
+		if err != nil {
+			return nil, fmt.Errorf("groups of user %q: gid %q: %w", u.Username, id, err)
+		}
+		if !slices.Contains(c.groups, n) {
+			c.groups = append(c.groups, n)
+		}
+	}
+	return c, nil
+}
+
+func isID(s string) bool {
+	_, err := parseID(s)
+	return err == nil
+}
+
+func parseID(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	return uint32(n), err
+}
+
+// readEnvFile reads the job's env_file as "KEY=VALUE" entries, in file order:
+// blank lines and '#' comments are skipped, an "export " prefix and one pair of
+// matching single or double quotes around the value are removed; nothing else
+// (no escapes, no ${VAR} expansion, no trailing comments). A relative path is
+// taken from the job's dir. Errors name the file, and the line, never its content.
+func readEnvFile(job Job) ([]string, error) {
+	if job.EnvFile == "" {
+		return nil, nil
+	}
+	path := job.EnvFile
+	if !filepath.IsAbs(path) && job.Dir != "" {
+		path = filepath.Join(job.Dir, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("env_file: %w", err)
+	}
+	var out []string
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "export"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
+			line = strings.TrimSpace(rest)
+		}
+		k, v, ok := strings.Cut(line, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		bad := ""
+		switch {
+		case !ok:
+			bad = "no '=': want KEY=VALUE"
+		case k == "":
+			bad = "empty variable name before '='"
+		case strings.ContainsAny(k, " \t"):
+			bad = "variable name with a space"
+		case strings.ContainsRune(line, 0):
+			bad = "NUL byte"
+		}
+		if bad != "" {
+			return nil, fmt.Errorf("env_file %s: line %d: %s", path, i+1, bad)
+		}
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		out = append(out, k+"="+v)
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +37,9 @@ type Manager struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	// root: ProcMan runs as root, so jobs may have a user. Set by Open; tests flip it.
+	root bool
 }
 
 // Open opens (or creates) the database, starts the guardian process, loads
@@ -62,6 +66,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, log: cfg.Logger, store: st, guard: g, jobs: make(map[string]*runner, len(jobs)),
 		cron: newCron(cfg.Logger)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.root = os.Geteuid() == 0
 	m.metrics = newMetrics(m) // before load, so that recovery counts
 	if err := m.load(ctx, jobs); err != nil {
 		g.close()
@@ -149,6 +154,9 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	if err := j.Validate(); err != nil {
 		return err
 	}
+	if err := m.checkUser(j); err != nil {
+		return err
+	}
 	if m.isClosed() {
 		return ErrClosed
 	}
@@ -205,6 +213,9 @@ func (m *Manager) Replace(ctx context.Context, name string, j Job) error {
 		return invalid("name", "is %q but the job being replaced is %q; a job cannot be renamed", j.Name, name)
 	}
 	if err := j.Validate(); err != nil {
+		return err
+	}
+	if err := m.checkUser(j); err != nil {
 		return err
 	}
 	return m.control(ctx, name, func(r *runner) error {

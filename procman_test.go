@@ -231,6 +231,7 @@ func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
 	}
 	kept, forgotten := spawnGroup(), spawnGroup()
 	defer syscall.Kill(-forgotten.Process.Pid, syscall.SIGKILL)
+	defer syscall.Kill(-kept.Process.Pid, syscall.SIGKILL) // if the test fails
 	g.watch(kept.Process.Pid)
 	g.watch(forgotten.Process.Pid)
 	g.forget(forgotten.Process.Pid)
@@ -269,5 +270,91 @@ func TestOpenRejectsBadConfigAndDatabase(t *testing.T) {
 	}
 	if _, err := Open(ctxT(t), Config{DBPath: junk, LogDir: dir}); err == nil {
 		t.Error("opened a file that is not a database")
+	}
+}
+
+// The forget goes to the guardian that closes: a forgotten group is spared.
+func TestGuardianSparesForgottenGroup(t *testing.T) {
+	g, err := startGuardian()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spawnGroup := func() *exec.Cmd {
+		cmd := exec.Command("/bin/sh", "-c", "sleep 1000 & wait")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil { // not yet reaped, so its pgid is still its own
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				cmd.Wait()
+			}
+		})
+		return cmd
+	}
+	kept, forgotten := spawnGroup(), spawnGroup()
+	g.watch(kept.Process.Pid)
+	g.watch(forgotten.Process.Pid)
+	g.forget(forgotten.Process.Pid)
+	if err := g.close(); err != nil { // the guardian has sent its kills when it exits
+		t.Fatal(err)
+	}
+	// A SIGKILL from the guardian would already be pending, and would win over our TERM.
+	syscall.Kill(-forgotten.Process.Pid, syscall.SIGTERM)
+	forgotten.Wait()
+	if ws := forgotten.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Fatalf("forgotten group ended by %v, want our SIGTERM: the guardian killed it", forgotten.ProcessState)
+	}
+	eventually(t, "kept group killed", func() bool { return gone(kept.Process.Pid) })
+	kept.Wait()
+	if ws := kept.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("kept group ended by %v, want SIGKILL from the guardian", kept.ProcessState)
+	}
+}
+
+// If a stopped or swept group stayed listed, the guardian could kill a reused pgid.
+func TestGuardianListFollowsRuns(t *testing.T) {
+	w := setup(t)
+	listed := func() map[int]bool {
+		w.m.guard.mu.Lock()
+		defer w.m.guard.mu.Unlock()
+		out := map[int]bool{}
+		for pg := range w.m.guard.live {
+			out[pg] = true
+		}
+		return out
+	}
+	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous})
+	w.start("svc")
+	pgid := w.waitFor("svc", StateRunning).PID
+	if !listed()[pgid] {
+		t.Fatalf("running group %d not given to the guardian", pgid)
+	}
+	w.stop("svc")
+	if l := listed(); len(l) != 0 {
+		t.Fatalf("guardian still lists %v after Stop", l)
+	}
+	w.create(Job{Name: "leaver", Command: `sleep 1000 & echo $! > gc.pid`, Type: OneTime, Dir: w.dir})
+	w.start("leaver")
+	w.waitFor("leaver", StateExited)
+	if l := listed(); len(l) != 0 {
+		t.Fatalf("guardian still lists %v after the run was swept", l)
+	}
+}
+
+func TestReplaceIsPersisted(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "j", Command: "echo v1", Type: OneTime})
+	want := Job{Name: "j", Command: "echo v2", Type: Continuous, MaxRetries: 2}
+	if err := w.m.Replace(ctxT(t), "j", want); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.m.Shutdown(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	m2 := w.open(w.m.cfg)
+	if got, err := m2.Get("j"); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after reopen: %+v %v, want %+v", got, err, want)
 	}
 }

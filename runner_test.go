@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -161,13 +163,15 @@ func TestStopKillsGrandchildren(t *testing.T) {
 		{"leader-waits", `sleep 1000 & echo $! > gc.pid; wait`},
 		// The shell dies of TERM at once; its child ignores TERM and must still be gone
 		// (by SIGKILL) before Stop returns.
-		{"leader-exits-first", `sh -c 'trap "" TERM; while :; do sleep 1; done' & echo $! > gc.pid; wait`},
+		// The grandchild writes its pid only once its trap is set, so TERM cannot beat the trap.
+		{"leader-exits-first", `sh -c 'trap "" TERM; echo $$ > gc.pid; while :; do sleep 1; done' & wait`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := setup(t)
 			w.create(Job{Name: "tree", Command: tc.cmd, Type: Continuous, Dir: w.dir, StopTimeout: dur(300 * time.Millisecond)})
 			w.start("tree")
 			gc := readPid(t, filepath.Join(w.dir, "gc.pid"))
+			t.Cleanup(func() { syscall.Kill(gc, syscall.SIGKILL) }) // if the test fails
 			w.stop("tree")
 			if !gone(gc) {
 				t.Fatalf("grandchild %d survived Stop", gc)
@@ -244,4 +248,131 @@ func TestSignalGroupOfGoneGroup(t *testing.T) {
 	if groupAlive(1<<22 - 3) {
 		t.Fatal("unused group reported alive")
 	}
+}
+
+// Every 4th run outlives min_uptime; the others fail at once. Healthy runs must
+// reset both the backoff (else 18 doubling waits take minutes) and the failure
+// count (else max_retries 4 is reached).
+func TestHealthyRunResetsBackoffAndFailureCount(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "cycle", Type: Continuous, Dir: w.dir,
+		Command:   `n=$(cat n 2>/dev/null); n=$((${n:-0} + 1)); echo $n > n; [ $((n % 4)) -eq 0 ] && exec sleep 0.3; exit 1`,
+		MinUptime: dur(100 * time.Millisecond), MaxRetries: 4,
+		BackoffInitial: dur(time.Millisecond), BackoffMax: dur(time.Hour)})
+	w.start("cycle")
+	st := w.until("cycle", "24 restarts or error", func(st Status) bool {
+		return st.State == StateError || st.Restarts >= 24
+	})
+	if st.State == StateError {
+		t.Fatalf("healthy runs did not clear the failure count: %+v", st)
+	}
+	w.stop("cycle")
+}
+
+// Capped at 2ms, 18 failed runs take well under a second; uncapped, minutes.
+func TestBackoffMaxCapsTheWait(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "capped", Command: "exit 1", Type: Continuous, MinUptime: dur(time.Minute),
+		BackoffInitial: dur(time.Millisecond), BackoffMax: dur(2 * time.Millisecond)})
+	w.start("capped")
+	w.until("capped", "18 restarts", func(st Status) bool { return st.Restarts >= 18 })
+	w.stop("capped")
+}
+
+func TestStartResetsRestarts(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "r", Command: "exit 1", Type: Continuous, MinUptime: dur(time.Minute),
+		BackoffInitial: dur(time.Millisecond), BackoffMax: dur(time.Millisecond)})
+	w.start("r")
+	w.until("r", "3 restarts", func(st Status) bool { return st.Restarts >= 3 })
+	w.stop("r")
+	// An hour's backoff holds the next start in its first retrying state.
+	if err := w.m.Replace(ctxT(t), "r", Job{Command: "exit 1", Type: Continuous, MinUptime: dur(time.Minute),
+		BackoffInitial: dur(time.Hour), BackoffMax: dur(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	w.start("r")
+	if st := w.waitFor("r", StateRetrying); st.Restarts != 0 {
+		t.Fatalf("Restarts %d after a fresh start, want 0", st.Restarts)
+	}
+	w.stop("r")
+}
+
+func TestJobStopSignal(t *testing.T) {
+	w := setup(t) // Manager default: TERM
+	w.create(Job{Name: "usr1", Command: "sleep 100", Type: OneTime, StopSignal: "USR1"})
+	w.start("usr1")
+	w.stop("usr1")
+	if st, _ := w.m.State("usr1"); st.State != StateStopped || st.Signal != syscall.SIGUSR1.String() {
+		t.Fatalf("after stop: %+v, want ended by %q", st, syscall.SIGUSR1.String())
+	}
+}
+
+// With the Manager's hour, this Stop could not finish within its 10s.
+func TestJobStopTimeoutOverridesDefault(t *testing.T) {
+	w := setup(t, Config{StopTimeout: time.Hour})
+	w.create(Job{Name: "deaf", Command: `trap '' TERM; echo ready; while :; do sleep 1; done`, Type: Continuous,
+		StopTimeout: dur(100 * time.Millisecond)})
+	w.start("deaf")
+	st := w.waitFor("deaf", StateRunning)
+	eventually(t, "trap set", func() bool { return readFile(t, st.LogFile) == "ready\n" })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.m.Stop(ctx, "deaf"); err != nil {
+		force, cancel := context.WithTimeout(context.Background(), 0)
+		defer cancel()
+		w.m.Shutdown(force) // kill the group now rather than in an hour
+		t.Fatalf("Stop: %v", err)
+	}
+	if after, _ := w.m.State("deaf"); after.Signal != "killed" {
+		t.Fatalf("after stop: %+v", after)
+	}
+}
+
+// A process of the test joins the job's group and exits unreaped: a zombie in
+// the group, whatever the machine's init does. Stop must not wait for it.
+func TestZombieInGroupDoesNotHoldUpStop(t *testing.T) {
+	w := setup(t, Config{StopTimeout: time.Hour})
+	w.create(Job{Name: "z", Command: "sleep 100", Type: Continuous})
+	w.start("z")
+	pgid := w.waitFor("z", StateRunning).PID
+	z := exec.Command("/bin/sh", "-c", "exit 0")
+	z.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: pgid}
+	if err := z.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { z.Wait() }) // runs before the Manager's Shutdown
+	eventually(t, "zombie", func() bool {
+		st, ok := readStat(strconv.Itoa(z.Process.Pid))
+		return ok && st.state == 'Z' && st.pgid == pgid
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.m.Stop(ctx, "z"); err != nil {
+		t.Fatalf("Stop with a zombie in the group: %v", err)
+	}
+	if st, _ := w.m.State("z"); st.State != StateStopped || st.Signal != "terminated" {
+		t.Fatalf("after stop: %+v", st)
+	}
+}
+
+// Inside a synctest bubble the clock stands still: both calls read the same
+// nanosecond, and only O_EXCL keeps them apart.
+func TestOpenLogSkipsATakenName(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		f1, p1, err := openLog(dir, "j")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f1.Close()
+		f2, p2, err := openLog(dir, "j")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f2.Close()
+		if p1 == p2 || filepath.Dir(p1) != filepath.Dir(p2) {
+			t.Fatalf("%s and %s", p1, p2)
+		}
+	})
 }

@@ -105,7 +105,8 @@ func (r *runner) tick(sched cron.Schedule) {
 	default:
 		r.recordSkip("the previous run was still going (overlap: skip)")
 	}
-	if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
+	// Someone else starting the job meanwhile, or a shutdown, is no failure.
+	if err != nil && !errors.Is(err, ErrRunning) && !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
 		r.m.log.Error("scheduled start failed", "job", r.name, "err", err)
 	}
 }

@@ -39,6 +39,8 @@ type jobRow struct {
 	KeepRuns       int               `bun:"keep_runs,notnull"`
 	MaxLogBytes    int64             `bun:"max_log_bytes,notnull"`
 	Overlap        string            `bun:"overlap,notnull"`
+	RunAs          string            `bun:"run_as,notnull"` // Job.User
+	EnvFile        string            `bun:"env_file,notnull"`
 	CreatedAt      time.Time         `bun:"created_at,notnull"`
 	UpdatedAt      time.Time         `bun:"updated_at,notnull"`
 }
@@ -98,6 +100,8 @@ func migrations() *migrate.Migrations {
 		{`ALTER TABLE jobs ADD COLUMN keep_runs INTEGER NOT NULL DEFAULT 0`,
 			`ALTER TABLE jobs ADD COLUMN max_log_bytes INTEGER NOT NULL DEFAULT 0`},
 		{`ALTER TABLE jobs ADD COLUMN overlap TEXT NOT NULL DEFAULT ''`},
+		{`ALTER TABLE jobs ADD COLUMN run_as TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE jobs ADD COLUMN env_file TEXT NOT NULL DEFAULT ''`},
 	} {
 		ms.Add(migrate.Migration{
 			Name: fmt.Sprintf("%014d", 20261125000001+i),
@@ -188,6 +192,7 @@ func toRow(j Job) jobRow {
 		BackoffInitial: time.Duration(j.BackoffInitial), BackoffMax: time.Duration(j.BackoffMax),
 		MinUptime: time.Duration(j.MinUptime), MaxRetries: j.MaxRetries,
 		KeepRuns: j.KeepRuns, MaxLogBytes: j.MaxLogBytes, Overlap: j.Overlap,
+		RunAs: j.User, EnvFile: j.EnvFile,
 	}
 }
 
@@ -198,6 +203,7 @@ func (r jobRow) job() Job {
 		BackoffInitial: Duration(r.BackoffInitial), BackoffMax: Duration(r.BackoffMax),
 		MinUptime: Duration(r.MinUptime), MaxRetries: r.MaxRetries,
 		KeepRuns: r.KeepRuns, MaxLogBytes: r.MaxLogBytes, Overlap: r.Overlap,
+		User: r.RunAs, EnvFile: r.EnvFile,
 	}
 }
 
