@@ -49,6 +49,10 @@ func (g *guardian) spawn() error {
 	// Its own process group: a Ctrl-C meant for ProcMan's terminal must not take
 	// the guardian down with it. No parent-death signal: outliving ProcMan is its job.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// It needs only shell built-ins; an empty environment keeps ProcMan's
+	// secrets (PROCMAN_TOKEN) out of it, and tools that find a job's processes
+	// by inherited environment do not count it as one.
+	cmd.Env = []string{}
 	w, err := cmd.StdinPipe()
 	if err != nil {
 		return fmt.Errorf("guardian: %w", err)

@@ -168,7 +168,8 @@ func openLog(dir, job string) (*os.File, string, error) {
 // and a later ProcMan, recognise its processes), then the job's env_file, then
 // its own variables; os/exec keeps the last value of a repeated key.
 func jobEnv(job Job, invocation string, cred *credential, fileEnv []string) []string {
-	out := os.Environ()
+	// ProcMan's API token is the key to every job: no job gets it.
+	out := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PROCMAN_TOKEN=") })
 	if cred != nil {
 		out = append(out, "HOME="+cred.home, "USER="+cred.name, "LOGNAME="+cred.name)
 	}

@@ -376,3 +376,16 @@ func TestOpenLogSkipsATakenName(t *testing.T) {
 		}
 	})
 }
+
+// The API token opens every job; jobs must not inherit it.
+func TestJobsDoNotSeeTheToken(t *testing.T) {
+	t.Setenv("PROCMAN_TOKEN", "a-secret-token-of-some-length")
+	t.Setenv("PROCMAN_OTHER", "inherited")
+	w := setup(t)
+	w.create(Job{Name: "env", Command: `echo "token=$PROCMAN_TOKEN other=$PROCMAN_OTHER job=$PROCMAN_JOB"`, Type: OneTime})
+	w.start("env")
+	st := w.waitFor("env", StateExited)
+	if got := readFile(t, st.LogFile); got != "token= other=inherited job=env\n" {
+		t.Fatalf("job saw %q", got)
+	}
+}
