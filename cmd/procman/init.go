@@ -29,15 +29,18 @@ var initForwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP,
 // handled is false when the binary is not PID 1, or is that child: main then
 // runs ProcMan.
 func runAsInit() (code int, handled bool) {
-	if os.Getpid() != 1 || os.Getenv(initChildVar) != "" {
+	if _, isChild := os.LookupEnv(initChildVar); isChild {
+		os.Unsetenv(initChildVar) // so that jobs do not inherit it
+		return 0, false
+	}
+	if os.Getpid() != 1 {
 		return 0, false
 	}
 	// Before the child exists, so that no signal meant for it is missed: the
 	// channel holds it until the forwarder runs.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, initForwarded...)
-	// /proc/self/exe is this very binary, even if its file was replaced since.
-	child, err := os.StartProcess("/proc/self/exe", os.Args, &os.ProcAttr{
+	child, err := os.StartProcess(selfPath(), os.Args, &os.ProcAttr{
 		Env:   append(os.Environ(), initChildVar+"=1"),
 		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
 		// Its own process group: a Ctrl-C on a terminal (docker run -it) goes
@@ -75,4 +78,21 @@ func runAsInit() (code int, handled bool) {
 		}
 		return ws.ExitStatus(), true
 	}
+}
+
+// selfPath is the path of this binary, so that the child is named after it in
+// ps, top and pgrep (run as /proc/self/exe, it would be named "exe"); or
+// /proc/self/exe, which is this very binary even if its file was replaced.
+func selfPath() string {
+	const self = "/proc/self/exe"
+	p, err := os.Executable()
+	if err != nil {
+		return self
+	}
+	a, errA := os.Stat(p)
+	b, errB := os.Stat(self)
+	if errA != nil || errB != nil || !os.SameFile(a, b) {
+		return self
+	}
+	return p
 }

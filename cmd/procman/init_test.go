@@ -4,7 +4,8 @@ package main
 // PID 1 of a new PID namespace, made with unshare(1), and check from outside
 // that its init reaps the orphans reparented to it, passes signals on to
 // ProcMan and ends with ProcMan's exit code. They need root (or whatever lets
-// unshare make a PID namespace); elsewhere they are skipped.
+// unshare make a PID namespace); elsewhere they are skipped. The terminal test
+// also needs script(1), from util-linux as unshare is.
 //
 // /proc is remounted inside the namespace only, so the test finds the
 // namespace's processes in the host's /proc, as the descendants of the
@@ -39,27 +40,55 @@ func needPIDNamespace(t *testing.T) {
 	}
 }
 
+// pid1Run is a binary started as PID 1 of a new PID namespace.
+type pid1Run struct {
+	base string    // the API's URL
+	cmd  *exec.Cmd // unshare, or script(1) running unshare; registered like startBinary's
+	pid1 int       // the host pid of the namespace's PID 1
+	tty  *os.File  // with a terminal: what is written here is typed on it
+}
+
 // startAsPID1 starts the binary as PID 1 of a new PID namespace, with its
-// database and logs in dir, and returns its base URL, the unshare command
-// (registered like startBinary's, for waitExit and stderrOf) and the host pid
-// of the namespace's PID 1. --kill-child takes the namespace down if unshare
-// is killed; cleanup SIGTERMs PID 1 if the test did not end it.
-func startAsPID1(t *testing.T, dir string) (string, *exec.Cmd, int) {
+// database and logs in dir. With tty, it runs on a terminal made by script(1),
+// in the terminal's foreground process group, as under docker run -it; its
+// output then arrives through the terminal. --kill-child takes the namespace
+// down if unshare is killed; cleanup SIGTERMs PID 1 if the test did not end it.
+func startAsPID1(t *testing.T, dir string, tty bool) pid1Run {
 	t.Helper()
-	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
-		binPath, "-db", filepath.Join(dir, "procman.db"), "-logs", filepath.Join(dir, "logs"), "0")
+	args := []string{"unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
+		binPath, "-db", filepath.Join(dir, "procman.db"), "-logs", filepath.Join(dir, "logs"), "0"}
+	cmd := exec.Command(args[0], args[1:]...)
+	var pr pid1Run
+	if tty {
+		if _, err := exec.LookPath("script"); err != nil {
+			t.Skip("script (util-linux) not found:", err)
+		}
+		line := ""
+		for _, a := range args {
+			line += " '" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		cmd = exec.Command("script", "--quiet", "--return", "--command", line, "/dev/null")
+		in, out, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdin, pr.tty = in, out
+		t.Cleanup(func() { out.Close() })
+		defer in.Close()
+	}
 	cmd.Dir = dir
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = w
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
 		t.Fatal(err)
 	}
 	w.Close()
+	pr.cmd = cmd
 	run := &running{drained: make(chan struct{}), exited: make(chan struct{})}
 	runsMu.Lock()
 	runs[cmd] = run
@@ -97,36 +126,47 @@ func startAsPID1(t *testing.T, dir string) (string, *exec.Cmd, int) {
 		case <-run.exited:
 		default:
 			// unshare blocks SIGTERM while it waits; PID 1 is the one to stop.
-			if kids := childrenOf(cmd.Process.Pid); len(kids) > 0 {
-				syscall.Kill(kids[0].pid, syscall.SIGTERM)
+			if pr.pid1 != 0 {
+				syscall.Kill(pr.pid1, syscall.SIGTERM)
 			}
 			select {
 			case <-run.exited:
-			case <-time.After(30 * time.Second):
-				cmd.Process.Kill() // --kill-child: PID 1 gets SIGKILL, the namespace dies with it
+			case <-time.After(20 * time.Second):
+				// --kill-child: PID 1 gets SIGKILL, the namespace dies with it.
+				for _, p := range tree(cmd.Process.Pid) {
+					if p.comm == "unshare" {
+						syscall.Kill(p.pid, syscall.SIGKILL)
+					}
+				}
+				cmd.Process.Kill()
 				<-run.exited
 			}
 		}
 		waitDrained(run)
 		if t.Failed() {
-			t.Logf("stderr of procman as PID 1:\n%s", stderrOf(cmd))
+			t.Logf("output of procman as PID 1:\n%s", stderrOf(cmd))
 		}
 	})
 
 	select {
 	case addr := <-addrc:
-		kids := childrenOf(cmd.Process.Pid)
-		if len(kids) != 1 {
-			t.Fatalf("unshare %d has children %v, want one: the namespace's PID 1", cmd.Process.Pid, kids)
+		pr.base = "http://" + addr
+		for _, p := range tree(cmd.Process.Pid) {
+			if parent, ok := readProcStat(p.ppid); ok && parent.comm == "unshare" {
+				pr.pid1 = p.pid
+			}
 		}
-		return "http://" + addr, cmd, kids[0].pid
+		if pr.pid1 == 0 {
+			t.Fatalf("no child of unshare under %d: %v", cmd.Process.Pid, tree(cmd.Process.Pid))
+		}
+		return pr
 	case <-run.exited:
 		waitDrained(run)
-		t.Fatalf("unshare exited before procman listened (%v); stderr:\n%s", cmd.ProcessState, stderrOf(cmd))
+		t.Fatalf("unshare exited before procman listened (%v); output:\n%s", cmd.ProcessState, stderrOf(cmd))
 	case <-time.After(15 * time.Second):
-		t.Fatalf("procman as PID 1 did not log that it listens within 15s; stderr:\n%s", stderrOf(cmd))
+		t.Fatalf("procman as PID 1 did not log that it listens within 15s; output:\n%s", stderrOf(cmd))
 	}
-	return "", nil, 0
+	return pr
 }
 
 // regexpNSpid1 matches the status of a process that is PID 1 of its (nested) namespace.
@@ -199,6 +239,13 @@ func checkInit(t *testing.T, pid1 int) int {
 		return 0
 	}
 	pm := kids[0]
+	exe1, _ := os.Readlink("/proc/" + strconv.Itoa(pid1) + "/exe")
+	if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pm.pid) + "/exe"); exe != exe1 {
+		t.Errorf("the child %d of PID 1 runs %q, want the binary %q", pm.pid, exe, exe1)
+	}
+	if pm.comm != filepath.Base(binPath) {
+		t.Errorf("the child %d of PID 1 is named %q in ps, want %q", pm.pid, pm.comm, filepath.Base(binPath))
+	}
 	env, _ := os.ReadFile("/proc/" + strconv.Itoa(pm.pid) + "/environ")
 	if !slices.Contains(strings.Split(string(env), "\x00"), initChildVar+"=1") {
 		t.Errorf("the child %d (%s) of PID 1 lacks %s=1 in its environment", pm.pid, pm.comm, initChildVar)
@@ -209,28 +256,70 @@ func checkInit(t *testing.T, pid1 int) int {
 	return pm.pid
 }
 
+// slowStopper is a job that takes half a second to stop after SIGTERM: time
+// for a second signal, which would make ProcMan kill it at once, to show.
+var slowStopper = map[string]any{"name": "svc", "type": "continuous", "schedule": "reboot",
+	"command": `trap 'sleep 0.5; exit 0' TERM; sleep 1000 & wait`}
+
+// startSlowStopper creates slowStopper and waits until its sleep runs.
+func startSlowStopper(t *testing.T, pr pid1Run) {
+	t.Helper()
+	createJob(t, pr.base, slowStopper)
+	poll(t, 10*time.Second, "job svc running", func() bool { return jobState(t, pr.base, "svc").State == "running" })
+	poll(t, 10*time.Second, "svc's sleep", func() bool {
+		return slices.ContainsFunc(tree(pr.cmd.Process.Pid), func(p procStat) bool { return p.comm == "sleep" && p.state != 'Z' })
+	})
+}
+
+// wantGracefulEnd checks that the namespace ended with exit code 0 after
+// ProcMan stopped svc gracefully, on one signal, and that no process of
+// procs (the tree before the signal) or of dir is left.
+func wantGracefulEnd(t *testing.T, pr pid1Run, dir string, procs []procStat) {
+	t.Helper()
+	st := waitExit(t, pr.cmd, 15*time.Second)
+	if st.ExitCode() != 0 {
+		t.Errorf("exit code %d, want 0 (ProcMan's, after a graceful stop)", st.ExitCode())
+	}
+	out := stderrOf(pr.cmd)
+	wantLogs(t, out, "job=svc from=stopping to=stopped", `msg="procman shut down" jobs_stopped=1`)
+	if strings.Contains(out, "second signal") {
+		t.Errorf("ProcMan got the signal twice and killed its jobs at once")
+	}
+	deadline := time.Now().Add(time.Second)
+	var pids []int
+	for _, p := range procs {
+		waitGone(t, p.pid, deadline)
+		pids = append(pids, p.pid)
+	}
+	assertNoProcsIn(t, dir, deadline, pids...)
+}
+
 // The init reaps the orphans of the namespace: processes that escaped their
 // run (setsid) and outlived its shell are reparented to PID 1 and, once they
-// exit, must not stay zombies. Then SIGTERM to PID 1 reaches ProcMan, which
-// stops its jobs gracefully; everything ends with exit code 0.
+// exit, must not stay zombies. Then SIGTERM to PID 1 (docker stop) reaches
+// ProcMan once, which stops its jobs gracefully; all ends with exit code 0.
 func TestPID1ReapsOrphansAndForwardsSIGTERM(t *testing.T) {
 	needPIDNamespace(t)
 	dir := newDir(t)
-	base, cmd, pid1 := startAsPID1(t, dir)
-	checkInit(t, pid1)
+	pr := startAsPID1(t, dir, false)
+	checkInit(t, pr.pid1)
 
 	// Three orphans, each living a second out of the run's process group, so
 	// that ProcMan's sweep of the finished run leaves them alone. The shell
 	// waits until each has left the group (ready.N) before it exits.
-	createJob(t, base, map[string]any{"name": "orphans", "type": "one_time", "schedule": "reboot",
+	createJob(t, pr.base, map[string]any{"name": "orphans", "type": "one_time", "schedule": "reboot",
 		"command": `for i in 1 2 3; do setsid sh -c ': > ready.$0; exec sleep 1' $i & done
-			until [ -e ready.1 ] && [ -e ready.2 ] && [ -e ready.3 ]; do sleep 0.01; done`})
-	poll(t, 10*time.Second, "job orphans exited", func() bool { return jobState(t, base, "orphans").State == "exited" })
-	seen := map[int]procStat{}
+			until [ -e ready.1 ] && [ -e ready.2 ] && [ -e ready.3 ]; do sleep 0.01; done
+			echo "${PROCMAN_INIT_CHILD-unset}" > marker`})
+	poll(t, 10*time.Second, "job orphans exited", func() bool { return jobState(t, pr.base, "orphans").State == "exited" })
+	if b, _ := os.ReadFile(filepath.Join(dir, "marker")); string(b) != "unset\n" {
+		t.Errorf("a job sees %s=%q, want it unset", initChildVar, b)
+	}
+	seen := map[int]bool{}
 	poll(t, 5*time.Second, "three orphans reparented to PID 1", func() bool {
-		for _, p := range childrenOf(pid1) {
+		for _, p := range childrenOf(pr.pid1) {
 			if p.comm == "sleep" {
-				seen[p.pid] = p
+				seen[p.pid] = true
 			}
 		}
 		return len(seen) >= 3
@@ -246,43 +335,40 @@ func TestPID1ReapsOrphansAndForwardsSIGTERM(t *testing.T) {
 	// Now only a reaper stands between them and zombiehood for good.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		z := zombies(tree(cmd.Process.Pid))
+		z := zombies(tree(pr.cmd.Process.Pid))
 		if len(z) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("zombies in the namespace 2s after the orphans ended (PID 1 is %d): %+v", pid1, z)
+			t.Errorf("zombies in the namespace 2s after the orphans ended (PID 1 is %d): %+v", pr.pid1, z)
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	createJob(t, base, map[string]any{"name": "svc", "type": "continuous", "schedule": "reboot",
-		"command": `sleep 1000 & wait`})
-	poll(t, 10*time.Second, "job svc running", func() bool { return jobState(t, base, "svc").State == "running" })
-	poll(t, 10*time.Second, "svc's sleep", func() bool {
-		return slices.ContainsFunc(tree(cmd.Process.Pid), func(p procStat) bool { return p.comm == "sleep" && p.state != 'Z' })
-	})
-	procs := tree(cmd.Process.Pid)
-	if err := syscall.Kill(pid1, syscall.SIGTERM); err != nil {
+	startSlowStopper(t, pr)
+	procs := tree(pr.cmd.Process.Pid)
+	if err := syscall.Kill(pr.pid1, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	st := waitExit(t, cmd, 15*time.Second)
-	if st.ExitCode() != 0 {
-		t.Errorf("exit code %d after SIGTERM to PID 1, want 0 (ProcMan's)", st.ExitCode())
+	wantGracefulEnd(t, pr, dir, procs)
+}
+
+// Ctrl-C on a terminal (docker run -it) sends SIGINT to the terminal's
+// foreground process group, the init's. ProcMan, in a group of its own, must
+// get it once, from the init: were it in the init's group, it would get it
+// twice and take the second for "kill every job now".
+func TestPID1CtrlCOnTerminal(t *testing.T) {
+	needPIDNamespace(t)
+	dir := newDir(t)
+	pr := startAsPID1(t, dir, true)
+	checkInit(t, pr.pid1)
+	startSlowStopper(t, pr)
+	procs := tree(pr.cmd.Process.Pid)
+	if _, err := pr.tty.Write([]byte{0x03}); err != nil { // ^C
+		t.Fatal(err)
 	}
-	// ProcMan got SIGTERM and stopped svc itself, gracefully.
-	wantLogs(t, stderrOf(cmd), "job=svc from=stopping to=stopped", `msg="procman shut down" jobs_stopped=1`)
-	if strings.Contains(stderrOf(cmd), "second signal") {
-		t.Errorf("ProcMan saw a second signal: the init passed SIGTERM on more than once")
-	}
-	deadline = time.Now().Add(time.Second)
-	var pids []int
-	for _, p := range procs {
-		waitGone(t, p.pid, deadline)
-		pids = append(pids, p.pid)
-	}
-	assertNoProcsIn(t, dir, deadline, pids...)
+	wantGracefulEnd(t, pr, dir, procs)
 }
 
 // The init ends with ProcMan's exit status, picked out of every status it
@@ -291,19 +377,19 @@ func TestPID1ReapsOrphansAndForwardsSIGTERM(t *testing.T) {
 func TestPID1ExitsWithProcManStatus(t *testing.T) {
 	needPIDNamespace(t)
 	dir := newDir(t)
-	base, cmd, pid1 := startAsPID1(t, dir)
-	pm := checkInit(t, pid1)
+	pr := startAsPID1(t, dir, false)
+	pm := checkInit(t, pr.pid1)
 	if pm == 0 {
 		t.FailNow()
 	}
-	createJob(t, base, map[string]any{"name": "svc", "type": "continuous", "schedule": "reboot",
+	createJob(t, pr.base, map[string]any{"name": "svc", "type": "continuous", "schedule": "reboot",
 		"command": `sleep 1000 & wait`})
-	poll(t, 10*time.Second, "job svc running", func() bool { return jobState(t, base, "svc").State == "running" })
-	procs := tree(cmd.Process.Pid)
+	poll(t, 10*time.Second, "job svc running", func() bool { return jobState(t, pr.base, "svc").State == "running" })
+	procs := tree(pr.cmd.Process.Pid)
 	if err := syscall.Kill(pm, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	st := waitExit(t, cmd, 10*time.Second)
+	st := waitExit(t, pr.cmd, 10*time.Second)
 	if st.ExitCode() != 128+int(syscall.SIGKILL) {
 		t.Errorf("unshare ended with %v, want exit code %d: PID 1 passing on ProcMan's SIGKILL", st, 128+int(syscall.SIGKILL))
 	}
