@@ -37,6 +37,12 @@ type options struct {
 }
 
 func run(args []string, stderr io.Writer) int {
+	if len(args) > 0 && isClientCommand(args[0]) { // procman ls, procman logs web, ...: the client (client.go)
+		return runClient(args, os.Stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "serve" { // procman serve [flags] <port> is procman [flags] <port>
+		args = args[1:]
+	}
 	opts, code := parseFlags(args, stderr)
 	if code >= 0 {
 		return code

@@ -1,0 +1,234 @@
+package main
+
+// The command-line client: procman ls, procman logs web -f, ... It only speaks
+// the REST API of a running ProcMan and formats the answers.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// command is one client subcommand.
+type command struct {
+	name, args, help string
+	run              func(c *cli, args []string) error
+}
+
+// commands are the client subcommands, in the order of the usage text. They
+// are set in init, because help refers to them.
+var commands []command
+
+func init() {
+	commands = []command{
+		{"ls", "", "list the jobs and their states", (*cli).ls},
+		{"show", "NAME", "a job's definition and status", (*cli).show},
+		{"add", "NAME [job flags] -- CMD...\n       procman add -f job.json [job flags] [NAME] [-- CMD...]", "create a job", (*cli).add},
+		{"edit", "NAME [job flags] [-- CMD...]", "change the given fields of a job", (*cli).edit},
+		{"rm", "NAME", "stop and delete a job (its logs stay)", (*cli).rm},
+		{"start", "NAME", "start a job", (*cli).start},
+		{"stop", "NAME", "stop a job; returns once its processes are gone", (*cli).stop},
+		{"restart", "NAME", "stop a job if active, start it with its saved definition", (*cli).restart},
+		{"state", "NAME", "a job's status", (*cli).state},
+		{"logs", "NAME [-f] [-n N] [-run ID]", "the latest run's output (-run: another run)", (*cli).logs},
+		{"runs", "NAME [-n N]", "a job's runs, newest first (default 20)", (*cli).runs},
+		{"events", "", "print every state change until interrupted", (*cli).events},
+		{"help", "", "print this help", (*cli).help},
+	}
+}
+
+// isClientCommand reports whether the first argument names a client command
+// rather than starting the server.
+func isClientCommand(arg string) bool {
+	_, ok := findCommand(arg)
+	return ok
+}
+
+func findCommand(name string) (*command, bool) {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i], true
+		}
+	}
+	return nil, false
+}
+
+const clientUsage = `usage: procman <command> [flags] [NAME] [-- CMD...]  talk to a running ProcMan
+       procman [serve] [server flags] <port>             run ProcMan (procman serve -h)
+
+commands:
+%s
+Flags come after the command, before or after NAME (procman logs web -f -n 20);
+everything after -- is the job's command. Every command takes:
+  -addr ADDR        ProcMan's address: host:port, a port, or http(s)://host:port
+                    (default $PROCMAN_ADDR, else 127.0.0.1:10000)
+  -socket PATH      use ProcMan's Unix socket instead (default $PROCMAN_SOCKET)
+  -token-file PATH  send the token in this file (default $PROCMAN_TOKEN)
+  -o json           print ProcMan's JSON answer as it is, for scripts (events:
+                    one object per line; logs print the output as it is anyway)
+
+Job flags of add and edit (an empty value, or 0, sets a field back to its default):
+  -type one_time|continuous   add's default: continuous (a service); give
+                              -type one_time for a task or a cron job
+  -schedule S  -overlap skip|queue|restart  -dir DIR  -env K=V (repeatable)
+  -unset-env K  -env-file FILE  -user USER  -stop-signal SIG  -stop-timeout D
+  -backoff-initial D  -backoff-max D  -min-uptime D  -max-retries N
+  -keep-runs N  -max-log-bytes N
+add -f reads the job from a JSON file (- for stdin); NAME, job flags and
+-- CMD change it. The words after -- are joined with spaces and run by
+/bin/sh -c: procman add web -- 'cd /srv && exec ./web -port 8080'.
+logs: -n N the last N lines; -f follow the output until the run ends.
+
+Exit status: 0 done; 1 ProcMan answered with an error, or could not be
+reached; 2 bad usage.
+`
+
+// printUsage writes the client's usage text.
+func printUsage(w io.Writer) {
+	var b strings.Builder
+	tw := newTable(&b)
+	for _, c := range commands {
+		args, _, _ := strings.Cut(c.args, "\n")
+		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.name+" "+args), c.help)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, clientUsage, b.String())
+}
+
+// usageError is bad usage of a command: exit code 2. An empty message means
+// the flag package has already said what was wrong.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// errHelp is -h: the usage was printed, and the command succeeded.
+var errHelp = errors.New("help")
+
+// runClient runs the client command args[0] and returns the exit code.
+func runClient(args []string, stdout, stderr io.Writer) int {
+	cmd, _ := findCommand(args[0])
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c := &cli{ctx: ctx, cmd: cmd, stdout: stdout, stderr: stderr}
+	err := cmd.run(c, args[1:])
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return 0
+	case errors.As(err, &ue):
+		if ue.msg != "" {
+			fmt.Fprintf(stderr, "procman %s: %s\n", cmd.name, ue.msg)
+			c.commandUsage(stderr, false)
+		}
+		return 2
+	default:
+		fmt.Fprintf(stderr, "procman %s: %v\n", cmd.name, err)
+		return 1
+	}
+}
+
+// help prints the usage; it needs no connection, so it takes no flags.
+func (c *cli) help([]string) error {
+	printUsage(c.stdout)
+	return nil
+}
+
+// commandUsage writes one command's usage line, and with all its flags too.
+func (c *cli) commandUsage(w io.Writer, all bool) {
+	fmt.Fprintf(w, "usage: procman %s\n", strings.TrimSpace(c.cmd.name+" "+c.cmd.args))
+	if !all {
+		fmt.Fprintf(w, "(procman %s -h: its flags; procman help: every command)\n", c.cmd.name)
+		return
+	}
+	fmt.Fprintf(w, "%s\n\nflags:\n", c.cmd.help)
+	c.fs.SetOutput(w)
+	c.fs.PrintDefaults()
+	fmt.Fprintln(w, "\nprocman help: every command and flag")
+}
+
+// flagSet returns a flag set for the command with the flags every command takes.
+func (c *cli) flagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet("procman "+c.cmd.name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {} // parse prints it
+	fs.StringVar(&c.addr, "addr", "", "ProcMan's address: host:port, a port, or http(s)://host:port (default $PROCMAN_ADDR, else "+defaultAddr+")")
+	fs.StringVar(&c.socket, "socket", "", "use ProcMan's Unix socket at this path (default $PROCMAN_SOCKET)")
+	fs.StringVar(&c.tokenFile, "token-file", "", "send the token in this file as Authorization: Bearer (default $PROCMAN_TOKEN)")
+	fs.StringVar(&c.output, "o", "", `"json": print ProcMan's JSON answer as it is`)
+	c.fs = fs
+	return fs
+}
+
+// parse reads flags anywhere among args, so that both "logs -f web" and "logs
+// web -f" work, and returns the other arguments: those before "--" in pos, the
+// ones after it in rest. Then it prepares the connection.
+func (c *cli) parse(fs *flag.FlagSet, args []string) (pos, rest []string, err error) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				c.commandUsage(c.stdout, true)
+				return nil, nil, errHelp
+			}
+			c.commandUsage(c.stderr, false)
+			return nil, nil, usageError{}
+		}
+		left := fs.Args()
+		if n := len(args) - len(left); n > 0 && args[n-1] == "--" {
+			rest = left
+			break
+		}
+		if len(left) == 0 {
+			break
+		}
+		pos, args = append(pos, left[0]), left[1:]
+	}
+	if c.output != "" && c.output != "json" {
+		return nil, nil, usagef("-o %q: the only output format is json", c.output)
+	}
+	c.json = c.output == "json"
+	c.color = !c.json && isTerminal(c.stdout) && os.Getenv("NO_COLOR") == ""
+	return pos, rest, c.connect()
+}
+
+// parseArgs parses a command that takes exactly the named positional arguments.
+func (c *cli) parseArgs(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	pos, rest, err := c.parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	pos = append(pos, rest...) // after --, a NAME may start with "-"
+	switch {
+	case len(pos) < len(names):
+		return nil, usagef("missing %s", names[len(pos)])
+	case len(pos) > len(names):
+		return nil, usagef("unexpected argument %q", pos[len(names)])
+	}
+	return pos, nil
+}
+
+// parseName parses a command that takes one argument, the job's name.
+func (c *cli) parseName(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := c.parseArgs(fs, args, "NAME")
+	if err != nil {
+		return "", err
+	}
+	return pos[0], nil
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
