@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,6 +48,13 @@ type jobRow struct {
 }
 
 func openStore(ctx context.Context, path string) (*store, error) {
+	// SQLite reports these as "out of memory" or "unable to open": say what is wrong.
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("open database %s: is a directory", path)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
 	sqldb, err := sql.Open(sqliteshim.ShimName, "file:"+path)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)

@@ -73,6 +73,8 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 	r.GET("/job/:name/:action/:id", a.run)   // /job/{name}/runs/{id}
 	r.GET("/events", a.events)
 	r.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(m.Metrics(), promhttp.HandlerOpts{}))
+	r.GET("/", uiRedirect)                              // the web dashboard (ui.go)
+	r.Handler(http.MethodGet, "/ui/*file", uiHandler()) // its files, embedded from ui/
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route")
 	})

@@ -637,7 +637,6 @@ func TestErrors(t *testing.T) {
 		// 404: no such route.
 		"unknown route /nope":                  {get, "/nope", "", 404, nil, nil, ""},
 		"unknown route POST /nope":             {post, "/nope", "{}", 404, nil, nil, ""},
-		"unknown route /":                      {get, "/", "", 404, nil, nil, ""},
 		"unknown route /jobs/nope":             {get, "/jobs/nope", "", 404, nil, nil, ""},
 		"unknown route /job/{name}/state/more": {get, "/job/idle/state/more", "", 404, nil, nil, ""},
 		"unknown action GET frobnicate":        {get, "/job/idle/frobnicate", "", 404, []string{"frobnicate"}, nil, ""},

@@ -14,13 +14,13 @@ import (
 // API that runs shell commands is no protection.
 const MinTokenLength = 20
 
-// requireToken refuses every request but /healthz that does not carry
+// requireToken refuses every request but the public ones that does not carry
 // "Authorization: Bearer <token>". The comparison takes the same time whatever
 // the guess: both sides are hashed to equal length, then compared in constant time.
 func requireToken(token string, log *slog.Logger, next http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		if public(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -34,6 +34,12 @@ func requireToken(token string, log *slog.Logger, next http.Handler) http.Handle
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// public paths need no token: the health probe, and the dashboard's static
+// files (the page asks for the token and sends it with every API call).
+func public(path string) bool {
+	return path == "/healthz" || path == "/" || strings.HasPrefix(path, "/ui/")
 }
 
 // sameOrigin refuses requests a browser makes on behalf of another site. The

@@ -1,0 +1,284 @@
+package main
+
+// Fault tests: what the binary does when its database is unusable, its log
+// folder cannot be written, or the disk holding the logs is full.
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// faultExitLimit is how soon the binary must give up on an unusable database.
+const faultExitLimit = 10 * time.Second
+
+// faultRun runs the binary with args in dir and waits up to faultExitLimit for it
+// to exit, failing the test if it does not. It returns the exit code and stderr.
+func faultRun(t *testing.T, dir string, args ...string) (int, string, time.Duration) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(binPath, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(faultExitLimit):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("procman %v still running after %s; stderr:\n%s", args, faultExitLimit, stderr.String())
+	}
+	took := time.Since(start)
+	if stdout.Len() != 0 {
+		t.Errorf("procman %v wrote to stdout: %q", args, stdout.String())
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String(), took
+}
+
+// faultWantRefusal checks that the binary refused to start: a non-zero exit
+// and an error line on stderr that names the database path, and no listening.
+func faultWantRefusal(t *testing.T, code int, stderr, dbPath string, took time.Duration) {
+	t.Helper()
+	t.Logf("exit %d after %s; stderr:\n%s", code, took.Round(time.Millisecond), stderr)
+	if code == 0 {
+		t.Errorf("exit code 0, want non-zero")
+	}
+	if !strings.Contains(stderr, "level=ERROR") {
+		t.Errorf("stderr has no error line")
+	}
+	if !strings.Contains(stderr, dbPath) {
+		t.Errorf("stderr does not name the database %s", dbPath)
+	}
+	if strings.Contains(stderr, "msg=listening") {
+		t.Errorf("procman logged that it listens although it cannot use its database")
+	}
+}
+
+// A database file that is not SQLite: the binary exits at once with an error
+// naming the file, and does not touch it (no "repair", no truncation).
+func TestCorruptDatabase(t *testing.T) {
+	dir := newDir(t)
+	db := filepath.Join(dir, "procman.db")
+	garbage := make([]byte, 16<<10)
+	for i := range garbage {
+		garbage[i] = byte(i*131 + i/7) // deterministic, and no SQLite header
+	}
+	copy(garbage, "this is not an SQLite database\n")
+	if err := os.WriteFile(db, garbage, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr, took := faultRun(t, dir, "-db", db, "-logs", filepath.Join(dir, "logs"), "0")
+	faultWantRefusal(t, code, stderr, db, took)
+	if !strings.Contains(stderr, "not a database") {
+		t.Errorf("stderr does not say what is wrong with the file (want SQLite's %q)", "not a database")
+	}
+	after, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(after, garbage) {
+		t.Errorf("the corrupt database was modified: %d bytes now, %d before", len(after), len(garbage))
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.Name() != "procman.db" {
+			t.Logf("left beside the database: %s", e.Name())
+		}
+	}
+}
+
+// A database that cannot be opened: its folder does not exist, or the path is
+// a folder. (Root ignores permissions, so a read-only file would not do.)
+func TestUnusableDatabasePath(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		db    func(dir string) string
+		cause string // what stderr must say is wrong
+		check func(t *testing.T, dir string)
+	}{
+		{"missing folder", func(dir string) string { return filepath.Join(dir, "no", "such", "procman.db") }, "no such file or directory",
+			func(t *testing.T, dir string) {
+				if _, err := os.Stat(filepath.Join(dir, "no")); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("procman created the missing folder (stat: %v)", err)
+				}
+			}},
+		{"path is a folder", func(dir string) string {
+			p := filepath.Join(dir, "db.d")
+			if err := os.Mkdir(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, "is a directory", func(t *testing.T, dir string) {
+			if ents, err := os.ReadDir(filepath.Join(dir, "db.d")); err != nil || len(ents) != 0 {
+				t.Errorf("the folder given as database was changed: %v (err %v)", ents, err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newDir(t)
+			db := tc.db(dir)
+			code, stderr, took := faultRun(t, dir, "-db", db, "-logs", filepath.Join(dir, "logs"), "0")
+			faultWantRefusal(t, code, stderr, db, took)
+			if !strings.Contains(stderr, tc.cause) {
+				t.Errorf("stderr does not give the cause, %q", tc.cause)
+			}
+			if strings.Contains(stderr, "out of memory") {
+				t.Errorf("stderr blames memory, which is not the problem")
+			}
+			tc.check(t, dir)
+		})
+	}
+}
+
+// A log folder that is a regular file: every spawn fails. A created job goes to
+// state error with a reason naming the log folder, the failed run is recorded,
+// and ProcMan keeps serving.
+func TestLogFolderNotWritable(t *testing.T) {
+	dir := newDir(t)
+	logs := filepath.Join(dir, "logs")
+	if err := os.WriteFile(logs, []byte("a file, not a folder\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "procman.db"), "-logs", logs, "0")
+
+	createJob(t, base, map[string]any{"name": "once", "type": "one_time", "command": "echo hi"})
+	startJob(t, base, "once")
+	var st jobStatus
+	poll(t, 10*time.Second, "job once in state error", func() bool {
+		st = jobState(t, base, "once")
+		return st.State == "error"
+	})
+	if !strings.Contains(st.Error, "log folder") {
+		t.Errorf("error %q does not name the log folder", st.Error)
+	}
+	if st.PID != 0 {
+		t.Errorf("a job that never spawned has pid %d", st.PID)
+	}
+	var runs []struct {
+		Outcome string `json:"outcome"`
+		Error   string `json:"error"`
+		LogFile string `json:"log_file"`
+	}
+	call(t, http.MethodGet, base+"/job/once/runs", nil, http.StatusOK, &runs)
+	if len(runs) != 1 || runs[0].Outcome != "failed_to_start" || !strings.Contains(runs[0].Error, "log folder") || runs[0].LogFile != "" {
+		t.Errorf("runs %+v, want one failed_to_start run naming the log folder, without a log", runs)
+	}
+
+	// A continuous job retries, then gives up with the same reason.
+	createJob(t, base, map[string]any{"name": "svc", "type": "continuous", "command": "sleep 100",
+		"backoff_initial": "10ms", "backoff_max": "20ms", "max_retries": 3})
+	startJob(t, base, "svc")
+	poll(t, 10*time.Second, "job svc in state error", func() bool {
+		st = jobState(t, base, "svc")
+		return st.State == "error"
+	})
+	if !strings.Contains(st.Error, "gave up") || !strings.Contains(st.Error, "log folder") {
+		t.Errorf("svc error %q, want giving up because of the log folder", st.Error)
+	}
+
+	// Still serving; the file given as log folder is untouched.
+	var jobs []struct {
+		Name string `json:"name"`
+	}
+	call(t, http.MethodGet, base+"/jobs", nil, http.StatusOK, &jobs)
+	if len(jobs) != 2 {
+		t.Errorf("GET /jobs: %+v, want once and svc", jobs)
+	}
+	if b, err := os.ReadFile(logs); err != nil || string(b) != "a file, not a folder\n" {
+		t.Errorf("the file given as log folder changed: %q (err %v)", b, err)
+	}
+}
+
+// A full disk under the log folder: a run whose writes fail ends with a
+// non-zero exit code, ProcMan keeps serving and keeps recording runs, and runs
+// write their output again once space is freed.
+func TestLogDiskFull(t *testing.T) {
+	dir := newDir(t)
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", logs).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a 1 MiB tmpfs to fill (needs root with CAP_SYS_ADMIN): %v: %s", err, bytes.TrimSpace(out))
+	}
+	// Registered before startBinary's cleanup, so it runs after the binary is stopped.
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", logs).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", logs, err, out)
+			exec.Command("umount", "-l", logs).Run()
+		}
+	})
+	base, _ := startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "procman.db"), "-logs", logs, "0")
+
+	type run struct {
+		ID       int64  `json:"id"`
+		Outcome  string `json:"outcome"`
+		ExitCode *int   `json:"exit_code"`
+		LogFile  string `json:"log_file"`
+	}
+	runs := func(name string) []run {
+		var rs []run
+		call(t, http.MethodGet, base+"/job/"+name+"/runs", nil, http.StatusOK, &rs)
+		return rs
+	}
+	// exited starts the job and waits until it has exited; it returns its newest run.
+	exited := func(name string, runsBefore int) run {
+		t.Helper()
+		startJob(t, base, name)
+		var st jobStatus
+		poll(t, 15*time.Second, "job "+name+" exited", func() bool {
+			st = jobState(t, base, name)
+			return st.State == "exited" || st.State == "error"
+		})
+		if st.State != "exited" {
+			t.Fatalf("job %s: %+v, want exited", name, st)
+		}
+		rs := runs(name)
+		if len(rs) != runsBefore+1 {
+			t.Fatalf("job %s: %d runs recorded, want %d: %+v", name, len(rs), runsBefore+1, rs)
+		}
+		return rs[0]
+	}
+
+	createJob(t, base, map[string]any{"name": "fill", "type": "one_time", "command": "head -c 2000000 /dev/zero"})
+	r := exited("fill", 0)
+	if r.Outcome != "exited" || r.ExitCode == nil || *r.ExitCode == 0 {
+		t.Errorf("run that filled the disk: %+v, want outcome exited with a non-zero exit code", r)
+	}
+	if fi, err := os.Stat(r.LogFile); err != nil || fi.Size() >= 2000000 {
+		t.Errorf("log %s: %v (err %v), want it cut short by the full disk", r.LogFile, fi, err)
+	} else {
+		t.Logf("the full disk stopped the log at %d bytes; exit code %d", fi.Size(), *r.ExitCode)
+	}
+
+	// The disk is still full: the next run is recorded all the same.
+	createJob(t, base, map[string]any{"name": "small", "type": "one_time", "command": "echo small"})
+	r = exited("small", 0)
+	if r.Outcome != "exited" || r.ExitCode == nil || *r.ExitCode == 0 {
+		t.Errorf("run on the full disk: %+v, want outcome exited with the write error's non-zero exit code", r)
+	}
+	call(t, http.MethodGet, base+"/jobs", nil, http.StatusOK, nil)
+
+	// Free the space, as an operator would: runs write their output again.
+	if err := os.Remove(runs("fill")[0].LogFile); err != nil {
+		t.Fatal(err)
+	}
+	r = exited("small", 1)
+	if r.Outcome != "exited" || r.ExitCode == nil || *r.ExitCode != 0 {
+		t.Errorf("run after space was freed: %+v, want exit code 0", r)
+	}
+	if b, err := os.ReadFile(r.LogFile); err != nil || string(b) != "small\n" {
+		t.Errorf("log %s after space was freed: %q (err %v), want %q", r.LogFile, b, err, "small\n")
+	}
+}
