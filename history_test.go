@@ -473,3 +473,15 @@ func openRun(t *testing.T, db, job string, pid, member int, invocation string) {
 		t.Fatal(err)
 	}
 }
+
+// A log removed behind ProcMan's back (retention racing a reader) is a 404, not a fault.
+func TestLogsOfARemovedFile(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "gone", Command: "echo hi", Type: OneTime})
+	w.start("gone")
+	st := w.waitFor("gone", StateExited)
+	os.Remove(st.LogFile)
+	if _, err := w.m.Logs(ctxT(t), "gone", LogOptions{}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Logs of a removed file: %v", err)
+	}
+}

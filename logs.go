@@ -2,6 +2,7 @@ package procman
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,6 +48,9 @@ func (m *Manager) Logs(ctx context.Context, name string, opts LogOptions) (io.Re
 		return nil, fmt.Errorf("run %d of %q has no log (%s: %s): %w", run.ID, name, run.Outcome, run.Error, ErrNotFound)
 	}
 	f, err := os.Open(run.LogFile)
+	if errors.Is(err, os.ErrNotExist) { // retention removed it since the row was read
+		return nil, fmt.Errorf("log of run %d of %q was removed: %w", run.ID, name, ErrNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("log of run %d of %q: %w", run.ID, name, err)
 	}
