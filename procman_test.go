@@ -214,6 +214,24 @@ func TestShutdownForcesWhenContextEnds(t *testing.T) {
 	}
 }
 
+// spawnGroup starts a shell with a child in a process group of its own; the
+// test's cleanup kills the group if the test left it.
+func spawnGroup(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", "sleep 1000 & wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil { // not yet reaped, so its pgid is still its own
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
+		}
+	})
+	return cmd
+}
+
 // TestGuardianKillsGroupsWhenItsPipeCloses stands in for ProcMan dying: the
 // guardian sees end of file and kills every group it was told about.
 func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
@@ -221,17 +239,7 @@ func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spawnGroup := func() *exec.Cmd {
-		cmd := exec.Command("/bin/sh", "-c", "sleep 1000 & wait")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	kept, forgotten := spawnGroup(), spawnGroup()
-	defer syscall.Kill(-forgotten.Process.Pid, syscall.SIGKILL)
-	defer syscall.Kill(-kept.Process.Pid, syscall.SIGKILL) // if the test fails
+	kept, forgotten := spawnGroup(t), spawnGroup(t)
 	g.watch(kept.Process.Pid)
 	g.watch(forgotten.Process.Pid)
 	g.forget(forgotten.Process.Pid)
@@ -239,7 +247,7 @@ func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
 	// Kill the guardian behind the Manager's back: the next message brings a new one.
 	g.cmd.Process.Kill()
 	eventually(t, "guardian dead", func() bool { return gone(g.cmd.Process.Pid) })
-	extra := spawnGroup()
+	extra := spawnGroup(t)
 	if err := g.watch(extra.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
@@ -279,21 +287,7 @@ func TestGuardianSparesForgottenGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spawnGroup := func() *exec.Cmd {
-		cmd := exec.Command("/bin/sh", "-c", "sleep 1000 & wait")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil { // not yet reaped, so its pgid is still its own
-				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				cmd.Wait()
-			}
-		})
-		return cmd
-	}
-	kept, forgotten := spawnGroup(), spawnGroup()
+	kept, forgotten := spawnGroup(t), spawnGroup(t)
 	g.watch(kept.Process.Pid)
 	g.watch(forgotten.Process.Pid)
 	g.forget(forgotten.Process.Pid)
