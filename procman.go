@@ -224,6 +224,7 @@ func (m *Manager) Replace(ctx context.Context, name string, j Job) error {
 		}
 		r.mu.Lock()
 		r.job = j
+		r.gen++ // a queued schedule tick belongs to the old definition
 		r.planLocked()
 		r.mu.Unlock()
 		return nil
@@ -242,6 +243,7 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 		}
 		r.mu.Lock()
 		r.deleted = true
+		r.gen++
 		r.planLocked()
 		r.mu.Unlock()
 		m.mu.Lock()
@@ -288,6 +290,13 @@ func (m *Manager) control(ctx context.Context, name string, op func(*runner) err
 	if err != nil {
 		return err
 	}
+	return r.control(ctx, op)
+}
+
+// control runs op while holding the job's control lock, unless the job has
+// been deleted. Schedule ticks use it directly: they belong to this runner,
+// never to a later job that reuses the name.
+func (r *runner) control(ctx context.Context, op func(*runner) error) error {
 	if err := r.lock(ctx); err != nil {
 		return err
 	}
@@ -296,7 +305,7 @@ func (m *Manager) control(ctx context.Context, name string, op func(*runner) err
 	deleted := r.deleted
 	r.mu.Unlock()
 	if deleted {
-		return fmt.Errorf("job %q: %w", name, ErrNotFound)
+		return fmt.Errorf("job %q: %w", r.name, ErrNotFound)
 	}
 	return op(r)
 }

@@ -29,6 +29,7 @@ type runner struct {
 	entry   cron.EntryID  // the job's schedule entry, if it has a cron schedule
 	next    time.Time     // the schedule's next tick
 	queued  bool          // a schedule tick waits for the current run to end
+	gen     int           // bumped by Stop, Replace and Delete: a queued tick is then dropped
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
 }
@@ -56,7 +57,7 @@ type supervisor struct {
 	stopReq  chan struct{} // closed to ask for a graceful stop
 	killReq  chan struct{} // closed to skip the grace period (forced shutdown)
 	started  chan struct{} // closed after the first spawn attempt
-	done     chan struct{} // closed when the supervisor has returned
+	done     chan struct{} // closed when the job comes to rest (transitionLocked)
 	stopOnce sync.Once
 	killOnce sync.Once
 }
@@ -128,6 +129,7 @@ func (r *runner) start(ctx context.Context, trigger Trigger) error {
 func (r *runner) stop(ctx context.Context) error {
 	r.mu.Lock()
 	s := r.sup
+	r.gen++ // a stop by hand also cancels a queued schedule tick
 	r.mu.Unlock()
 	if s == nil {
 		return nil

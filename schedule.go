@@ -82,7 +82,8 @@ func (r *runner) tick(sched cron.Schedule) {
 	job := r.job
 	r.mu.Unlock()
 	ctx := r.m.ctx
-	err := r.m.start(ctx, r.name, TriggerSchedule)
+	start := func(r *runner) error { return r.start(ctx, TriggerSchedule) }
+	err := r.control(ctx, start)
 	if !errors.Is(err, ErrRunning) {
 		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotFound) {
 			r.m.log.Error("scheduled start failed", "job", r.name, "err", err)
@@ -94,7 +95,7 @@ func (r *runner) tick(sched cron.Schedule) {
 	}
 	switch job.Overlap {
 	case OverlapRestart:
-		err = r.m.control(ctx, r.name, func(r *runner) error {
+		err = r.control(ctx, func(r *runner) error {
 			if err := r.stop(ctx); err != nil {
 				return err
 			}
@@ -106,7 +107,8 @@ func (r *runner) tick(sched cron.Schedule) {
 		r.recordSkip("the previous run was still going (overlap: skip)")
 	}
 	// Someone else starting the job meanwhile, or a shutdown, is no failure.
-	if err != nil && !errors.Is(err, ErrRunning) && !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
+	if err != nil && !errors.Is(err, ErrRunning) && !errors.Is(err, ErrClosed) &&
+		!errors.Is(err, ErrNotFound) && !errors.Is(err, context.Canceled) {
 		r.m.log.Error("scheduled start failed", "job", r.name, "err", err)
 	}
 }
@@ -121,6 +123,7 @@ func (r *runner) queue(ctx context.Context) error {
 		return nil
 	}
 	r.queued = true
+	gen := r.gen
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
@@ -128,7 +131,15 @@ func (r *runner) queue(ctx context.Context) error {
 		r.mu.Unlock()
 	}()
 	for {
-		err := r.m.start(ctx, r.name, TriggerSchedule)
+		err := r.control(ctx, func(r *runner) error {
+			r.mu.Lock()
+			cancelled := r.gen != gen
+			r.mu.Unlock()
+			if cancelled { // stopped, replaced or deleted by hand since the tick: drop it
+				return nil
+			}
+			return r.start(ctx, TriggerSchedule)
+		})
 		if !errors.Is(err, ErrRunning) {
 			return err
 		}

@@ -163,3 +163,31 @@ func TestCronTimeZone(t *testing.T) {
 		}
 	}
 }
+
+// A tick queued behind a run is dropped when the job is stopped by hand, and
+// a deleted job's ticks never log errors or touch a new job of the same name.
+func TestQueuedTickDroppedByStop(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	w.create(Job{Name: "q", Command: "sleep 5", Type: OneTime, Schedule: "@every 1s", Overlap: OverlapQueue})
+	first := w.untilRuns("q", "started by schedule", 1, bySchedule)[0]
+	eventually(t, "a tick queued", func() bool {
+		w.m.mu.RLock()
+		r := w.m.jobs["q"]
+		w.m.mu.RUnlock()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.queued
+	})
+	if err := w.m.Replace(ctxT(t), "q", Job{Command: "sleep 5", Type: OneTime}); err != nil {
+		t.Fatal(err)
+	}
+	w.stop("q")
+	// Had the queued tick survived, it would start a run at once; a start by hand now must be the next run.
+	w.start("q")
+	runs := w.runs("q")
+	if runs[0].Trigger != TriggerManual || runs[1].ID != first.ID {
+		t.Fatalf("a queued tick ran after the stop: %+v", runs[:2])
+	}
+	w.stop("q")
+}

@@ -31,8 +31,9 @@ const (
 	soakErrorLimit    = 20               // unexpected answers reported before the clients give up
 )
 
-// soakCommands are short commands: each ends by itself within a second, some
-// fail, some leave a process behind in their group for the sweep to stop.
+// soakCommands are short commands: each shell ends by itself within a second,
+// some fail, and one leaves a sleep behind in its group, which the sweep at the
+// run's end must stop (it would outlive the test otherwise).
 var soakCommands = []string{
 	"sleep 0.05",
 	"exit 1",
@@ -40,7 +41,7 @@ var soakCommands = []string{
 	"echo x; sleep 0.2",
 	"sleep 0.05; exit 3",
 	"sh -c 'sleep 0.1' & wait",
-	"sleep 1 & echo left behind",
+	"sleep 5 & echo left behind",
 	"trap '' TERM; sleep 0.3",
 	"kill -9 $$",
 }
