@@ -326,6 +326,9 @@ func (s *store) finishedRuns(ctx context.Context, job string) ([]runRow, error) 
 
 // pruneRuns deletes some run rows and marks others' logs as removed, in one transaction.
 func (s *store) pruneRuns(ctx context.Context, del, pruned []int64) error {
+	if len(del) == 0 && len(pruned) == 0 {
+		return nil // most runs end with nothing to prune: no empty write transaction
+	}
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if len(del) > 0 {
 			if _, err := tx.NewDelete().Model((*runRow)(nil)).Where("id IN (?)", bun.In(del)).Exec(ctx); err != nil {
