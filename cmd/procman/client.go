@@ -21,12 +21,10 @@ type command struct {
 	run              func(c *cli, args []string) error
 }
 
-// commands are the client subcommands, in the order of the usage text. They
-// are set in init, because help refers to them.
-var commands []command
-
-func init() {
-	commands = []command{
+// clientCommands are the client subcommands, in the order of the usage text.
+// A function rather than a variable: help refers to the table itself.
+func clientCommands() []command {
+	return []command{
 		{"ls", "", "list the jobs and their states", (*cli).ls},
 		{"show", "NAME", "a job's definition and status", (*cli).show},
 		{"add", "NAME [job flags] -- CMD...\n       procman add -f job.json [job flags] [NAME] [-- CMD...]", "create a job", (*cli).add},
@@ -51,6 +49,7 @@ func isClientCommand(arg string) bool {
 }
 
 func findCommand(name string) (*command, bool) {
+	commands := clientCommands()
 	for i := range commands {
 		if commands[i].name == name {
 			return &commands[i], true
@@ -93,7 +92,7 @@ reached; 2 bad usage.
 func printUsage(w io.Writer) {
 	var b strings.Builder
 	tw := newTable(&b)
-	for _, c := range commands {
+	for _, c := range clientCommands() {
 		args, _, _ := strings.Cut(c.args, "\n")
 		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.name+" "+args), c.help)
 	}
