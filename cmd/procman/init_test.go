@@ -12,7 +12,6 @@ package main
 // unshare process. Pids reported by the API are namespace pids, not used here.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"os"
@@ -89,33 +88,7 @@ func startAsPID1(t *testing.T, dir string, tty bool) pid1Run {
 	}
 	w.Close()
 	pr.cmd = cmd
-	run := &running{drained: make(chan struct{}), exited: make(chan struct{})}
-	runsMu.Lock()
-	runs[cmd] = run
-	runsMu.Unlock()
-	addrc := make(chan string, 1)
-	go func() {
-		defer close(run.drained)
-		defer r.Close()
-		br := bufio.NewReader(r)
-		for found := false; ; {
-			line, err := br.ReadString('\n')
-			run.mu.Lock()
-			run.stderr.WriteString(line)
-			run.mu.Unlock()
-			if m := listeningRE.FindStringSubmatch(line); m != nil && !found {
-				found = true
-				addrc <- m[1]
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	go func() {
-		cmd.Wait()
-		close(run.exited)
-	}()
+	run, addrc := watchOutput(cmd, r)
 	t.Cleanup(func() {
 		defer func() {
 			runsMu.Lock()

@@ -107,35 +107,7 @@ func startBinaryWith(t *testing.T, dir string, env []string, args ...string) (st
 		t.Fatal(err)
 	}
 	w.Close()
-	run := &running{drained: make(chan struct{}), exited: make(chan struct{})}
-	runsMu.Lock()
-	runs[cmd] = run
-	runsMu.Unlock()
-
-	addrc := make(chan string, 1)
-	go func() {
-		defer close(run.drained)
-		defer r.Close()
-		br := bufio.NewReader(r)
-		found := false
-		for {
-			line, err := br.ReadString('\n')
-			run.mu.Lock()
-			run.stderr.WriteString(line)
-			run.mu.Unlock()
-			if m := listeningRE.FindStringSubmatch(line); m != nil && !found {
-				found = true
-				addrc <- m[1]
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	go func() {
-		cmd.Wait()
-		close(run.exited)
-	}()
+	run, addrc := watchOutput(cmd, r)
 	t.Cleanup(func() { stopBinary(t, cmd, run) })
 
 	timeout := time.NewTimer(15 * time.Second)
@@ -153,6 +125,40 @@ func startBinaryWith(t *testing.T, dir string, env []string, args ...string) (st
 		t.Fatalf("procman did not log that it listens within 15s; stderr:\n%s", stderrOf(cmd))
 	}
 	return "", nil
+}
+
+// watchOutput follows a started binary: it registers the run, keeps what the
+// binary writes to r, sends the first listening address on the returned
+// channel, and waits for the process.
+func watchOutput(cmd *exec.Cmd, r *os.File) (*running, <-chan string) {
+	run := &running{drained: make(chan struct{}), exited: make(chan struct{})}
+	runsMu.Lock()
+	runs[cmd] = run
+	runsMu.Unlock()
+	addrc := make(chan string, 1)
+	go func() {
+		defer close(run.drained)
+		defer r.Close()
+		br := bufio.NewReader(r)
+		for found := false; ; {
+			line, err := br.ReadString('\n')
+			run.mu.Lock()
+			run.stderr.WriteString(line)
+			run.mu.Unlock()
+			if m := listeningRE.FindStringSubmatch(line); m != nil && !found {
+				found = true
+				addrc <- m[1]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		close(run.exited)
+	}()
+	return run, addrc
 }
 
 func stopBinary(t *testing.T, cmd *exec.Cmd, run *running) {
