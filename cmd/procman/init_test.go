@@ -62,7 +62,10 @@ func startAsPID1(t *testing.T, dir string, tty bool) pid1Run {
 		if _, err := exec.LookPath("script"); err != nil {
 			t.Skip("script (util-linux) not found:", err)
 		}
-		line := ""
+		// exec: the shell script runs (SHELL, else sh) must not stay in the
+		// terminal's foreground group, where the ^C would kill it and script
+		// would report its 130 rather than ProcMan's status.
+		line := "exec"
 		for _, a := range args {
 			line += " '" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 		}
