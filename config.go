@@ -24,9 +24,10 @@ type Config struct {
 	StopSignal string
 	// StopTimeout is the wait between StopSignal and SIGKILL. Default 10s.
 	StopTimeout time.Duration
-	// BackoffInitial is a continuous job's first wait after a failed run. Default 1s.
+	// BackoffInitial is the first interval between the starts of a failing
+	// continuous job (see Job.BackoffInitial). Default 1s.
 	BackoffInitial time.Duration
-	// BackoffMax caps the wait between failed runs. Default 1m.
+	// BackoffMax caps that interval. Default 1m.
 	BackoffMax time.Duration
 	// MinUptime is how long a run must last to count as healthy. Default 10s.
 	MinUptime time.Duration
@@ -39,6 +40,15 @@ type Config struct {
 	// MaxLogBytes caps each job's finished runs' log files in total, oldest
 	// removed first; the newest finished run's log is always kept. Default 0: no cap.
 	MaxLogBytes int64
+
+	// Subreaper makes the process adopt the orphans of every job (Linux
+	// PR_SET_CHILD_SUBREAPER) and reap them the moment they exit: no stray of a
+	// job ends up a zombie under an init that reaps late, and stops return as
+	// soon as the last process is gone. The Manager then reaps every child
+	// process it did not start itself, so set it only in a program that starts
+	// no processes of its own, with one such Manager at a time (the procman
+	// binary does). Default false.
+	Subreaper bool
 
 	// KillWait is how long a group may take to vanish after SIGKILL before the
 	// job goes to StateError. Default 5s.

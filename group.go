@@ -18,16 +18,6 @@ func signalGroup(pgid int, sig syscall.Signal) error {
 	return nil
 }
 
-// groupAlive reports whether any live (non-zombie) process is in group pgid.
-// kill(-pgid, 0) alone is not enough: an init that does not reap (common in
-// containers) leaves exited grandchildren as zombies that still count as members.
-func groupAlive(pgid int) bool {
-	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	return len(groupMembers(pgid)) > 0
-}
-
 // groupMembers lists the live (non-zombie) processes of group pgid.
 func groupMembers(pgid int) []procStat {
 	d, err := os.Open("/proc")
@@ -82,23 +72,30 @@ func readStat(pid string) (procStat, bool) {
 	return st, errors.Join(e1, e2, e3) == nil
 }
 
-// waitGroupGone polls until group pgid has no live process, or until stop
-// fires. Only stopping jobs poll, and the wait grows from 1ms to 50ms, so an
-// idle Manager does no work here.
-func waitGroupGone(pgid int, stop <-chan time.Time, force <-chan struct{}) bool {
+// waitGroupGone waits until group pgid has no live process, or until stop or
+// force fires. It wakes when ProcMan reaps an adopted orphan, and otherwise
+// polls with a wait growing from 1ms to 50ms: only stopping jobs wait here,
+// so an idle Manager does no work.
+func (rp *reaper) waitGroupGone(pgid int, stop <-chan time.Time, force <-chan struct{}) bool {
 	wait := time.Millisecond
-	for groupAlive(pgid) {
+	for {
+		reaped := rp.nextReap() // before the look, so that no reap is missed
+		// Scan /proc from the start only when zombies may linger; else after a while.
+		if !rp.groupAlive(pgid, !rp.adopt || wait >= 16*time.Millisecond) {
+			return true
+		}
 		t := time.NewTimer(wait)
 		select {
+		case <-reaped:
 		case <-t.C:
 		case <-stop:
 			t.Stop()
-			return !groupAlive(pgid)
+			return !rp.groupAlive(pgid, true)
 		case <-force:
 			t.Stop()
-			return !groupAlive(pgid)
+			return !rp.groupAlive(pgid, true)
 		}
+		t.Stop()
 		wait = min(wait*2, 50*time.Millisecond)
 	}
-	return true
 }

@@ -34,10 +34,11 @@ type guardian struct {
 	cmd  *exec.Cmd
 	live map[int]struct{}
 	done bool
+	kids *reaper
 }
 
-func startGuardian() (*guardian, error) {
-	g := &guardian{live: make(map[int]struct{})}
+func startGuardian(kids *reaper) (*guardian, error) {
+	g := &guardian{live: make(map[int]struct{}), kids: kids}
 	if err := g.spawn(); err != nil {
 		return nil, err
 	}
@@ -57,7 +58,7 @@ func (g *guardian) spawn() error {
 	if err != nil {
 		return fmt.Errorf("guardian: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := g.kids.start(cmd); err != nil {
 		return fmt.Errorf("guardian: %w", err)
 	}
 	g.w, g.cmd = w, cmd
@@ -90,7 +91,7 @@ func (g *guardian) send(op byte, pgid int) error {
 // respawn replaces a guardian that went away and replays the live groups.
 func (g *guardian) respawn() error {
 	g.w.Close()
-	g.cmd.Wait() // it is gone already; collect it
+	g.kids.wait(g.cmd) // it is gone already; collect it
 	if err := g.spawn(); err != nil {
 		return err
 	}
@@ -111,5 +112,5 @@ func (g *guardian) close() error {
 	}
 	g.done = true
 	g.w.Close()
-	return g.cmd.Wait()
+	return g.kids.wait(g.cmd)
 }

@@ -64,7 +64,7 @@ func (r *runner) spawn(job Job) (*proc, error) {
 		// which would otherwise clear it.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: cred.uid, Gid: cred.gid, Groups: cred.groups}
 	}
-	if err := cmd.Start(); err != nil {
+	if err := r.m.kids.start(cmd); err != nil {
 		if cred != nil { // most likely the user may not enter dir or run /bin/sh
 			return nil, fmt.Errorf("spawn as user %q: %w", job.User, err)
 		}
@@ -80,7 +80,7 @@ func (r *runner) spawn(job Job) (*proc, error) {
 		r.m.log.Error("guardian unavailable; this run is not protected against a ProcMan crash", "job", job.Name, "err", err)
 	}
 	go func() { // ends when the leader exits; exactly one Wait per process
-		cmd.Wait()
+		r.m.kids.wait(cmd)
 		close(p.done)
 	}()
 	return p, nil
@@ -89,7 +89,7 @@ func (r *runner) spawn(job Job) (*proc, error) {
 // sweep ends what a run whose leader exited left behind in its group, so no
 // stray outlives its run (as systemd does for a service's control group).
 func (r *runner) sweep(p *proc, set settings, force <-chan struct{}) (killed bool, err error) {
-	if !groupAlive(p.pgid) {
+	if !r.m.kids.groupAlive(p.pgid, true) {
 		r.m.guard.forget(p.pgid)
 		return false, nil
 	}
@@ -104,11 +104,11 @@ func (r *runner) terminate(p *proc, set settings, force <-chan struct{}) (killed
 	signalGroup(p.pgid, set.stopSignal)
 	grace := time.NewTimer(set.stopTimeout)
 	defer grace.Stop()
-	if !waitRun(p, grace.C, force) {
+	if !r.waitRun(p, grace.C, force) {
 		signalGroup(p.pgid, syscall.SIGKILL)
 		t := time.NewTimer(set.killWait)
 		defer t.Stop()
-		if !waitRun(p, t.C, nil) {
+		if !r.waitRun(p, t.C, nil) {
 			return true, fmt.Errorf("%w (pgid %d, waited %s)", ErrStopFailed, p.pgid, set.killWait)
 		}
 		killed = true
@@ -118,7 +118,7 @@ func (r *runner) terminate(p *proc, set settings, force <-chan struct{}) (killed
 }
 
 // waitRun waits until the leader has exited and no process of its group is left.
-func waitRun(p *proc, deadline <-chan time.Time, force <-chan struct{}) bool {
+func (r *runner) waitRun(p *proc, deadline <-chan time.Time, force <-chan struct{}) bool {
 	select {
 	case <-p.done:
 	case <-deadline:
@@ -126,7 +126,7 @@ func waitRun(p *proc, deadline <-chan time.Time, force <-chan struct{}) bool {
 	case <-force:
 		return false
 	}
-	return waitGroupGone(p.pgid, deadline, force)
+	return r.m.kids.waitGroupGone(p.pgid, deadline, force)
 }
 
 // exit reports how the run's leader ended: an exit code, or the signal that

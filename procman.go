@@ -21,6 +21,7 @@ type Manager struct {
 	log   *slog.Logger
 	store *store
 	guard *guardian
+	kids  *reaper // every child process: runs, the guardian, adopted orphans
 	hub   hub
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
@@ -58,18 +59,25 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		st.close()
 		return nil, err
 	}
-	g, err := startGuardian()
+	kids, err := newReaper(cfg.Subreaper)
 	if err != nil {
 		st.close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, store: st, guard: g, jobs: make(map[string]*runner, len(jobs)),
+	g, err := startGuardian(kids)
+	if err != nil {
+		kids.close()
+		st.close()
+		return nil, err
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger, store: st, guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)),
 		cron: newCron(cfg.Logger)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.root = os.Geteuid() == 0
 	m.metrics = newMetrics(m) // before load, so that recovery counts
 	if err := m.load(ctx, jobs); err != nil {
 		g.close()
+		kids.close()
 		st.close()
 		return nil, err
 	}
@@ -411,7 +419,7 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	}
 	<-ticks.Done()
 	m.hub.close()
-	err = errors.Join(err, m.guard.close(), m.store.close())
+	err = errors.Join(err, m.guard.close(), m.kids.close(), m.store.close())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
 	return err
 }

@@ -235,7 +235,7 @@ func spawnGroup(t *testing.T) *exec.Cmd {
 // TestGuardianKillsGroupsWhenItsPipeCloses stands in for ProcMan dying: the
 // guardian sees end of file and kills every group it was told about.
 func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
-	g, err := startGuardian()
+	g, err := startGuardian(&reaper{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestOpenRejectsBadConfigAndDatabase(t *testing.T) {
 
 // The forget goes to the guardian that closes: a forgotten group is spared.
 func TestGuardianSparesForgottenGroup(t *testing.T) {
-	g, err := startGuardian()
+	g, err := startGuardian(&reaper{})
 	if err != nil {
 		t.Fatal(err)
 	}

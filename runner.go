@@ -152,7 +152,7 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 	// The transition to a resting state ends the supervisor's ownership of the
 	// job (see transitionLocked); returning is all that is left to do.
 	defer r.m.wg.Done()
-	bo := newBackoff(set)
+	th := newThrottle(set)
 	failures := 0
 	for first := true; ; first, trigger = false, TriggerRetry {
 		p, err := r.spawn(job)
@@ -165,11 +165,12 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 		if first {
 			close(s.started)
 		}
-		reason := ""
+		reason, ran := "", time.Duration(0)
 		if err != nil {
 			reason = err.Error()
 		} else {
-			ran, rested := r.watch(s, p, set)
+			var rested bool
+			ran, rested = r.watch(s, p, set)
 			if rested {
 				return
 			}
@@ -183,19 +184,23 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 				return
 			}
 			if ran >= set.minUptime {
-				bo.Reset()
+				th.reset()
 				failures = 0
-				r.m.metrics.restarted()
-				r.transition(StateStarting, func(st *Status) { st.Restarts++ })
+				r.restartNow()
 				continue
 			}
 			reason = fmt.Sprintf("run lasted %s, less than min_uptime %s", ran.Round(time.Millisecond), set.minUptime)
 		}
 		failures++
-		if !r.retry(s, job, set, bo, failures, reason) {
+		if !r.retry(s, job, set, th.wait(ran), failures, reason) {
 			return
 		}
 	}
+}
+
+func (r *runner) restartNow() {
+	r.m.metrics.restarted()
+	r.transition(StateStarting, func(st *Status) { st.Restarts++ })
 }
 
 // watch waits for the run to end by itself or for a stop request, and records
@@ -235,9 +240,10 @@ func (r *runner) watch(s *supervisor, p *proc, set settings) (time.Duration, boo
 	}
 }
 
-// retry decides what follows a failed run or spawn: wait out the backoff (state
-// retrying) and report true, or give up (state error) or stop and report false.
-func (r *runner) retry(s *supervisor, job Job, set settings, bo backoff.BackOff, failures int, reason string) bool {
+// retry decides what follows a failed run or spawn: restart at once, or wait
+// (state retrying), and report true; or give up (state error) or stop, and
+// report false.
+func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration, failures int, reason string) bool {
 	if job.Type == OneTime {
 		r.transition(StateError, func(st *Status) { st.Error = reason })
 		return false
@@ -248,14 +254,16 @@ func (r *runner) retry(s *supervisor, job Job, set settings, bo backoff.BackOff,
 		})
 		return false
 	}
-	wait := bo.NextBackOff()
+	if wait <= 0 {
+		r.restartNow()
+		return true
+	}
 	r.transition(StateRetrying, func(st *Status) { st.Error = reason })
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		r.m.metrics.restarted()
-		r.transition(StateStarting, func(st *Status) { st.Restarts++ })
+		r.restartNow()
 		return true
 	case <-s.stopReq:
 		r.transition(StateStopped, nil)
@@ -263,14 +271,44 @@ func (r *runner) retry(s *supervisor, job Job, set settings, bo backoff.BackOff,
 	}
 }
 
-func newBackoff(set settings) backoff.BackOff {
+// throttle spaces the starts of a continuous job that keeps failing: no two
+// starts closer than the backoff interval, which doubles each time a run ends
+// sooner than that (the job would restart faster than allowed) and resets
+// after a healthy run. So a failed run that outlived the interval restarts at
+// once: a service killed now and then is back without delay, while one that
+// dies on start waits 1s, 2s, 4s, and so on.
+type throttle struct {
+	bo  backoff.BackOff
+	cur time.Duration // the interval in force; 0 until the first failure
+}
+
+func newThrottle(set settings) *throttle {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = set.backoffInitial
 	b.MaxInterval = set.backoffMax
 	b.Multiplier = 2
 	b.MaxElapsedTime = 0 // a supervisor never gives up on its own clock; max_retries decides
 	b.Reset()
-	return b
+	return &throttle{bo: b}
+}
+
+func (t *throttle) reset() {
+	t.bo.Reset()
+	t.cur = 0
+}
+
+// wait is how long to wait before the next start, after a failed run that
+// lasted ran (0 for a failure to spawn).
+func (t *throttle) wait(ran time.Duration) time.Duration {
+	if t.cur == 0 {
+		t.cur = t.bo.NextBackOff()
+	}
+	if ran >= t.cur {
+		return 0
+	}
+	w := t.cur - ran
+	t.cur = t.bo.NextBackOff()
+	return w
 }
 
 // transition moves the job to state to, applying edit to its status.

@@ -108,6 +108,34 @@ func TestHealthyRunRestartsAtOnce(t *testing.T) {
 	w.stop("svc")
 }
 
+// A failed run (shorter than min_uptime) that still outlived the backoff
+// interval restarts at once, and the interval does not grow: only a job that
+// would restart faster than the interval is held back. The runs still count
+// toward max_retries.
+func TestFailedRunOutlivingTheIntervalRestartsAtOnce(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "svc", Command: "sleep 0.1", Type: Continuous, MaxRetries: 5,
+		BackoffInitial: dur(20 * time.Millisecond), BackoffMax: dur(time.Hour), MinUptime: dur(time.Hour)})
+	events, cancel := w.m.Subscribe(context.Background())
+	defer cancel()
+	w.start("svc")
+	st := w.waitFor("svc", StateError)
+	if !strings.Contains(st.Error, "gave up after 5 consecutive failures") {
+		t.Fatalf("status %+v", st)
+	}
+	for {
+		select {
+		case ev := <-events:
+			if ev.Job == "svc" && ev.To == StateRetrying {
+				t.Fatalf("went to retrying although each run outlived the interval: %+v", ev)
+			}
+			continue
+		default:
+		}
+		break
+	}
+}
+
 func TestMaxRetriesGivesUp(t *testing.T) {
 	w := setup(t)
 	w.create(Job{Name: "bad", Command: "echo try; exit 2", Type: Continuous, MaxRetries: 3,
@@ -245,7 +273,7 @@ func TestSignalGroupOfGoneGroup(t *testing.T) {
 	if err := signalGroup(1<<22-3, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if groupAlive(1<<22 - 3) {
+	if (&reaper{}).groupAlive(1<<22-3, true) {
 		t.Fatal("unused group reported alive")
 	}
 }

@@ -270,15 +270,18 @@ func wantGracefulEnd(t *testing.T, pr pid1Run, dir string, procs []procStat) {
 	assertNoProcsIn(t, dir, deadline, pids...)
 }
 
-// The init reaps the orphans of the namespace: processes that escaped their
-// run (setsid) and outlived its shell are reparented to PID 1 and, once they
-// exit, must not stay zombies. Then SIGTERM to PID 1 (docker stop) reaches
+// Nothing in the namespace stays a zombie: processes that escaped their run
+// (setsid) and outlived its shell are adopted by ProcMan, a subreaper (else
+// they would go to PID 1), and reaped once they exit. Then SIGTERM to PID 1 (docker stop) reaches
 // ProcMan once, which stops its jobs gracefully; all ends with exit code 0.
 func TestPID1ReapsOrphansAndForwardsSIGTERM(t *testing.T) {
 	needPIDNamespace(t)
 	dir := newDir(t)
 	pr := startAsPID1(t, dir, false)
-	checkInit(t, pr.pid1)
+	pm := checkInit(t, pr.pid1)
+	if pm == 0 {
+		t.FailNow()
+	}
 
 	// Three orphans, each living a second out of the run's process group, so
 	// that ProcMan's sweep of the finished run leaves them alone. The shell
@@ -292,8 +295,8 @@ func TestPID1ReapsOrphansAndForwardsSIGTERM(t *testing.T) {
 		t.Errorf("a job sees %s=%q, want it unset", initChildVar, b)
 	}
 	seen := map[int]bool{}
-	poll(t, 5*time.Second, "three orphans reparented to PID 1", func() bool {
-		for _, p := range childrenOf(pr.pid1) {
+	poll(t, 5*time.Second, "three orphans adopted by ProcMan", func() bool {
+		for _, p := range childrenOf(pm) {
 			if p.comm == "sleep" {
 				seen[p.pid] = true
 			}

@@ -86,7 +86,8 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 		fs.Usage()
 		return options{}, 2
 	}
-	o := options{socket: *socket, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes}}
+	o := options{socket: *socket, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
+		Subreaper: true}} // the binary starts no process of its own but the Manager's
 	switch {
 	case fs.NArg() == 0 && *socket != "":
 	case fs.NArg() == 1:

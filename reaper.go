@@ -1,0 +1,235 @@
+package procman
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// reaper owns ProcMan's children: the runs' leaders and the guardian, which
+// os/exec starts and waits for, and, with Config.Subreaper, the orphans of
+// every job, which the kernel hands to ProcMan instead of to init.
+//
+// Why adopt them: a job's shell that is killed leaves its children to their
+// new parent, and until that parent reaps them they are zombies that still
+// count as members of the job's process group. Many inits (and container
+// runtimes' PID 1) reap late, so a stop would have to scan /proc to tell
+// zombies from live processes. Adopted, they are reaped at once, and
+// kill(-pgid, 0) alone says whether a group is gone.
+//
+// The catch: reaping adopted orphans means waiting for children os/exec did
+// not start, without ever stealing the exit status of one it did. So every
+// fork happens under forks (read-locked, so spawns run in parallel), the child
+// is tracked before the lock is released, and the reaper looks at exited
+// children only under the write lock, leaving tracked ones to their Wait.
+type reaper struct {
+	adopt bool
+
+	forks   sync.RWMutex
+	mu      sync.Mutex
+	tracked map[int]int // pid -> count: a pid recycled between a Wait and its untrack stays tracked
+
+	reapedMu sync.Mutex
+	reaped   chan struct{} // closed and replaced whenever an orphan is reaped
+
+	quit chan struct{}
+	done chan struct{}
+}
+
+const (
+	prSetChildSubreaper = 36
+	pAll                = 0
+	wNoWait             = 0x1000000
+)
+
+// newReaper makes this process the subreaper of its descendants when adopt is
+// set, and starts the goroutine that reaps them on SIGCHLD.
+func newReaper(adopt bool) (*reaper, error) {
+	rp := &reaper{adopt: adopt, tracked: make(map[int]int), reaped: make(chan struct{})}
+	if !adopt {
+		return rp, nil
+	}
+	if err := setSubreaper(true); err != nil {
+		return nil, fmt.Errorf("subreaper: %w", err)
+	}
+	rp.quit, rp.done = make(chan struct{}), make(chan struct{})
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGCHLD)
+	go rp.run(sig)
+	return rp, nil
+}
+
+func setSubreaper(on bool) error {
+	v := uintptr(0)
+	if on {
+		v = 1
+	}
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, v, 0); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// start starts cmd and tracks its process until wait.
+func (rp *reaper) start(cmd *exec.Cmd) error {
+	if !rp.adopt {
+		return cmd.Start()
+	}
+	rp.forks.RLock()
+	defer rp.forks.RUnlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	rp.mu.Lock()
+	rp.tracked[cmd.Process.Pid]++
+	rp.mu.Unlock()
+	return nil
+}
+
+// wait waits for a process started by start.
+func (rp *reaper) wait(cmd *exec.Cmd) error {
+	err := cmd.Wait()
+	if rp.adopt {
+		pid := cmd.Process.Pid
+		rp.mu.Lock()
+		if rp.tracked[pid]--; rp.tracked[pid] <= 0 {
+			delete(rp.tracked, pid)
+		}
+		rp.mu.Unlock()
+	}
+	return err
+}
+
+// run reaps on every SIGCHLD until close. It looks again shortly when a
+// tracked child's exit hides others (waitid shows one child at a time), since
+// the SIGCHLD of those may have come and gone already.
+func (rp *reaper) run(sig chan os.Signal) {
+	defer close(rp.done)
+	defer signal.Stop(sig)
+	var again <-chan time.Time
+	for {
+		select {
+		case <-sig:
+		case <-again:
+		case <-rp.quit:
+			return
+		}
+		again = nil
+		if rp.reap() {
+			again = time.After(5 * time.Millisecond)
+		}
+	}
+}
+
+// reap collects every exited child that is not tracked. It reports whether
+// it stopped at a tracked one, behind which others may wait.
+func (rp *reaper) reap() (blocked bool) {
+	if !rp.adopt {
+		return false
+	}
+	n := 0
+	defer func() {
+		if n > 0 {
+			rp.reapedMu.Lock()
+			close(rp.reaped)
+			rp.reaped = make(chan struct{})
+			rp.reapedMu.Unlock()
+		}
+	}()
+	rp.forks.Lock()
+	defer rp.forks.Unlock()
+	for {
+		pid := peekExited()
+		if pid <= 0 {
+			return false
+		}
+		rp.mu.Lock()
+		_, mine := rp.tracked[pid]
+		rp.mu.Unlock()
+		if mine {
+			return true
+		}
+		var ws syscall.WaitStatus
+		if got, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got == pid {
+			n++
+		}
+	}
+}
+
+// nextReap is closed when an orphan is next reaped: nil, which never fires,
+// when ProcMan adopts none.
+func (rp *reaper) nextReap() <-chan struct{} {
+	if !rp.adopt {
+		return nil
+	}
+	rp.reapedMu.Lock()
+	defer rp.reapedMu.Unlock()
+	return rp.reaped
+}
+
+// peekExited returns an exited child without reaping it, or 0 if there is none.
+func peekExited() int {
+	// siginfo_t as the kernel fills it for a child (x86-64 and arm64 alike).
+	var info struct {
+		signo, errno, code, _ int32
+		pid                   int32
+		_                     [108]byte
+	}
+	for {
+		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pAll, 0, uintptr(unsafe.Pointer(&info)),
+			syscall.WEXITED|syscall.WNOHANG|wNoWait, 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0 // ECHILD: no children at all
+		}
+		return int(info.pid)
+	}
+}
+
+// close stops reaping and gives the orphans still alive back to init.
+func (rp *reaper) close() error {
+	if !rp.adopt {
+		return nil
+	}
+	close(rp.quit)
+	<-rp.done
+	err := setSubreaper(false)
+	rp.reap()
+	return err
+}
+
+// groupAlive reports whether any live (non-zombie) process is in group pgid.
+// scan says whether to tell zombies from live processes by reading /proc,
+// which costs milliseconds with many processes: without it, a zombie whose
+// parent has yet to reap it counts as alive. Adopted orphans never linger as
+// zombies, so while the rest of a group is being killed, a plain kill(-pgid, 0)
+// is enough; a scan settles the rare zombie whose parent lives outside the group.
+func (rp *reaper) groupAlive(pgid int, scan bool) bool {
+	if !killable(pgid) {
+		return false
+	}
+	if rp.adopt {
+		rp.reap()
+		if !killable(pgid) {
+			return false
+		}
+	}
+	if !scan {
+		return true
+	}
+	// Zombies that someone else has yet to reap still count as members:
+	// look at each process.
+	return len(groupMembers(pgid)) > 0
+}
+
+func killable(pgid int) bool {
+	return !errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
+}
