@@ -76,9 +76,11 @@ type Job struct {
 
 	// Continuous jobs only.
 
-	// BackoffInitial is the first wait after a failed run (default 1s).
+	// BackoffInitial is the first interval between the starts of a failing job
+	// (default 1s). A failed run that outlived the interval restarts at once;
+	// one that ended sooner waits for the rest of it, and the interval doubles.
 	BackoffInitial Duration `json:"backoff_initial,omitempty"`
-	// BackoffMax caps the wait between failed runs (default 1m).
+	// BackoffMax caps that interval (default 1m).
 	BackoffMax Duration `json:"backoff_max,omitempty"`
 	// MinUptime: a run that lasts at least this long was healthy and is restarted
 	// at once with a fresh backoff; a shorter one is a failure (default 10s).
