@@ -19,7 +19,7 @@ import (
 
 // proc is one run: a process group led by /bin/sh.
 type proc struct {
-	cmd     *exec.Cmd
+	status  syscall.WaitStatus // how the leader ended, once done is closed
 	pgid    int
 	started time.Time
 	done    chan struct{} // closed when the leader has been waited for
@@ -70,7 +70,7 @@ func (r *runner) spawn(job Job) (*proc, error) {
 		}
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
-	p := &proc{cmd: cmd, pgid: cmd.Process.Pid, started: time.Now(),
+	p := &proc{pgid: cmd.Process.Pid, started: time.Now(),
 		done: make(chan struct{}), ended: make(chan struct{})}
 	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: path, StartedAt: p.started.UTC().Truncate(time.Microsecond), Invocation: invocation}
 	if st, ok := readStat(strconv.Itoa(p.pgid)); ok {
@@ -79,8 +79,14 @@ func (r *runner) spawn(job Job) (*proc, error) {
 	if err := r.m.guard.watch(p.pgid); err != nil {
 		r.m.log.Error("guardian unavailable; this run is not protected against a ProcMan crash", "job", job.Name, "err", err)
 	}
-	go func() { // ends when the leader exits; exactly one Wait per process
-		r.m.kids.wait(cmd)
+	process := cmd.Process
+	go func() { // ends when the leader exits; exactly one wait per process
+		ws, err := r.m.kids.waitExit(process)
+		if err != nil {
+			r.m.log.Error("wait for a run's shell failed; its exit status is lost", "job", job.Name, "pid", p.pgid, "err", err)
+			ws = 0x7f // "stopped": neither exited nor signalled
+		}
+		p.status = ws
 		close(p.done)
 	}()
 	return p, nil
@@ -137,11 +143,14 @@ func (p *proc) exit() (code *int, signal string) {
 	default:
 		return nil, "" // it survived SIGKILL
 	}
-	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return nil, ws.Signal().String()
+	switch {
+	case p.status.Signaled():
+		return nil, p.status.Signal().String()
+	case p.status.Exited():
+		c := p.status.ExitStatus()
+		return &c, ""
 	}
-	c := p.cmd.ProcessState.ExitCode()
-	return &c, ""
+	return nil, "" // the wait failed
 }
 
 // openLog creates LogDir/<job>/<unix-nanos>.log, never reusing an existing name.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -31,8 +32,9 @@ type Manager struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.RWMutex // guards jobs and closed; never held while taking a runner's mu
+	mu     sync.RWMutex // guards jobs, sorted and closed; never held while taking a runner's mu
 	jobs   map[string]*runner
+	sorted []*runner // jobs by name, built on demand; nil after a create or delete. Never modified in place.
 	closed bool
 	wg     sync.WaitGroup // one per supervisor goroutine
 
@@ -145,15 +147,21 @@ func (m *Manager) isClosed() bool {
 	return m.closed
 }
 
+// runners returns every runner sorted by name. Listing is what clients poll,
+// so the sorted slice is kept until the set of jobs changes; callers only read it.
 func (m *Manager) runners() []*runner {
 	m.mu.RLock()
-	defer m.mu.RUnlock()
-	rs := make([]*runner, 0, len(m.jobs))
-	for _, r := range m.jobs {
-		rs = append(rs, r)
+	rs := m.sorted
+	m.mu.RUnlock()
+	if rs != nil {
+		return rs
 	}
-	slices.SortFunc(rs, func(a, b *runner) int { return strings.Compare(a.name, b.name) })
-	return rs
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sorted == nil {
+		m.sorted = slices.SortedFunc(maps.Values(m.jobs), func(a, b *runner) int { return strings.Compare(a.name, b.name) })
+	}
+	return m.sorted
 }
 
 // Create validates and saves a new job. A job with the reboot schedule is
@@ -180,6 +188,7 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	r.mu.Unlock()
 	m.mu.Lock()
 	m.jobs[j.Name] = r
+	m.sorted = nil
 	m.mu.Unlock()
 	if j.startsOnBoot() {
 		return m.start(ctx, j.Name, TriggerReboot)
@@ -208,6 +217,24 @@ func (m *Manager) List() []Job {
 		r.mu.Unlock()
 	}
 	return jobs
+}
+
+// Entry is a job's definition with its current state: a line of a listing.
+type Entry struct {
+	Job
+	State State `json:"state"`
+}
+
+// Entries lists every job with its state, sorted by name.
+func (m *Manager) Entries() []Entry {
+	rs := m.runners()
+	out := make([]Entry, len(rs))
+	for i, r := range rs {
+		r.mu.Lock()
+		out[i] = Entry{Job: r.job, State: r.st.State}
+		r.mu.Unlock()
+	}
+	return out
 }
 
 // Replace saves a new definition for an existing job. A running job keeps the
@@ -256,6 +283,7 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 		r.mu.Unlock()
 		m.mu.Lock()
 		delete(m.jobs, name)
+		m.sorted = nil
 		m.mu.Unlock()
 		return nil
 	})
@@ -268,7 +296,7 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 }
 
 func (m *Manager) start(ctx context.Context, name string, trigger Trigger) error {
-	return m.control(ctx, name, func(r *runner) error { return r.start(ctx, trigger) })
+	return m.control(ctx, name, func(r *runner) error { return r.start(trigger) })
 }
 
 // Stop stops an active job: its stop signal to the whole process group, SIGKILL
@@ -285,7 +313,7 @@ func (m *Manager) Restart(ctx context.Context, name string) error {
 		if err := r.stop(ctx); err != nil {
 			return err
 		}
-		return r.start(ctx, TriggerRestart)
+		return r.start(TriggerRestart)
 	})
 }
 

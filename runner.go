@@ -56,15 +56,13 @@ func (r *runner) unlock() { <-r.ctl }
 type supervisor struct {
 	stopReq  chan struct{} // closed to ask for a graceful stop
 	killReq  chan struct{} // closed to skip the grace period (forced shutdown)
-	started  chan struct{} // closed after the first spawn attempt
 	done     chan struct{} // closed when the job comes to rest (transitionLocked)
 	stopOnce sync.Once
 	killOnce sync.Once
 }
 
 func newSupervisor() *supervisor {
-	return &supervisor{stopReq: make(chan struct{}), killReq: make(chan struct{}),
-		started: make(chan struct{}), done: make(chan struct{})}
+	return &supervisor{stopReq: make(chan struct{}), killReq: make(chan struct{}), done: make(chan struct{})}
 }
 
 func (s *supervisor) stop() { s.stopOnce.Do(func() { close(s.stopReq) }) }
@@ -92,9 +90,11 @@ type settings struct {
 	maxLogBytes    int64
 }
 
-// start activates the job. The caller holds r.ctl. It returns once the first
-// run has been spawned or has failed to, so the state seen next is meaningful.
-func (r *runner) start(ctx context.Context, trigger Trigger) error {
+// start activates the job. The caller holds r.ctl. It spawns the first run
+// itself, so that the state seen next is meaningful, and so that the
+// supervisor's goroutine, which lives as long as the job, never grows its
+// stack for a spawn and a database write (some 7 KiB per running job).
+func (r *runner) start(trigger Trigger) error {
 	r.mu.Lock()
 	if r.deleted {
 		r.mu.Unlock()
@@ -115,13 +115,9 @@ func (r *runner) start(ctx context.Context, trigger Trigger) error {
 	r.transitionLocked(StateStarting, func(st *Status) { st.Restarts = 0 })
 	r.mu.Unlock()
 
-	go r.supervise(s, job, r.m.cfg.settings(job), trigger)
-	select {
-	case <-s.started:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	p, err := r.launch(job, trigger)
+	go r.supervise(s, job, r.m.cfg.settings(job), p, err)
+	return nil
 }
 
 // stop asks the active supervisor, if any, to stop and waits until it has.
@@ -146,25 +142,16 @@ func (r *runner) stop(ctx context.Context) error {
 	return nil
 }
 
-// supervise runs the job until it rests: stopped, exited or error. It is the
-// only code that spawns, waits for or signals the job's processes.
-func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger) {
+// supervise runs the job until it rests: stopped, exited or error. From its
+// first run (p, or the failure to spawn it) on, it is the only code that
+// spawns, waits for or signals the job's processes.
+func (r *runner) supervise(s *supervisor, job Job, set settings, p *proc, err error) {
 	// The transition to a resting state ends the supervisor's ownership of the
 	// job (see transitionLocked); returning is all that is left to do.
 	defer r.m.wg.Done()
 	th := newThrottle(set)
 	failures := 0
-	for first := true; ; first, trigger = false, TriggerRetry {
-		p, err := r.spawn(job)
-		if err != nil {
-			r.recordFailedStart(trigger, err)
-		} else {
-			r.recordStart(p, trigger)
-			r.transition(StateRunning, func(st *Status) { st.PID, st.LogFile, st.Error = p.pgid, p.row.LogFile, "" })
-		}
-		if first {
-			close(s.started)
-		}
+	for ; ; p, err = r.launch(job, TriggerRetry) {
 		reason, ran := "", time.Duration(0)
 		if err != nil {
 			reason = err.Error()
@@ -196,6 +183,18 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 			return
 		}
 	}
+}
+
+// launch spawns a run and records it, or records the failure to.
+func (r *runner) launch(job Job, trigger Trigger) (*proc, error) {
+	p, err := r.spawn(job)
+	if err != nil {
+		r.recordFailedStart(trigger, err)
+		return nil, err
+	}
+	r.recordStart(p, trigger)
+	r.transition(StateRunning, func(st *Status) { st.PID, st.LogFile, st.Error = p.pgid, p.row.LogFile, "" })
+	return p, nil
 }
 
 func (r *runner) restartNow() {

@@ -82,7 +82,7 @@ func (r *runner) tick(sched cron.Schedule) {
 	job := r.job
 	r.mu.Unlock()
 	ctx := r.m.ctx
-	start := func(r *runner) error { return r.start(ctx, TriggerSchedule) }
+	start := func(r *runner) error { return r.start(TriggerSchedule) }
 	err := r.control(ctx, start)
 	if !errors.Is(err, ErrRunning) {
 		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotFound) {
@@ -99,7 +99,7 @@ func (r *runner) tick(sched cron.Schedule) {
 			if err := r.stop(ctx); err != nil {
 				return err
 			}
-			return r.start(ctx, TriggerSchedule)
+			return r.start(TriggerSchedule)
 		})
 	case OverlapQueue:
 		err = r.queue(ctx)
@@ -138,7 +138,7 @@ func (r *runner) queue(ctx context.Context) error {
 			if cancelled { // stopped, replaced or deleted by hand since the tick: drop it
 				return nil
 			}
-			return r.start(ctx, TriggerSchedule)
+			return r.start(TriggerSchedule)
 		})
 		if !errors.Is(err, ErrRunning) {
 			return err
