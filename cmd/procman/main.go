@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 	_ "time/tzdata" // CRON_TZ works on hosts and containers without a zone database
 
 	"github.com/Mk-Chan/procman"
@@ -211,10 +210,17 @@ func serve(log *slog.Logger, o options) error {
 		}
 	}()
 	endStreams()
-	httpCtx, httpCancel := context.WithTimeout(ctx, 5*time.Second)
-	srv.Shutdown(httpCtx)
-	httpCancel()
+	// Requests under way finish while the jobs stop. Then the server closes:
+	// http.Server.Shutdown would wait 5 s for a connection that never sent a
+	// request (clients and browsers open them ahead of time).
+	httpDone := make(chan struct{})
+	go func() {
+		srv.Shutdown(ctx)
+		close(httpDone)
+	}()
 	shutErr := m.Shutdown(ctx)
+	srv.Close()
+	<-httpDone
 	cancel()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -411,8 +412,8 @@ func findGuardian(t *testing.T, binPid int, jobPids ...int) int {
 	}
 	g := found[0]
 	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(g) + "/cmdline")
-	if !bytes.HasPrefix(cmdline, []byte("/bin/sh\x00-c\x00")) {
-		t.Fatalf("guardian candidate %d runs %q, want /bin/sh -c", g, cmdline)
+	if !bytes.HasPrefix(cmdline, []byte("awk\x00")) {
+		t.Fatalf("guardian candidate %d runs %q, want awk", g, cmdline)
 	}
 	if st, _ := readProcStat(g); st.pgid != g {
 		t.Errorf("guardian %d is in process group %d, want its own", g, st.pgid)
@@ -716,4 +717,25 @@ func TestSecondSignalKillsAtOnce(t *testing.T) {
 		waitGone(t, p, deadline)
 	}
 	assertNoProcsIn(t, dir, deadline, checked...)
+}
+
+// A client's connection that never carries a request (HTTP clients and
+// browsers open them ahead of time) must not hold up the exit: the server's
+// own Shutdown would wait 5 s for it.
+func TestIdleConnectionDoesNotDelayExit(t *testing.T) {
+	dir := newDir(t)
+	base, cmd := startBinary(t, dir)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sent := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	st := waitExit(t, cmd, 10*time.Second)
+	if took := time.Since(sent); took >= 4*time.Second || st.ExitCode() != 0 {
+		t.Errorf("exit %v after %s, want 0 well before the server's 5 s wait for idle connections", st, took.Round(time.Millisecond))
+	}
 }
