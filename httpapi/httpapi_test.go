@@ -387,8 +387,9 @@ func TestRoutes(t *testing.T) {
 	t.Run("GET /jobs", func(t *testing.T) {
 		r := s.doJSON(t, http.MethodGet, "/jobs", nil)
 		want(t, r, http.StatusOK)
-		if got := decode[[]procman.Job](t, r); !reflect.DeepEqual(got, []procman.Job{batch, web}) {
-			t.Errorf("got %+v, want batch then web", got)
+		wantList := []procman.Entry{{Job: batch, State: procman.StateStopped}, {Job: web, State: procman.StateStopped}}
+		if got := decode[[]procman.Entry](t, r); !reflect.DeepEqual(got, wantList) {
+			t.Errorf("got %+v, want batch then web, stopped", got)
 		}
 	})
 

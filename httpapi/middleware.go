@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -70,15 +71,37 @@ func crossSite(r *http.Request) bool {
 	return err != nil || u.Host != r.Host
 }
 
-// accessLog logs one line per request once it is answered.
+// accessLog logs one line per request once it is answered: at info for
+// changes, control and failures, at debug for reads that succeed, which
+// dashboards and scripts repeat many times a second and which change nothing.
 func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+		level := slog.LevelInfo
+		if sw.status < 400 && isRead(r) {
+			level = slog.LevelDebug
+		}
+		if !log.Enabled(r.Context(), level) {
+			return
+		}
+		log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
 	})
+}
+
+// isRead reports whether r only reads: GET /job/{name}/start and its kin change
+// things, as the original API defined them.
+func isRead(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	switch path.Base(r.URL.Path) {
+	case "start", "stop", "restart":
+		return !strings.HasPrefix(r.URL.Path, "/job/") || strings.Count(r.URL.Path, "/") != 3
+	}
+	return true
 }
 
 // statusWriter records the status code; Unwrap keeps http.ResponseController

@@ -184,10 +184,10 @@ func TestSoak(t *testing.T) {
 	}
 
 	// Stop everything: schedules off first, so that no new tick starts a job.
-	for _, j := range decode[[]procman.Job](t, s.doJSON(t, http.MethodGet, "/jobs", nil)) {
+	for _, j := range decode[[]procman.Entry](t, s.doJSON(t, http.MethodGet, "/jobs", nil)) {
 		if j.Schedule != procman.ScheduleManual && j.Schedule != "" && j.Schedule != procman.ScheduleReboot {
 			j.Schedule, j.Overlap = "", ""
-			want(t, s.doJSON(t, http.MethodPut, "/job/replace/"+j.Name, j), http.StatusOK)
+			want(t, s.doJSON(t, http.MethodPut, "/job/replace/"+j.Name, j.Job), http.StatusOK)
 		}
 	}
 	// A tick queued (overlap queue) while a run went on still starts the job
@@ -206,7 +206,7 @@ func TestSoak(t *testing.T) {
 				}
 			})
 		}
-		for _, j := range decode[[]procman.Job](t, s.doJSON(t, http.MethodGet, "/jobs", nil)) {
+		for _, j := range decode[[]procman.Entry](t, s.doJSON(t, http.MethodGet, "/jobs", nil)) {
 			jobs <- j.Name
 		}
 		close(jobs)
@@ -224,12 +224,12 @@ func TestSoak(t *testing.T) {
 		t.Logf("active again after being stopped (a queued tick started them): %v", again)
 	}
 	stopAll()
-	for _, j := range decode[[]procman.Job](t, s.doJSON(t, http.MethodGet, "/jobs", nil)) {
+	for _, j := range decode[[]procman.Entry](t, s.doJSON(t, http.MethodGet, "/jobs", nil)) {
 		s.waitState(t, j.Name, "at rest", func(st procman.Status) bool { return atRest(st.State) })
 	}
 
 	// Every job at rest, and the API, the Manager and the store agree on the set.
-	listed := decode[[]procman.Job](t, s.doJSON(t, http.MethodGet, "/jobs", nil))
+	listed := decode[[]procman.Entry](t, s.doJSON(t, http.MethodGet, "/jobs", nil))
 	states := decode[[]procman.Status](t, s.doJSON(t, http.MethodGet, "/jobs/states", nil))
 	var listedNames, stateNames, managerNames []string
 	for _, j := range listed {
@@ -293,8 +293,12 @@ func TestSoak(t *testing.T) {
 	if err := m2.Shutdown(shutCtx); err != nil {
 		t.Errorf("Shutdown of the reopened Manager: %v", err)
 	}
-	if !reflect.DeepEqual(reopened, listed) {
-		t.Errorf("the reopened database holds other jobs:\n got  %+v\n want %+v", reopened, listed)
+	listedJobs := make([]procman.Job, len(listed))
+	for i, e := range listed {
+		listedJobs[i] = e.Job
+	}
+	if !reflect.DeepEqual(reopened, listedJobs) {
+		t.Errorf("the reopened database holds other jobs:\n got  %+v\n want %+v", reopened, listedJobs)
 	}
 	for _, p := range soakProcs(dir, names) {
 		t.Errorf("after Shutdown of the reopened Manager: %s", p)
