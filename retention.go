@@ -13,14 +13,21 @@ import (
 func (m *Manager) prune(j Job) {
 	set := m.cfg.settings(j)
 	ctx := context.Background()
-	rows, err := m.store.finishedRuns(ctx, j.Name)
+	// Without a size cap only the runs beyond keep_runs matter, and there are
+	// none most of the time: read those, not the whole history at every run end.
+	skip := 0
+	if set.maxLogBytes == 0 {
+		skip = set.keepRuns
+	}
+	rows, err := m.store.finishedRuns(ctx, j.Name, skip)
 	if err != nil {
 		m.log.Error("retention", "job", j.Name, "err", err)
 		return
 	}
 	var del, pruned []int64
 	var total int64
-	for i, row := range rows {
+	for k, row := range rows {
+		i := skip + k
 		switch {
 		case i >= set.keepRuns:
 			del = append(del, row.ID)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -314,10 +315,14 @@ func (s *store) openRuns(ctx context.Context) ([]runRow, error) {
 
 // finishedRuns returns the job's finished runs, newest first, with what
 // retention needs.
-func (s *store) finishedRuns(ctx context.Context, job string) ([]runRow, error) {
+func (s *store) finishedRuns(ctx context.Context, job string, skip int) ([]runRow, error) {
 	var rows []runRow
-	err := s.db.NewSelect().Model(&rows).Column("id", "log_file", "log_bytes", "pruned").
-		Where("job = ? AND ended_at IS NOT NULL", job).OrderExpr("id DESC").Scan(ctx)
+	q := s.db.NewSelect().Model(&rows).Column("id", "log_file", "log_bytes", "pruned").
+		Where("job = ? AND ended_at IS NOT NULL", job).OrderExpr("id DESC")
+	if skip > 0 {
+		q = q.Limit(math.MaxInt32).Offset(int64(skip)) // SQLite takes no OFFSET without LIMIT
+	}
+	err := q.Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("runs of %q: %w", job, err)
 	}
