@@ -22,10 +22,11 @@
 // # Never an orphan
 //
 // Each run gets a parent-death signal, and each Manager has one small guardian
-// process (a /bin/sh loop) that learns every run's process group as it starts and
-// ends. If the Manager's process dies, even by SIGKILL, the guardian's pipe
+// process (an awk script) that learns every run's process group as it starts
+// and ends. If the Manager's process dies, even by SIGKILL, the guardian's pipe
 // reaches end of file and it kills every group still listed. A job that moves
-// itself to a new session or process group (setsid) escapes both.
+// itself to a new session or process group (setsid) escapes both. With
+// Config.Subreaper, the Manager also adopts and reaps every orphan of its jobs.
 //
 // # Errors
 //

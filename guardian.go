@@ -8,22 +8,26 @@ import (
 	"syscall"
 )
 
-// guardianScript runs in a small process, one per Manager. ProcMan writes
-// "+PGID" when a run starts and "-PGID" once its group is gone. When the pipe
-// reaches EOF, which is also what happens when ProcMan is killed with SIGKILL,
-// it kills every group still listed. The parent-death signal alone reaches
-// only each run's shell, never its grandchildren. awk, for its associative
-// arrays: a shell keeping the list in a string spent half a minute of CPU on
-// the removals when 2,000 jobs stopped.
-const guardianScript = `exec awk '
+// guardianProgram runs in a small awk process, one per Manager. ProcMan
+// writes "+PGID" when a run starts and "-PGID" once its group is gone. When
+// the pipe reaches EOF, which is also what happens when ProcMan is killed with
+// SIGKILL, it kills every group still listed. The parent-death signal alone
+// reaches only each run's shell, never its grandchildren. awk, for its
+// associative arrays: a shell keeping the list in a string spent half a minute
+// of CPU on the removals when 2,000 jobs stopped. The kills go 200 groups to a
+// shell command line, well under the kernel's limit on one argument; the
+// shell's kill needs no PATH, and "kill -KILL -PGID" is how dash takes a group.
+const guardianProgram = `
 /^[+]/ { live[substr($0, 2)] = 1; next }
 /^-/ { delete live[substr($0, 2)]; next }
 END {
-	groups = ""
-	for (pg in live) groups = groups " -" pg
-	# "kill -KILL -PGID...": dash has no "kill --"
+	n = 0; groups = ""
+	for (pg in live) {
+		groups = groups " -" pg
+		if (++n % 200 == 0) { system("kill -KILL" groups " 2>/dev/null"); groups = "" }
+	}
 	if (groups != "") system("kill -KILL" groups " 2>/dev/null")
-}'`
+}`
 
 // guardian is the Manager's link to its guardian process. It keeps its own copy
 // of the live groups so that a guardian killed by someone else is replaced and
@@ -35,10 +39,17 @@ type guardian struct {
 	live map[int]struct{}
 	done bool
 	kids *reaper
+	awk  string        // the awk binary, found once at start
+	gone chan struct{} // closed once the current guardian process is reaped
+	err  error         // how it ended, once gone is closed
 }
 
 func startGuardian(kids *reaper) (*guardian, error) {
-	g := &guardian{live: make(map[int]struct{}), kids: kids}
+	awk, err := exec.LookPath("awk")
+	if err != nil { // without it, no job would be protected against a crash of ProcMan
+		return nil, fmt.Errorf("guardian: %w", err)
+	}
+	g := &guardian{live: make(map[int]struct{}), kids: kids, awk: awk}
 	if err := g.spawn(); err != nil {
 		return nil, err
 	}
@@ -46,14 +57,14 @@ func startGuardian(kids *reaper) (*guardian, error) {
 }
 
 func (g *guardian) spawn() error {
-	cmd := exec.Command("/bin/sh", "-c", guardianScript)
+	cmd := exec.Command(g.awk, guardianProgram)
 	// Its own process group: a Ctrl-C meant for ProcMan's terminal must not take
 	// the guardian down with it. No parent-death signal: outliving ProcMan is its job.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// It needs awk and the shell's kill, nothing of ProcMan's environment: a
-	// bare PATH keeps ProcMan's secrets (PROCMAN_TOKEN) out of it, and tools
-	// that find a job's processes by inherited environment do not count it as one.
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	// It needs nothing of ProcMan's environment: an empty one keeps ProcMan's
+	// secrets (PROCMAN_TOKEN) out of it, and tools that find a job's processes
+	// by inherited environment do not count it as one.
+	cmd.Env = []string{}
 	w, err := cmd.StdinPipe()
 	if err != nil {
 		return fmt.Errorf("guardian: %w", err)
@@ -61,7 +72,15 @@ func (g *guardian) spawn() error {
 	if err := g.kids.start(cmd); err != nil {
 		return fmt.Errorf("guardian: %w", err)
 	}
-	g.w, g.cmd = w, cmd
+	gone := make(chan struct{})
+	g.w, g.cmd, g.gone = w, cmd, gone
+	// Reaped as soon as it ends, whoever ends it: left a zombie, it would keep
+	// the reaper looking again every few milliseconds (see reaper.run). g.err
+	// is read only after gone is closed.
+	go func() {
+		g.err = g.kids.wait(cmd)
+		close(gone)
+	}()
 	return nil
 }
 
@@ -91,7 +110,7 @@ func (g *guardian) send(op byte, pgid int) error {
 // respawn replaces a guardian that went away and replays the live groups.
 func (g *guardian) respawn() error {
 	g.w.Close()
-	g.kids.wait(g.cmd) // it is gone already; collect it
+	<-g.gone // it has ended already, and is reaped now
 	if err := g.spawn(); err != nil {
 		return err
 	}
@@ -112,5 +131,6 @@ func (g *guardian) close() error {
 	}
 	g.done = true
 	g.w.Close()
-	return g.kids.wait(g.cmd)
+	<-g.gone
+	return g.err
 }

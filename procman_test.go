@@ -246,7 +246,11 @@ func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
 
 	// Kill the guardian behind the Manager's back: the next message brings a new one.
 	g.cmd.Process.Kill()
-	eventually(t, "guardian dead", func() bool { return gone(g.cmd.Process.Pid) })
+	// Reaped at once, not left a zombie until the next message finds it gone.
+	eventually(t, "guardian dead and reaped", func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", g.cmd.Process.Pid))
+		return err != nil
+	})
 	extra := spawnGroup(t)
 	if err := g.watch(extra.Process.Pid); err != nil {
 		t.Fatal(err)
@@ -265,6 +269,29 @@ func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
 	}
 	syscall.Kill(-forgotten.Process.Pid, syscall.SIGKILL)
 	forgotten.Wait()
+}
+
+// With tens of thousands of groups listed, the kills must not exceed what one
+// command line may hold: every group is killed, whatever its place in the list.
+func TestGuardianKillsAmongManyGroups(t *testing.T) {
+	g, err := startGuardian(&reaper{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := []*exec.Cmd{spawnGroup(t), spawnGroup(t)}
+	for i := range 20_000 { // above any pid_max: no such group can exist
+		g.watch(1<<23 + i)
+	}
+	for _, c := range real {
+		g.watch(c.Process.Pid)
+	}
+	if err := g.close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range real {
+		eventually(t, "group killed", func() bool { return gone(c.Process.Pid) })
+		c.Wait()
+	}
 }
 
 func TestOpenRejectsBadConfigAndDatabase(t *testing.T) {

@@ -214,9 +214,10 @@ func (rp *reaper) reap() (blocked bool) {
 			return true
 		}
 		var ws syscall.WaitStatus
-		if got, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got == pid {
-			n++
+		if got, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got != pid {
+			return false // cannot happen; but never spin holding the fork lock
 		}
+		n++
 	}
 }
 
@@ -233,14 +234,15 @@ func (rp *reaper) nextReap() <-chan struct{} {
 
 // peekExited returns an exited child without reaping it, or 0 if there is none.
 func peekExited() int {
-	// siginfo_t as the kernel fills it for a child (x86-64 and arm64 alike).
-	var info struct {
-		signo, errno, code, _ int32
-		pid                   int32
-		_                     [108]byte
+	// siginfo_t: three ints, then a union aligned as a pointer, whose first
+	// field for a child is its pid.
+	var info [128]byte
+	pidAt := 16
+	if unsafe.Sizeof(uintptr(0)) == 4 {
+		pidAt = 12
 	}
 	for {
-		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pAll, 0, uintptr(unsafe.Pointer(&info)),
+		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pAll, 0, uintptr(unsafe.Pointer(&info[0])),
 			syscall.WEXITED|syscall.WNOHANG|wNoWait, 0, 0)
 		if e == syscall.EINTR {
 			continue
@@ -248,11 +250,12 @@ func peekExited() int {
 		if e != 0 {
 			return 0 // ECHILD: no children at all
 		}
-		return int(info.pid)
+		return int(*(*int32)(unsafe.Pointer(&info[pidAt])))
 	}
 }
 
-// close stops reaping and gives the orphans still alive back to init.
+// close stops adopting and reaping. Orphans adopted already stay this
+// process's children: in the binary, which exits next, they then go to init.
 func (rp *reaper) close() error {
 	if !rp.adopt {
 		return nil

@@ -90,10 +90,8 @@ type settings struct {
 	maxLogBytes    int64
 }
 
-// start activates the job. The caller holds r.ctl. It spawns the first run
-// itself, so that the state seen next is meaningful, and so that the
-// supervisor's goroutine, which lives as long as the job, never grows its
-// stack for a spawn and a database write (some 7 KiB per running job).
+// start activates the job. The caller holds r.ctl. It returns once the first
+// run is spawned (or failed to be), so that the state seen next is meaningful.
 func (r *runner) start(trigger Trigger) error {
 	r.mu.Lock()
 	if r.deleted {
@@ -115,7 +113,19 @@ func (r *runner) start(trigger Trigger) error {
 	r.transitionLocked(StateStarting, func(st *Status) { st.Restarts = 0 })
 	r.mu.Unlock()
 
-	p, err := r.launch(job, trigger)
+	// The first spawn runs on a goroutine of its own: not on the caller's,
+	// whose OS thread may be locked and end with it, taking the parent-death
+	// signal's trigger along (Go ties it to the forking thread); and not on
+	// the supervisor's, which lives as long as the job and would keep the
+	// stack a spawn and a database write grow (some 7 KiB per running job).
+	var p *proc
+	var err error
+	launched := make(chan struct{})
+	go func() {
+		defer close(launched)
+		p, err = r.launch(job, trigger)
+	}()
+	<-launched
 	go r.supervise(s, job, r.m.cfg.settings(job), p, err)
 	return nil
 }
@@ -277,8 +287,9 @@ func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration,
 // once: a service killed now and then is back without delay, while one that
 // dies on start waits 1s, 2s, 4s, and so on.
 type throttle struct {
-	bo  backoff.BackOff
-	cur time.Duration // the interval in force; 0 until the first failure
+	bo      backoff.BackOff
+	cur     time.Duration // the interval in force
+	failing bool          // cur is set: there was a failure since the last reset
 }
 
 func newThrottle(set settings) *throttle {
@@ -293,19 +304,19 @@ func newThrottle(set settings) *throttle {
 
 func (t *throttle) reset() {
 	t.bo.Reset()
-	t.cur = 0
+	t.failing = false
 }
 
 // wait is how long to wait before the next start, after a failed run that
 // lasted ran (0 for a failure to spawn).
 func (t *throttle) wait(ran time.Duration) time.Duration {
-	if t.cur == 0 {
-		t.cur = t.bo.NextBackOff()
+	if !t.failing {
+		t.cur, t.failing = t.bo.NextBackOff(), true
 	}
-	if ran >= t.cur {
+	if ran > 0 && ran >= t.cur {
 		return 0
 	}
-	w := t.cur - ran
+	w := max(t.cur-ran, time.Millisecond) // a failure to spawn always waits
 	t.cur = t.bo.NextBackOff()
 	return w
 }

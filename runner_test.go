@@ -417,3 +417,24 @@ func TestJobsDoNotSeeTheToken(t *testing.T) {
 		t.Fatalf("job saw %q", got)
 	}
 }
+
+// A job that cannot even be spawned always waits in retrying between tries,
+// however small its interval: it never restarts without a pause.
+func TestSpawnFailureAlwaysWaits(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "nodir", Command: "true", Type: Continuous, Dir: "/nonexistent", MaxRetries: 3,
+		BackoffInitial: dur(time.Nanosecond), BackoffMax: dur(time.Nanosecond)})
+	events, cancel := w.m.Subscribe(context.Background())
+	defer cancel()
+	w.start("nodir")
+	w.waitFor("nodir", StateError)
+	retrying := 0
+	for len(events) > 0 {
+		if ev := <-events; ev.Job == "nodir" && ev.To == StateRetrying {
+			retrying++
+		}
+	}
+	if retrying != 2 {
+		t.Fatalf("%d waits in retrying between 3 failed spawns, want 2", retrying)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -21,7 +22,8 @@ import (
 // errors: everything it returns is either nil, a ProcMan sentinel, or a wrapped
 // database fault.
 type store struct {
-	db *bun.DB
+	db     *bun.DB
+	closed atomic.Bool // reads that come in as the Manager shuts down get ErrClosed, not a driver error
 }
 
 type jobRow struct {
@@ -130,7 +132,10 @@ func migrations() *migrate.Migrations {
 	return ms
 }
 
-func (s *store) close() error { return s.db.Close() }
+func (s *store) close() error {
+	s.closed.Store(true)
+	return s.db.Close()
+}
 
 func (s *store) ping(ctx context.Context) error {
 	var one int
@@ -265,6 +270,9 @@ func (s *store) endRun(ctx context.Context, row *runRow) error {
 }
 
 func (s *store) runs(ctx context.Context, job string, limit int) ([]Run, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
 	var rows []runRow
 	err := s.db.NewSelect().Model(&rows).Where("job = ?", job).OrderExpr("id DESC").Limit(int64(limit)).Scan(ctx)
 	if err != nil {
@@ -278,6 +286,9 @@ func (s *store) runs(ctx context.Context, job string, limit int) ([]Run, error) 
 }
 
 func (s *store) run(ctx context.Context, job string, id int64) (Run, error) {
+	if s.closed.Load() {
+		return Run{}, ErrClosed
+	}
 	var row runRow
 	err := s.db.NewSelect().Model(&row).Where("job = ? AND id = ?", job, id).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -412,7 +412,7 @@ func findGuardian(t *testing.T, binPid int, jobPids ...int) int {
 	}
 	g := found[0]
 	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(g) + "/cmdline")
-	if !bytes.HasPrefix(cmdline, []byte("awk\x00")) {
+	if argv0, _, _ := bytes.Cut(cmdline, []byte{0}); filepath.Base(string(argv0)) != "awk" {
 		t.Fatalf("guardian candidate %d runs %q, want awk", g, cmdline)
 	}
 	if st, _ := readProcStat(g); st.pgid != g {
