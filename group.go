@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -20,22 +21,57 @@ func signalGroup(pgid int, sig syscall.Signal) error {
 
 // groupMembers lists the live (non-zombie) processes of group pgid.
 func groupMembers(pgid int) []procStat {
+	var out []procStat
+	eachProc(func(st procStat) {
+		if st.pgid == pgid && st.alive() {
+			out = append(out, st)
+		}
+	})
+	return out
+}
+
+// eachProc calls f with every process it can read in /proc.
+func eachProc(f func(procStat)) {
 	d, err := os.Open("/proc")
 	if err != nil {
-		return nil
+		return
 	}
 	defer d.Close()
 	names, _ := d.Readdirnames(-1)
-	var out []procStat
 	for _, n := range names {
 		if n[0] < '0' || n[0] > '9' {
 			continue
 		}
-		if st, ok := readStat(n); ok && st.pgid == pgid && st.alive() {
-			out = append(out, st)
+		if st, ok := readStat(n); ok {
+			f(st)
 		}
 	}
-	return out
+}
+
+// census counts the live processes of every group from one /proc scan,
+// shared by every stop that needs one: with 2,000 jobs stopping at once, a
+// scan each read 4,000 stat files 2,000 times over, and Shutdown took 6 s.
+type census struct {
+	mu   sync.Mutex
+	at   time.Time   // when the last scan began
+	live map[int]int // pgid -> live members, as of at
+}
+
+// alive reports whether group pgid had a live member in a scan begun after
+// since; it scans again only if the last one is older.
+func (c *census) alive(pgid int, since time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.Before(since) {
+		c.at = time.Now()
+		c.live = make(map[int]int, len(c.live))
+		eachProc(func(st procStat) {
+			if st.alive() {
+				c.live[st.pgid]++
+			}
+		})
+	}
+	return c.live[pgid] > 0
 }
 
 // procStat is what ProcMan reads from /proc/<pid>/stat.

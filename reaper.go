@@ -35,6 +35,8 @@ type reaper struct {
 	mu      sync.Mutex
 	tracked map[int]int // pid -> count: a pid recycled between a Wait and its untrack stays tracked
 
+	census census // for the groups kill(-pgid, 0) cannot settle
+
 	reapedMu sync.Mutex
 	reaped   chan struct{} // closed and replaced whenever an orphan is reaped
 
@@ -274,6 +276,7 @@ func (rp *reaper) close() error {
 // zombies, so while the rest of a group is being killed, a plain kill(-pgid, 0)
 // is enough; a scan settles the rare zombie whose parent lives outside the group.
 func (rp *reaper) groupAlive(pgid int, scan bool) bool {
+	since := time.Now()
 	if !killable(pgid) {
 		return false
 	}
@@ -288,7 +291,7 @@ func (rp *reaper) groupAlive(pgid int, scan bool) bool {
 	}
 	// Zombies that someone else has yet to reap still count as members:
 	// look at each process.
-	return len(groupMembers(pgid)) > 0
+	return rp.census.alive(pgid, since)
 }
 
 func killable(pgid int) bool {
