@@ -2,6 +2,7 @@ package procman
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -237,6 +238,28 @@ func (m *Manager) Entries() []Entry {
 	return out
 }
 
+// AppendEntriesJSON appends Entries as a JSON array to b, as encoding/json
+// would write it. Listings are what clients poll, and definitions rarely
+// change: each job's is encoded once and kept until it does.
+func (m *Manager) AppendEntriesJSON(b []byte) []byte {
+	b = append(b, '[')
+	for i, r := range m.runners() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		r.mu.Lock()
+		if r.def == nil {
+			r.def, _ = json.Marshal(r.job) // a Job always encodes
+		}
+		b = append(b, r.def[:len(r.def)-1]...) // without its closing brace
+		b = append(b, `,"state":"`...)
+		b = append(b, r.st.State...) // a state name needs no escaping
+		b = append(b, `"}`...)
+		r.mu.Unlock()
+	}
+	return append(b, ']')
+}
+
 // Replace saves a new definition for an existing job. A running job keeps the
 // definition it was started with until it is next started; Restart applies it now.
 // j.Name may be empty; otherwise it must equal name.
@@ -258,7 +281,7 @@ func (m *Manager) Replace(ctx context.Context, name string, j Job) error {
 			return err
 		}
 		r.mu.Lock()
-		r.job = j
+		r.job, r.def = j, nil
 		r.gen++ // a queued schedule tick belongs to the old definition
 		r.planLocked()
 		r.mu.Unlock()

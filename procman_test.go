@@ -2,11 +2,13 @@ package procman
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -377,5 +379,34 @@ func TestReplaceIsPersisted(t *testing.T) {
 	m2 := w.open(w.m.cfg)
 	if got, err := m2.Get("j"); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after reopen: %+v %v, want %+v", got, err, want)
+	}
+}
+
+// A listing shows each job's current definition and state: the encoded
+// definition a listing keeps is dropped when the job is replaced. The JSON
+// built by hand is what encoding/json writes for Entries.
+func TestEntriesFollowReplace(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "a", Command: "echo one", Type: OneTime})
+	w.create(Job{Name: "b", Command: `echo "<&>" \ é`, Type: Continuous, Env: map[string]string{"K": "v\n"},
+		StopTimeout: dur(3 * time.Second)})
+	same := func() string {
+		t.Helper()
+		want, _ := json.Marshal(w.m.Entries())
+		if got := w.m.AppendEntriesJSON(nil); string(got) != string(want) {
+			t.Fatalf("AppendEntriesJSON\n%s\nwant\n%s", got, want)
+		}
+		return string(want)
+	}
+	if l := same(); !strings.Contains(l, `"command":"echo one"`) {
+		t.Fatalf("listing %s", l)
+	}
+	if err := w.m.Replace(context.Background(), "a", Job{Command: "echo two", Type: OneTime}); err != nil {
+		t.Fatal(err)
+	}
+	w.start("a")
+	w.waitFor("a", StateExited)
+	if l := same(); !strings.Contains(l, `{"name":"a","command":"echo two","type":"one_time","schedule":"","state":"exited"}`) {
+		t.Fatalf("listing %s", l)
 	}
 }

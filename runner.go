@@ -23,6 +23,7 @@ type runner struct {
 
 	mu      sync.Mutex
 	job     Job
+	def     []byte // job as JSON for listings, encoded on demand; nil when job changes
 	st      Status
 	sup     *supervisor   // non-nil while the job is active
 	cur     *proc         // the run going on, if any

@@ -74,8 +74,8 @@ func BenchmarkList10k(b *testing.B) {
 	create(b, m, 10_000, "true", procman.OneTime)
 	b.ResetTimer()
 	for range b.N {
-		if n := len(m.Entries()); n != 10_000 {
-			b.Fatal(n)
+		if len(m.AppendEntriesJSON(nil)) < 10_000 {
+			b.Fatal("short listing")
 		}
 	}
 }

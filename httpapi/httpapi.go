@@ -121,7 +121,8 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 // list answers every job definition with its state added: what a client
 // polling a fleet needs in one request.
 func (a *api) list(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	writeJSON(w, http.StatusOK, a.m.Entries())
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(a.m.AppendEntriesJSON(nil), '\n'))
 }
 
 func (a *api) states(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
