@@ -190,10 +190,8 @@ func TestSoak(t *testing.T) {
 			want(t, s.doJSON(t, http.MethodPut, "/job/replace/"+j.Name, j.Job), http.StatusOK)
 		}
 	}
-	// A tick queued (overlap queue) while a run went on still starts the job
-	// once more when that run is stopped, schedule or no schedule. So stop
-	// every job, give such starts a moment, and stop every job again; then
-	// wait for every job to rest.
+	// A stop also drops a tick queued (overlap queue) while a run went on, so
+	// once every job has been stopped, none may start again.
 	stopAll := func() { // by soakClients goroutines, as stops may wait out stop timeouts
 		jobs := make(chan string)
 		var wg sync.WaitGroup
@@ -213,17 +211,11 @@ func TestSoak(t *testing.T) {
 		wg.Wait()
 	}
 	stopAll()
-	time.Sleep(300 * time.Millisecond)
-	var again []string
 	for _, st := range decode[[]procman.Status](t, s.doJSON(t, http.MethodGet, "/jobs/states", nil)) {
 		if !atRest(st.State) {
-			again = append(again, st.Name+"="+string(st.State))
+			t.Errorf("%s is %s after every job was stopped", st.Name, st.State)
 		}
 	}
-	if len(again) > 0 {
-		t.Logf("active again after being stopped (a queued tick started them): %v", again)
-	}
-	stopAll()
 	for _, j := range decode[[]procman.Entry](t, s.doJSON(t, http.MethodGet, "/jobs", nil)) {
 		s.waitState(t, j.Name, "at rest", func(st procman.Status) bool { return atRest(st.State) })
 	}
