@@ -84,10 +84,13 @@ func (c Config) withDefaults() (Config, error) {
 	if _, err := parseSignal(c.StopSignal); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
-	for name, d := range map[string]time.Duration{"StopTimeout": c.StopTimeout, "BackoffInitial": c.BackoffInitial,
-		"BackoffMax": c.BackoffMax, "MinUptime": c.MinUptime, "KillWait": c.KillWait} {
-		if d < 0 {
-			return c, fmt.Errorf("config: %s must not be negative: %w", name, ErrInvalid)
+	for _, d := range []struct {
+		name   string
+		v, max time.Duration
+	}{{"StopTimeout", c.StopTimeout, MaxStopTimeout}, {"BackoffInitial", c.BackoffInitial, MaxBackoff},
+		{"BackoffMax", c.BackoffMax, MaxBackoff}, {"MinUptime", c.MinUptime, MaxMinUptime}, {"KillWait", c.KillWait, time.Hour}} {
+		if d.v < 0 || d.v > d.max {
+			return c, fmt.Errorf("config: %s must be 0 (the default) up to %s, got %s: %w", d.name, fmtDuration(d.max), d.v, ErrInvalid)
 		}
 	}
 	if c.KeepRuns < 0 || c.MaxLogBytes < 0 {

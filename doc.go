@@ -14,6 +14,13 @@
 //	err = m.Start(ctx, "web")
 //	st, err := m.WaitFor(ctx, "web", procman.StateRunning)
 //
+// Replace saves a whole new definition; Update changes some fields of the
+// saved one, in turn with every other change of the job, so that concurrent
+// edits of different fields all take effect:
+//
+//	j, err := m.Update(ctx, "web", func(j *procman.Job) error { j.User = "www-data"; return nil })
+//	j, err = m.Update(ctx, "web", procman.MergePatch([]byte(`{"env":{"DEBUG":null}}`)))
+//
 // # States
 //
 // A job is stopped, starting, running, retrying, error, stopping, exited or
@@ -31,6 +38,7 @@
 // # Errors
 //
 // Methods return errors wrapping ErrNotFound, ErrExists, ErrInvalid (as a
-// *FieldError naming the field), ErrRunning, ErrClosed or ErrStopFailed; check
-// them with errors.Is.
+// *FieldError naming the field; a definition's every problem, joined:
+// FieldErrors lists them), ErrRunning, ErrClosed or ErrStopFailed; check them
+// with errors.Is.
 package procman

@@ -25,8 +25,8 @@ var (
 
 // FieldError names the job field that failed validation. It wraps ErrInvalid.
 type FieldError struct {
-	Field string
-	Msg   string
+	Field string `json:"field"`
+	Msg   string `json:"message"`
 }
 
 func (e *FieldError) Error() string { return fmt.Sprintf("invalid job: %s: %s", e.Field, e.Msg) }
@@ -36,4 +36,22 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 
 func invalid(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrors lists the *FieldError values in err's tree (Validate joins one
+// per problem), in order.
+func FieldErrors(err error) []*FieldError {
+	if fe, ok := err.(*FieldError); ok {
+		return []*FieldError{fe}
+	}
+	var out []*FieldError
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			out = append(out, FieldErrors(e)...)
+		}
+	case interface{ Unwrap() error }:
+		out = FieldErrors(u.Unwrap())
+	}
+	return out
 }

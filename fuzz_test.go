@@ -38,6 +38,12 @@ func FuzzDecodeJob(f *testing.F) {
 		`{"name":"x","command":"true","type":"one_time","schedule":"CRON_TZ=../../etc/passwd 0 3 * * *"}`,
 		`{"name":"x","command":"true","type":"one_time","schedule":"@every -1s"}`,
 		`{"name":"x","command":"true","type":"one_time","schedule":"0 0 30 2 *"}`,
+		`{"name":"x","command":"true","schedule":"@every 1.5s"}`,
+		`{"name":"x","command":"true","schedule":"TZ=UTC @every 500ms"}`,
+		`{"name":"x","command":"true"}`,
+		`{"name":"x","command":"true","env":{"A":"1","A":"2"}}`,
+		`{"name":"x","command":"true","env":{"PROCMAN_JOB":"y"}}`,
+		`{"name":"x","command":"true","type":"continuous","backoff_initial":"2562047h"}`,
 		// Names.
 		`{"name":"..","command":"true","type":"one_time"}`,
 		`{"name":".hidden","command":"true","type":"one_time"}`,

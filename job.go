@@ -1,12 +1,11 @@
 package procman
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -43,7 +42,7 @@ type Job struct {
 	Name string `json:"name"`
 	// Command is run as /bin/sh -c Command.
 	Command string `json:"command"`
-	// Type is OneTime or Continuous.
+	// Type is OneTime (the default, also when empty) or Continuous.
 	Type Type `json:"type"`
 	// Schedule is "reboot"; "", "manual" or "none" for a job started by hand; or a
 	// cron schedule: "*/5 * * * *", "@hourly", "@every 90s", optionally after a
@@ -104,8 +103,12 @@ type Duration time.Duration
 // MarshalJSON writes the duration as a string such as "10s".
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
-// UnmarshalJSON reads a Go duration string.
+// UnmarshalJSON reads a Go duration string; null is zero (the default).
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*d = 0
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("want a duration string such as \"10s\"")
@@ -118,132 +121,159 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// DecodeJob reads one job definition from JSON, rejecting unknown fields,
-// trailing data and malformed values with an error wrapping ErrInvalid that
-// names the field.
-func DecodeJob(data []byte) (Job, error) {
-	var j Job
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return Job{}, decodeError(data, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Job{}, fmt.Errorf("%w job: trailing data after the JSON object", ErrInvalid)
-	}
-	return j, nil
-}
-
-// decodeError finds the field behind a decoding error: encoding/json does not
-// say which field a custom unmarshaler (Duration) failed on, so each field is
-// decoded alone until one fails.
-func decodeError(data []byte, err error) error {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(data, &fields) == nil {
-		for _, k := range slices.Sorted(maps.Keys(fields)) {
-			one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
-			var j Job
-			if e := json.Unmarshal(one, &j); e != nil {
-				var te *json.UnmarshalTypeError
-				if errors.As(e, &te) {
-					return invalid(k, "want a JSON %s, got %s", te.Type.Kind(), te.Value)
-				}
-				return invalid(k, "%s", strings.TrimPrefix(e.Error(), "json: "))
-			}
-		}
-	}
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
-		return invalid(strings.Trim(f, `"`), "unknown field")
-	}
-	return fmt.Errorf("%w job: malformed JSON: %s", ErrInvalid, msg)
-}
-
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
 
-// Validate reports the first problem with the definition as a *FieldError.
+// Validate reports every problem with the definition, each a *FieldError
+// (joined with errors.Join; FieldErrors lists them).
 func (j Job) Validate() error {
+	var errs []error
 	if !nameRE.MatchString(j.Name) {
-		return invalid("name", "must be 1-128 letters, digits, '.', '_' or '-', not starting with '.'")
+		errs = append(errs, invalid("name", "must be 1-128 letters, digits, '.', '_' or '-', not starting with '.'"))
 	}
-	if strings.TrimSpace(j.Command) == "" {
-		return invalid("command", "must not be empty")
-	}
-	if strings.ContainsRune(j.Command, 0) {
-		return invalid("command", "must not contain a NUL byte")
-	}
-	if j.Type != OneTime && j.Type != Continuous {
-		return invalid("type", "must be %q or %q, got %q", OneTime, Continuous, j.Type)
-	}
-	if err := validateSchedule(j.Schedule); err != nil {
-		return err
-	}
-	if err := validateOverlap(j); err != nil {
-		return err
-	}
-	for k, v := range j.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
-			return invalid("env", "bad variable %q: names must be non-empty without '=', values without NUL", k)
-		}
+	if j.Type != "" && j.Type != OneTime && j.Type != Continuous {
+		errs = append(errs, invalid("type", "must be %q or %q, got %q", OneTime, Continuous, j.Type))
 	}
 	if strings.ContainsRune(j.Dir, 0) {
-		return invalid("dir", "must not contain a NUL byte")
+		errs = append(errs, invalid("dir", "must not contain a NUL byte"))
 	}
 	if strings.ContainsRune(j.EnvFile, 0) {
-		return invalid("env_file", "must not contain a NUL byte")
+		errs = append(errs, invalid("env_file", "must not contain a NUL byte"))
 	}
 	if _, _, err := splitUser(j.User); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	if j.StopSignal != "" {
 		if _, err := parseSignal(j.StopSignal); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return j.validateDurations()
+	return errors.Join(append(errs, j.validateCommand(), validateSchedule(j.Schedule), validateOverlap(j),
+		j.validateEnv(), j.validateDurations(), j.validateCounts())...)
+}
+
+// maxArgLen is the most bytes the kernel takes in one argument or
+// environment string, its NUL included (MAX_ARG_STRLEN in linux/binfmts.h:
+// 32 pages). A longer command cannot even be passed to the shell.
+func maxArgLen() int { return 32 * os.Getpagesize() }
+
+func (j Job) validateCommand() error {
+	switch {
+	case strings.TrimSpace(j.Command) == "":
+		return invalid("command", "must not be empty")
+	case strings.ContainsRune(j.Command, 0):
+		return invalid("command", "must not contain a NUL byte")
+	case len(j.Command) >= maxArgLen():
+		return invalid("command", "is %d bytes; the kernel takes at most %d in one argument: put a longer script in a file and run that",
+			len(j.Command), maxArgLen()-1)
+	}
+	return nil
+}
+
+// reservedEnv are set by ProcMan for every run: a run, and a later ProcMan
+// after a crash, recognise the run's processes by them.
+var reservedEnv = []string{"PROCMAN_JOB", "PROCMAN_INVOCATION"}
+
+func (j Job) validateEnv() error {
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(j.Env)) {
+		v := j.Env[k]
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0):
+			errs = append(errs, invalid("env", "bad variable %q: names must be non-empty without '=', values without NUL", k))
+		case slices.Contains(reservedEnv, k):
+			errs = append(errs, invalid("env", "%s is set by ProcMan for every run and cannot be overridden", k))
+		case len(k)+1+len(v) >= maxArgLen():
+			errs = append(errs, invalid("env", "%s is %d bytes; the kernel takes at most %d in one variable", k, len(k)+1+len(v), maxArgLen()-1))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Bounds of the duration fields (and of the Config defaults they stand in
+// for): a larger value is a mistake, and would overflow the backoff's arithmetic.
+const (
+	MaxStopTimeout = time.Hour      // stop_timeout
+	MaxBackoff     = 24 * time.Hour // backoff_initial, backoff_max
+	MaxMinUptime   = 24 * time.Hour // min_uptime
+)
+
+type durationField struct {
+	field string
+	v     time.Duration
+	max   time.Duration
+}
+
+func (j Job) durations() []durationField {
+	return []durationField{{"stop_timeout", time.Duration(j.StopTimeout), MaxStopTimeout},
+		{"backoff_initial", time.Duration(j.BackoffInitial), MaxBackoff},
+		{"backoff_max", time.Duration(j.BackoffMax), MaxBackoff},
+		{"min_uptime", time.Duration(j.MinUptime), MaxMinUptime}}
+}
+
+func (d durationField) check() error {
+	if d.v < 0 || d.v > d.max {
+		return invalid(d.field, "must be 0 (the default) up to %s, got %s", fmtDuration(d.max), d.v)
+	}
+	return nil
+}
+
+// fmtDuration writes 24h0m0s as 24h.
+func fmtDuration(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return d.String()
 }
 
 func (j Job) validateDurations() error {
-	for _, d := range []struct {
-		field string
-		v     Duration
-	}{{"stop_timeout", j.StopTimeout}, {"backoff_initial", j.BackoffInitial}, {"backoff_max", j.BackoffMax}, {"min_uptime", j.MinUptime}} {
-		if d.v < 0 {
-			return invalid(d.field, "must not be negative")
+	var errs []error
+	for _, d := range j.durations() {
+		errs = append(errs, d.check())
+	}
+	if j.Type == OneTime || j.Type == "" {
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{{"backoff_initial", j.BackoffInitial != 0}, {"backoff_max", j.BackoffMax != 0},
+			{"min_uptime", j.MinUptime != 0}, {"max_retries", j.MaxRetries != 0}} {
+			if f.set {
+				errs = append(errs, invalid(f.field, "applies only to continuous jobs"))
+			}
 		}
 	}
+	if j.BackoffInitial > 0 && j.BackoffMax > 0 && j.BackoffMax < j.BackoffInitial {
+		errs = append(errs, invalid("backoff_max", "must not be less than backoff_initial"))
+	}
+	return errors.Join(errs...)
+}
+
+func (j Job) validateCounts() error {
+	var errs []error
 	if j.MaxRetries < 0 {
-		return invalid("max_retries", "must not be negative")
+		errs = append(errs, invalid("max_retries", "must not be negative"))
 	}
 	if j.KeepRuns < 0 {
-		return invalid("keep_runs", "must not be negative")
+		errs = append(errs, invalid("keep_runs", "must not be negative"))
 	}
 	if j.MaxLogBytes < 0 {
-		return invalid("max_log_bytes", "must not be negative")
+		errs = append(errs, invalid("max_log_bytes", "must not be negative"))
 	}
-	if j.Type == OneTime {
-		switch {
-		case j.BackoffInitial != 0:
-			return invalid("backoff_initial", "applies only to continuous jobs")
-		case j.BackoffMax != 0:
-			return invalid("backoff_max", "applies only to continuous jobs")
-		case j.MinUptime != 0:
-			return invalid("min_uptime", "applies only to continuous jobs")
-		case j.MaxRetries != 0:
-			return invalid("max_retries", "applies only to continuous jobs")
-		}
+	return errors.Join(errs...)
+}
+
+// fillDefaults sets the defaults a definition is stored with: the type.
+// Every other empty field takes the Manager's default when the job starts.
+func (j *Job) fillDefaults() {
+	if j.Type == "" {
+		j.Type = OneTime
 	}
-	if j.BackoffInitial != 0 && j.BackoffMax != 0 && j.BackoffMax < j.BackoffInitial {
-		return invalid("backoff_max", "must not be less than backoff_initial")
-	}
-	return nil
 }
 
 func validateSchedule(s string) error {
 	if !isCron(s) {
 		return nil
 	}
-	if _, err := parseCron(s); err != nil {
+	if err := checkCron(s); err != nil {
 		return invalid("schedule", "%q is not a schedule (%v): use \"reboot\", \"manual\", \"none\", empty, "+
 			"a 5-field cron expression such as \"*/5 * * * *\", a descriptor such as \"@daily\", "+
 			"or an interval such as \"@every 90s\"", s, err)

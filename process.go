@@ -173,21 +173,21 @@ func openLog(dir, job string) (*os.File, string, error) {
 }
 
 // jobEnv is ProcMan's environment, then HOME, USER and LOGNAME of the job's
-// user if it has one, then PROCMAN_JOB and PROCMAN_INVOCATION (which let a run,
-// and a later ProcMan, recognise its processes), then the job's env_file, then
-// its own variables; os/exec keeps the last value of a repeated key.
+// user if it has one, then the job's env_file, then its own variables, and
+// last PROCMAN_JOB and PROCMAN_INVOCATION (which let a run, and a later
+// ProcMan, recognise its processes: nothing may override them); os/exec keeps
+// the last value of a repeated key.
 func jobEnv(job Job, invocation string, cred *credential, fileEnv []string) []string {
 	// ProcMan's API token is the key to every job: no job gets it.
 	out := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PROCMAN_TOKEN=") })
 	if cred != nil {
 		out = append(out, "HOME="+cred.home, "USER="+cred.name, "LOGNAME="+cred.name)
 	}
-	out = append(out, "PROCMAN_JOB="+job.Name, invocationVar+invocation)
 	out = append(out, fileEnv...)
 	for _, k := range slices.Sorted(maps.Keys(job.Env)) {
 		out = append(out, k+"="+job.Env[k])
 	}
-	return out
+	return append(out, "PROCMAN_JOB="+job.Name, invocationVar+invocation)
 }
 
 const invocationVar = "PROCMAN_INVOCATION="

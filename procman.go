@@ -168,10 +168,8 @@ func (m *Manager) runners() []*runner {
 // Create validates and saves a new job. A job with the reboot schedule is
 // started at once, as it would be at the next start-up.
 func (m *Manager) Create(ctx context.Context, j Job) error {
-	if err := j.Validate(); err != nil {
-		return err
-	}
-	if err := m.checkUser(j); err != nil {
+	j.fillDefaults()
+	if err := m.check(j); err != nil {
 		return err
 	}
 	if m.isClosed() {
@@ -267,16 +265,56 @@ func (m *Manager) Replace(ctx context.Context, name string, j Job) error {
 	if j.Name == "" {
 		j.Name = name
 	}
-	if j.Name != name {
-		return invalid("name", "is %q but the job being replaced is %q; a job cannot be renamed", j.Name, name)
-	}
-	if err := j.Validate(); err != nil {
+	j.fillDefaults()
+	if err := m.check(j); err != nil { // refused at once, without waiting for the job
 		return err
 	}
-	if err := m.checkUser(j); err != nil {
-		return err
-	}
-	return m.control(ctx, name, func(r *runner) error {
+	_, err := m.save(ctx, name, func(Job) (Job, error) { return j, nil })
+	return err
+}
+
+// Update changes some fields of a job's definition: edit is given the saved
+// definition and changes it (MergePatch makes an edit of a JSON merge patch).
+// It runs in turn with every other change of the job, so two updates of
+// different fields both take effect. The result is checked as Replace checks
+// a definition, cannot rename the job, and is returned. As with Replace, a
+// running job keeps its definition until it is next started.
+func (m *Manager) Update(ctx context.Context, name string, edit func(*Job) error) (Job, error) {
+	return m.save(ctx, name, func(j Job) (Job, error) {
+		err := edit(&j)
+		return j, err
+	})
+}
+
+// save is the one way a job's definition changes (Replace, Update): edit
+// turns the saved definition into the new one, which is checked, stored and
+// put in place while the job's control lock is held.
+func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, error)) (Job, error) {
+	var saved Job
+	err := m.control(ctx, name, func(r *runner) error {
+		r.mu.Lock()
+		old := r.job
+		r.mu.Unlock()
+		old.Env = maps.Clone(old.Env) // an edit may change the map it is given
+		j, err := edit(old)
+		if err != nil {
+			return err
+		}
+		if j.Name == "" {
+			j.Name = name
+		}
+		if j.Name != name {
+			return invalid("name", "is %q but the job being changed is %q; a job cannot be renamed", j.Name, name)
+		}
+		j.fillDefaults()
+		if err := j.Validate(); err != nil {
+			return err
+		}
+		if j.User != old.User { // an unchanged user was checked when it was saved
+			if err := m.checkUser(j); err != nil {
+				return err
+			}
+		}
 		if err := m.store.update(ctx, j); err != nil {
 			return err
 		}
@@ -285,8 +323,22 @@ func (m *Manager) Replace(ctx context.Context, name string, j Job) error {
 		r.gen++ // a queued schedule tick belongs to the old definition
 		r.planLocked()
 		r.mu.Unlock()
+		saved = j
 		return nil
 	})
+	return saved, err
+}
+
+// check reports every problem of a definition: Validate's, and a user this
+// Manager cannot run it as.
+func (m *Manager) check(j Job) error {
+	err := j.Validate()
+	for _, fe := range FieldErrors(err) {
+		if fe.Field == "user" {
+			return err // malformed: nothing to look up
+		}
+	}
+	return errors.Join(err, m.checkUser(j))
 }
 
 // Delete stops the job (as Stop does) and removes it; its name can then be reused.

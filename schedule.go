@@ -3,6 +3,7 @@ package procman
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -33,6 +34,31 @@ func parseCron(s string) (cron.Schedule, error) {
 	}
 	p := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 	return p.Parse(s)
+}
+
+// checkCron parses a cron schedule and refuses what the parser lets through
+// but cannot mean what it says: an interval that is not a whole number of
+// seconds of at least one ("@every 0s", "1ms", "-5s" and "1.5s" would all run
+// every second), and a schedule that never fires ("0 0 30 2 *").
+func checkCron(s string) error {
+	sched, err := parseCron(s)
+	if err != nil {
+		return err
+	}
+	spec := s
+	if strings.HasPrefix(spec, "CRON_TZ=") || strings.HasPrefix(spec, "TZ=") {
+		_, spec, _ = strings.Cut(spec, " ")
+	}
+	if every, ok := strings.CutPrefix(strings.TrimSpace(spec), "@every "); ok {
+		d, _ := time.ParseDuration(strings.TrimSpace(every)) // parseCron parsed it
+		if d < time.Second || d%time.Second != 0 {
+			return fmt.Errorf("an interval must be a whole number of seconds, at least 1s; got %s", every)
+		}
+	}
+	if sched.Next(time.Now()).IsZero() { // the parser looks five years ahead
+		return errors.New("it never fires: no date matches it")
+	}
+	return nil
 }
 
 // isCron reports whether a (valid) schedule is a cron schedule rather than
@@ -176,7 +202,7 @@ func validateOverlap(j Job) error {
 	default:
 		return invalid("overlap", "must be %q, %q or %q, got %q", OverlapSkip, OverlapQueue, OverlapRestart, j.Overlap)
 	}
-	if j.Type != OneTime || !isCron(j.Schedule) {
+	if (j.Type != OneTime && j.Type != "") || !isCron(j.Schedule) {
 		return invalid("overlap", "applies only to one_time jobs with a cron schedule")
 	}
 	return nil
