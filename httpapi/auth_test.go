@@ -58,6 +58,7 @@ var everyRoute = []struct{ method, path, body string }{
 	{"GET", "/jobs", ""}, {"GET", "/jobs/states", ""}, {"GET", "/job/a", ""},
 	{"POST", "/job/create", `{"name":"b","command":"true","type":"one_time"}`},
 	{"PUT", "/job/replace/a", `{"command":"true","type":"one_time"}`}, {"DELETE", "/job/delete/a", ""},
+	{"PATCH", "/job/a", `{"command":"false"}`},
 	{"GET", "/job/a/start", ""}, {"POST", "/job/a/start", ""}, {"GET", "/job/a/stop", ""}, {"GET", "/job/a/restart", ""},
 	{"GET", "/job/a/state", ""}, {"GET", "/job/a/runs", ""}, {"GET", "/job/a/runs/1", ""}, {"GET", "/job/a/logs", ""},
 	{"GET", "/events", ""}, {"GET", "/metrics", ""}, {"GET", "/nope", ""},
@@ -220,5 +221,20 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("content type %q", ct)
+	}
+}
+
+// TestUnauthorizedSaysWhatToSend: the 401 body reads as the README writes it,
+// "<token>", not "\u003ctoken\u003e" (JSON needs no HTML escaping).
+func TestUnauthorizedSaysWhatToSend(t *testing.T) {
+	_, ts := tokenServer(t)
+	resp, err := http.Get(ts.URL + "/jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if want := `{"error":"missing or wrong token: send Authorization: Bearer <token>"}` + "\n"; resp.StatusCode != 401 || string(body) != want {
+		t.Errorf("GET /jobs without a token: %d %q, want 401 %q", resp.StatusCode, body, want)
 	}
 }
