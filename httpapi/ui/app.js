@@ -29,9 +29,10 @@
 
   class AuthError extends Error {}
   class APIError extends Error {
-    constructor(status, message) {
+    constructor(status, message, errors) {
       super(message);
       this.status = status;
+      this.errors = errors || []; // [{field, message}] for a refused definition
     }
   }
 
@@ -42,10 +43,11 @@
   }
 
   // api makes one request; a 401 asks for the token and throws AuthError.
+  // A PATCH body is a JSON merge patch (RFC 7396).
   async function api(method, path, body, signal) {
     const init = { method, headers: headers(), cache: 'no-store', signal };
     if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
+      init.headers['Content-Type'] = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
       init.body = JSON.stringify(body);
     }
     const res = await fetch(path, init);
@@ -56,22 +58,30 @@
     return res;
   }
 
-  async function errorOf(res) {
+  // apiErrorOf reads an error answer: {"error": "...", "errors": [...]}.
+  async function apiErrorOf(res) {
     const text = await res.text();
     try {
       const v = JSON.parse(text);
-      if (v && typeof v.error === 'string') return v.error;
+      if (v && typeof v.error === 'string') return new APIError(res.status, v.error, Array.isArray(v.errors) ? v.errors : []);
     } catch (_) { /* not JSON */ }
-    return text.trim() || res.status + ' ' + res.statusText;
+    return new APIError(res.status, text.trim() || res.status + ' ' + res.statusText);
+  }
+
+  async function errorOf(res) {
+    return (await apiErrorOf(res)).message;
   }
 
   async function apiJSON(method, path, body) {
     const res = await api(method, path, body);
-    if (!res.ok) throw new APIError(res.status, await errorOf(res));
+    if (!res.ok) throw await apiErrorOf(res);
     return res.json();
   }
 
+  // A job's name is one path segment: encoded, so that no name can reach
+  // another route (the server also refuses an encoded '/').
   const jobPath = (name) => '/job/' + encodeURIComponent(name);
+  const NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 
   // readStream calls onText with each decoded piece of the body until it ends.
   async function readStream(res, onText) {
@@ -168,6 +178,20 @@
     return s;
   }
 
+  // failed reports whether a finished run went wrong: a non-zero exit code,
+  // a signal it did not ask for, or no clean end at all.
+  function failed(r) {
+    switch (r.outcome) {
+      case 'exited': return (r.exit_code !== undefined && r.exit_code !== null && r.exit_code !== 0) || !!r.signal;
+      case 'killed': case 'failed_to_start': case 'unknown': return true;
+      default: return false;
+    }
+  }
+
+  function outcomeEl(r) {
+    return el('span', { class: 'outcome', dataset: { outcome: r.outcome || '', failed: String(failed(r)) }, textContent: howEnded(r) });
+  }
+
   function uptimeOf(st) {
     if (!st || st.state !== 'running' || !st.since) return '';
     return formatDuration(Date.now() - new Date(st.since).getTime());
@@ -208,7 +232,11 @@
     if (askingToken) return;
     const m = /^#\/job\/(.+)$/.exec(location.hash);
     if (m) {
-      openJob(decodeURIComponent(m[1]));
+      let name = '';
+      try {
+        name = decodeURIComponent(m[1]);
+      } catch (_) { /* malformed escape: no job has that name */ }
+      openJob(name || m[1]);
     } else {
       closeJob();
       show('dashboard');
@@ -228,14 +256,15 @@
 
   function newRow(name) {
     const link = el('a', { href: '#/job/' + encodeURIComponent(name), textContent: name });
+    // data-label names a cell where a narrow screen shows rows as cards.
     return el('tr', { dataset: { job: name } },
       el('td', { class: 'name' }, link, el('div', { class: 'cmd' }), el('div', { class: 'why' })),
       el('td', { class: 'state-cell' }, el('span', { class: 'badge state' })),
-      el('td', { class: 'pid num' }),
-      el('td', { class: 'uptime' }),
-      el('td', { class: 'restarts num' }),
-      el('td', { class: 'last-exit' }),
-      el('td', { class: 'next-run' }),
+      el('td', { class: 'pid num', dataset: { label: 'PID' } }),
+      el('td', { class: 'uptime', dataset: { label: 'Uptime' } }),
+      el('td', { class: 'restarts num', dataset: { label: 'Restarts' } }),
+      el('td', { class: 'last-exit', dataset: { label: 'Last exit' } }),
+      el('td', { class: 'next-run', dataset: { label: 'Next run' } }),
       el('td', { class: 'actions' }, actionButtons()));
   }
 
@@ -248,9 +277,11 @@
     }
   }
 
-  function setBadge(e, state) {
+  // setBadge shows a state; an exited job whose last run failed is marked so.
+  function setBadge(e, state, st) {
     e.textContent = state || '…';
     e.dataset.state = state || '';
+    e.dataset.failed = String(state === 'exited' && !!st && !!st.last_run && failed(st.last_run));
   }
 
   function renderRow(name) {
@@ -266,7 +297,7 @@
     tr.dataset.state = st.state || '';
     $('.cmd', tr).textContent = def.command || '';
     $('.cmd', tr).title = def.command || '';
-    setBadge($('.state', tr), st.state);
+    setBadge($('.state', tr), st.state, st);
     const why = st.state === 'error' || st.state === 'retrying' ? (st.error || '') : '';
     $('.why', tr).textContent = why;
     $('.why', tr).title = why;
@@ -276,7 +307,7 @@
     const le = $('.last-exit', tr);
     le.replaceChildren();
     if (st.last_run) {
-      le.append(el('span', { class: 'outcome', dataset: { outcome: st.last_run.outcome || '' }, textContent: howEnded(st.last_run) }),
+      le.append(outcomeEl(st.last_run),
         el('div', { class: 'muted small', textContent: formatTime(st.last_run.ended_at) }));
       le.title = fullTime(st.last_run.ended_at);
     }
@@ -493,7 +524,7 @@
   function openJob(name) {
     if (!current || current.name !== name) {
       stopLog();
-      current = { name, runs: [], pinned: null, logRun: null };
+      current = { name, runs: [], pinned: null, logRun: null, missing: '' };
       $('#log').textContent = '';
       $('#log-title').textContent = '';
       $('#runs tbody').replaceChildren();
@@ -501,6 +532,11 @@
     }
     show('job-view');
     renderJobHead();
+    if (!NAME_RE.test(name)) { // a crafted link: no job has that name, so ask nothing
+      current.missing = 'No job named "' + name + '".';
+      renderJobHead();
+      return;
+    }
     refreshJob();
   }
 
@@ -517,7 +553,8 @@
       await refreshRuns(false);
     } catch (e) {
       if (e instanceof APIError && e.status === 404) {
-        $('#jv-error').textContent = 'No job named "' + name + '".';
+        current.missing = 'No job named "' + name + '".';
+        renderJobHead();
         return;
       }
       report(e);
@@ -529,8 +566,8 @@
     const j = jobs.get(current.name) || {};
     const st = j.status || {};
     $('#jv-name').textContent = current.name;
-    setBadge($('#jv-state'), st.state);
-    $('#jv-error').textContent = st.error && (st.state === 'error' || st.state === 'retrying') ? st.error : '';
+    setBadge($('#jv-state'), st.state, st);
+    $('#jv-error').textContent = current.missing || (st.error && (st.state === 'error' || st.state === 'retrying') ? st.error : '');
     $('#jv-pid').textContent = st.pid ? String(st.pid) : '—';
     $('#jv-uptime').textContent = uptimeOf(st) || '—';
     $('#jv-restarts').textContent = String(st.restarts || 0);
@@ -540,6 +577,7 @@
     document.title = current.name + ' · ProcMan';
   }
 
+  // renderDefinition lists every field the job sets, those of the form first.
   function renderDefinition(def) {
     const dl = $('#jv-def');
     dl.replaceChildren();
@@ -547,19 +585,14 @@
       if (v === undefined || v === null || v === '' || v === 0) return;
       dl.append(el('dt', { textContent: k }), el('dd', { textContent: String(v) }));
     };
-    add('Command', def.command);
-    add('Type', def.type);
-    add('Schedule', def.schedule || 'manual');
-    add('Overlap', def.overlap);
-    add('Directory', def.dir);
-    if (def.env) add('Environment', Object.keys(def.env).sort().map((k) => k + '=' + def.env[k]).join('\n'));
-    add('Stop signal', def.stop_signal);
-    add('Stop timeout', def.stop_timeout);
-    add('Max retries', def.max_retries);
-    add('Min uptime', def.min_uptime);
-    add('Backoff', def.backoff_initial || def.backoff_max ? (def.backoff_initial || '1s') + ' to ' + (def.backoff_max || '1m') : '');
-    add('Keep runs', def.keep_runs);
-    add('Max log bytes', def.max_log_bytes);
+    for (const spec of FIELDS) {
+      if (spec.f === 'name') continue;
+      const v = def[spec.f];
+      add(spec.label, spec.kind === 'env' && v ? envText(v) : spec.f === 'schedule' ? v || 'manual' : v);
+    }
+    for (const [k, v] of Object.entries(def)) { // a field this page does not know yet
+      if (!FIELDS.some((spec) => spec.f === k)) add(k, typeof v === 'object' && v ? JSON.stringify(v) : v);
+    }
   }
 
   // refreshRuns reloads the run history; the log view follows the newest run
@@ -581,7 +614,9 @@
       if (!current.runs.length) showLogNote('No runs yet.');
       return;
     }
-    if (current.logRun !== run.id) {
+    if (run.outcome === 'failed_to_start' || run.outcome === 'skipped') {
+      showRunNote(run);
+    } else if (current.logRun !== run.id) {
       showLog(name, run);
     } else if (run.ended_at && !logAbort) {
       // A follow ends once the run has ended and its output is drained.
@@ -602,7 +637,7 @@
         el('td', { textContent: formatTime(r.started_at), title: fullTime(r.started_at) }),
         el('td', { textContent: r.outcome === 'skipped' ? '' : formatDuration(end - new Date(r.started_at)) }),
         el('td', {}, r.ended_at
-          ? el('span', { class: 'outcome', dataset: { outcome: r.outcome || '' }, textContent: howEnded(r) })
+          ? outcomeEl(r)
           : el('span', { class: 'badge', dataset: { state: 'running' }, textContent: 'running' })),
         el('td', { class: 'num', textContent: r.pid ? String(r.pid) : '' }));
       tbody.append(tr);
@@ -619,6 +654,18 @@
     current.logRun = null;
     renderRuns();
     refreshRuns(false).catch(report);
+  }
+
+  // showRunNote shows, for a run that has no output, why: the reason it failed
+  // to start, or why a tick was skipped.
+  function showRunNote(run) {
+    stopLog();
+    current.logRun = run.id;
+    const pre = $('#log');
+    pre.dataset.run = String(run.id);
+    pre.dataset.following = 'false';
+    $('#log-title').textContent = 'run ' + run.id + ' · ' + howEnded(run);
+    pre.textContent = (run.outcome === 'skipped' ? 'Skipped: ' : 'Failed to start: ') + (run.error || 'no reason recorded');
   }
 
   function showLogNote(text) {
@@ -674,14 +721,68 @@
 
   // ---------------------------------------------------------------- editor
 
-  const FORM_FIELDS = ['name', 'command', 'type', 'schedule', 'overlap', 'dir', 'env', 'stop_signal', 'stop_timeout',
-    'max_retries', 'min_uptime', 'backoff_initial', 'backoff_max', 'keep_runs', 'max_log_bytes'];
-  const CONTINUOUS_ONLY = ['max_retries', 'min_uptime', 'backoff_initial', 'backoff_max'];
-  const ONE_TIME_ONLY = ['overlap'];
-  const INTEGERS = ['max_retries', 'keep_runs', 'max_log_bytes'];
-  let editing = null; // the name of the job being edited; null for a new one
+  // The job form, one line a field, in the form's order. kind: text, area,
+  // select, signal, int or env; only: the type a field applies to; wide: a
+  // whole row; note: beside the label; hint: under the input.
+  const FIELDS = [
+    { f: 'name', label: 'Name', kind: 'text', placeholder: 'web' },
+    { f: 'type', label: 'Type', kind: 'select', options: [['one_time', 'one_time: runs once per start'], ['continuous', 'continuous: restarted whenever it exits']] },
+    { f: 'command', label: 'Command', note: '(run as /bin/sh -c)', kind: 'area', wide: true, placeholder: 'python3 -m http.server 8080' },
+    { f: 'schedule', label: 'Schedule', kind: 'text', placeholder: 'manual', list: ['reboot', 'manual', '@hourly', '@daily', '@every 5m', '*/5 * * * *'], hint: 'reboot, manual, or cron: */5 * * * *, @daily, @every 90s' },
+    { f: 'overlap', label: 'Overlap', kind: 'select', only: 'one_time', options: [['', 'default (skip)'], 'skip', 'queue', 'restart'], hint: 'with a cron schedule: what a tick does while the last run goes' },
+    { f: 'dir', label: 'Working directory', kind: 'text', wide: true, placeholder: "ProcMan's own" },
+    { f: 'env', label: 'Environment', note: '(KEY=VALUE, one a line)', kind: 'env', wide: true, placeholder: 'PORT=8080' },
+    { f: 'env_file', label: 'Environment file', note: '(KEY=VALUE lines, read at each start)', kind: 'text', wide: true, placeholder: 'none' },
+    { f: 'user', label: 'User', note: '(user[:group]; ProcMan must run as root)', kind: 'text', placeholder: "ProcMan's user" },
+    { f: 'stop_signal', label: 'Stop signal', kind: 'signal', options: [['', 'default (TERM)'], 'TERM', 'INT', 'HUP', 'QUIT', 'KILL', 'USR1', 'USR2'] },
+    { f: 'stop_timeout', label: 'Stop timeout', kind: 'text', placeholder: '10s', hint: 'up to 1h' },
+    { f: 'max_retries', label: 'Max retries', note: '(0: forever)', kind: 'int', only: 'continuous', placeholder: '0' },
+    { f: 'min_uptime', label: 'Min uptime', kind: 'text', only: 'continuous', placeholder: '10s', hint: 'up to 24h' },
+    { f: 'backoff_initial', label: 'Backoff initial', kind: 'text', only: 'continuous', placeholder: '1s', hint: 'up to 24h' },
+    { f: 'backoff_max', label: 'Backoff max', kind: 'text', only: 'continuous', placeholder: '1m', hint: 'up to 24h' },
+    { f: 'keep_runs', label: 'Keep runs', kind: 'int', placeholder: '100' },
+    { f: 'max_log_bytes', label: 'Max log bytes', kind: 'int', placeholder: 'no cap' },
+  ];
+  let editing = null; // the definition being edited; null for a new job
 
   const input = (field) => $('#f-' + field);
+  const fieldBox = (field) => $('#job-form .field[data-field="' + field + '"]');
+  const sigName = (v) => String(v || '').toUpperCase().replace(/^SIG/, '');
+  const envText = (env) => Object.keys(env).sort().map((k) => k + '=' + env[k]).join('\n');
+
+  // buildForm makes the form's inputs from FIELDS.
+  function buildForm() {
+    const box = $('#job-form .fields');
+    for (const spec of FIELDS) {
+      const id = 'f-' + spec.f;
+      let ctl;
+      if (spec.options) {
+        ctl = el('select', { id, name: spec.f });
+        for (const o of spec.options) {
+          const [value, text] = Array.isArray(o) ? o : [o, o];
+          ctl.append(el('option', { value, textContent: text }));
+        }
+      } else if (spec.kind === 'area' || spec.kind === 'env') {
+        ctl = el('textarea', { id, name: spec.f, spellcheck: false, placeholder: spec.placeholder || '' });
+        ctl.rows = spec.kind === 'env' ? 3 : 2;
+      } else {
+        ctl = el('input', { id, name: spec.f, spellcheck: false, autocomplete: 'off', placeholder: spec.placeholder || '', class: 'mono' });
+        if (spec.kind === 'int') ctl.inputMode = 'numeric';
+      }
+      const label = el('label', { htmlFor: id, textContent: spec.label });
+      if (spec.note) label.append(' ', el('span', { class: 'muted', textContent: spec.note }));
+      const field = el('div', { class: 'field' + (spec.wide ? ' wide' : ''), dataset: { field: spec.f } }, label, ctl);
+      if (spec.list) {
+        const list = el('datalist', { id: id + '-list' });
+        for (const v of spec.list) list.append(el('option', { value: v }));
+        ctl.setAttribute('list', list.id);
+        field.append(list);
+      }
+      if (spec.hint) field.append(el('small', { class: 'hint', textContent: spec.hint }));
+      field.append(el('small', { class: 'err', dataset: { err: spec.f } }));
+      box.append(field);
+    }
+  }
 
   function clearErrors() {
     $('#form-error').textContent = '';
@@ -689,19 +790,34 @@
     for (const f of $$('#job-form .field')) f.classList.remove('invalid');
   }
 
+  // fieldError shows a message under its field's input, if the field is shown.
   function fieldError(field, message) {
     const slot = $('#job-form [data-err="' + field + '"]');
-    const f = $('#job-form .field[data-field="' + field + '"]');
+    const f = fieldBox(field);
     if (!slot || !f || f.hidden) return false;
-    slot.textContent = message;
+    slot.textContent = slot.textContent ? slot.textContent + '\n' + message : message;
     f.classList.add('invalid');
     return true;
   }
 
   function showTypeFields() {
-    const continuous = input('type').value === 'continuous';
-    for (const f of CONTINUOUS_ONLY) $('#job-form .field[data-field="' + f + '"]').hidden = !continuous;
-    for (const f of ONE_TIME_ONLY) $('#job-form .field[data-field="' + f + '"]').hidden = continuous;
+    const type = input('type').value;
+    for (const spec of FIELDS) if (spec.only) fieldBox(spec.f).hidden = spec.only !== type;
+  }
+
+  // setInput shows a definition's value in its input.
+  function setInput(spec, v) {
+    const ctl = input(spec.f);
+    if (v === undefined || v === null) return;
+    if (spec.kind === 'env') {
+      ctl.value = envText(v);
+    } else if (spec.kind === 'signal') {
+      const sig = sigName(v);
+      if (![...ctl.options].some((o) => o.value === sig)) ctl.append(el('option', { value: sig, textContent: sig }));
+      ctl.value = sig;
+    } else {
+      ctl.value = String(v);
+    }
   }
 
   async function openEditor(name) {
@@ -715,64 +831,80 @@
       }
     }
     if ($('#editor').open) return;
-    editing = name || null;
+    editing = def;
     $('#job-form').reset();
     clearErrors();
     $('#editor-title').textContent = name ? 'Edit ' + name : 'New job';
     $('#editor-save').textContent = name ? 'Save' : 'Create';
     input('name').readOnly = !!name;
-    if (def) {
-      for (const f of FORM_FIELDS) {
-        const v = def[f];
-        if (v === undefined || v === null) continue;
-        if (f === 'env') {
-          input(f).value = Object.keys(v).sort().map((k) => k + '=' + v[k]).join('\n');
-        } else if (f === 'stop_signal') {
-          const sig = String(v).toUpperCase().replace(/^SIG/, '');
-          if (![...input(f).options].some((o) => o.value === sig)) input(f).append(el('option', { value: sig, textContent: sig }));
-          input(f).value = sig;
-        } else {
-          input(f).value = String(v);
-        }
-      }
-    }
+    if (def) for (const spec of FIELDS) setInput(spec, def[spec.f]);
     showTypeFields();
     $('#editor').showModal();
     (name ? input('command') : input('name')).focus();
+  }
+
+  // readValue reads one input: undefined when empty or hidden.
+  function readValue(spec, errors) {
+    if (fieldBox(spec.f).hidden) return undefined;
+    const raw = input(spec.f).value;
+    const v = spec.kind === 'area' || spec.kind === 'env' ? raw : raw.trim();
+    if (v.trim() === '') return undefined;
+    if (spec.kind === 'int') {
+      if (/^\d+$/.test(v)) return Number(v);
+      errors[spec.f] = 'must be a whole number';
+      return undefined;
+    }
+    if (spec.kind !== 'env') return v;
+    const env = {};
+    v.split(/\r?\n/).forEach((line, i) => {
+      if (line.trim() === '' || line.trim().startsWith('#')) return;
+      const eq = line.indexOf('=');
+      if (eq <= 0) errors[spec.f] = errors[spec.f] || 'line ' + (i + 1) + ': expected KEY=VALUE';
+      else env[line.slice(0, eq).trim()] = line.slice(eq + 1);
+    });
+    return Object.keys(env).length ? env : undefined;
   }
 
   // readForm turns the form into a job definition, leaving out empty fields.
   function readForm() {
     const job = {};
     const errors = {};
-    const continuous = input('type').value === 'continuous';
-    for (const f of FORM_FIELDS) {
-      if (!continuous && CONTINUOUS_ONLY.includes(f)) continue;
-      if (continuous && ONE_TIME_ONLY.includes(f)) continue;
-      const raw = input(f).value;
-      const v = f === 'command' || f === 'env' ? raw : raw.trim();
-      if (f === 'name' || f === 'command' || f === 'type') {
-        job[f] = v; // required: the server names what is wrong
-        continue;
-      }
-      if (v.trim() === '') continue;
-      if (INTEGERS.includes(f)) {
-        if (!/^\d+$/.test(v)) errors[f] = 'must be a whole number';
-        else job[f] = Number(v);
-      } else if (f === 'env') {
-        const env = {};
-        v.split(/\r?\n/).forEach((line, i) => {
-          if (line.trim() === '' || line.trim().startsWith('#')) return;
-          const eq = line.indexOf('=');
-          if (eq <= 0) errors.env = errors.env || 'line ' + (i + 1) + ': expected KEY=VALUE';
-          else env[line.slice(0, eq).trim()] = line.slice(eq + 1);
-        });
-        job.env = env;
-      } else {
-        job[f] = v;
-      }
+    for (const spec of FIELDS) {
+      const v = readValue(spec, errors);
+      if (v !== undefined) job[spec.f] = v;
+      else if (spec.f === 'name' || spec.f === 'command') job[spec.f] = ''; // required: the server says so
     }
     return { job, errors };
+  }
+
+  // patchOf is the JSON merge patch (RFC 7396) from a definition to the form:
+  // only what the form changed, null for what it emptied. Fields the form does
+  // not show are left as they are, whatever they hold.
+  function patchOf(def, job) {
+    const patch = {};
+    const given = (v) => v !== undefined && v !== null && v !== '';
+    for (const spec of FIELDS) {
+      const f = spec.f;
+      if (f === 'name') continue;
+      const was = given(def[f]) ? def[f] : undefined;
+      const now = job[f];
+      if (spec.kind === 'env') {
+        const env = envPatch(was || {}, now || {});
+        if (env !== undefined) patch.env = env;
+      } else if (spec.kind === 'signal' ? sigName(was) !== sigName(now) : was !== now) {
+        patch[f] = now === undefined ? null : now;
+      }
+    }
+    return patch;
+  }
+
+  function envPatch(was, now) {
+    const patch = {};
+    for (const k of new Set([...Object.keys(was), ...Object.keys(now)])) {
+      if (was[k] !== now[k]) patch[k] = k in now ? now[k] : null;
+    }
+    if (!Object.keys(patch).length) return undefined;
+    return Object.keys(now).length ? patch : null;
   }
 
   async function saveJob(ev) {
@@ -789,7 +921,7 @@
     save.disabled = true;
     try {
       const saved = editing
-        ? await apiJSON('PUT', '/job/replace/' + encodeURIComponent(editing), job)
+        ? await apiJSON('PATCH', jobPath(editing.name), patchOf(editing, job))
         : await apiJSON('POST', '/job/create', job);
       $('#editor').close();
       const j = jobs.get(saved.name);
@@ -805,23 +937,27 @@
     }
   }
 
-  // showSaveError puts "invalid job: FIELD: message" next to FIELD's input,
-  // and anything else above the form.
+  // showSaveError puts each field's problem next to its input, and anything
+  // else above the form.
   function showSaveError(e) {
     if (e instanceof AuthError) {
       $('#editor').close();
       return;
     }
-    if (e instanceof APIError) {
-      const m = /^invalid job: ([a-z_]+): ([\s\S]*)$/.exec(e.message);
-      if (m && e.status === 400 && fieldError(m[1], m[2])) {
-        input(m[1]).focus();
-        return;
+    if (e instanceof APIError && e.status === 400 && e.errors.length) {
+      const rest = [];
+      let first = '';
+      for (const fe of e.errors) {
+        if (fieldError(fe.field, fe.message)) first = first || fe.field;
+        else rest.push(fe.field + ': ' + fe.message);
       }
-      if (e.status === 409 && !editing && fieldError('name', e.message)) {
-        input('name').focus();
-        return;
-      }
+      $('#form-error').textContent = rest.join('\n');
+      if (first) input(first).focus();
+      return;
+    }
+    if (e instanceof APIError && e.status === 409 && !editing && fieldError('name', e.message)) {
+      input('name').focus();
+      return;
     }
     $('#form-error').textContent = e.message || String(e);
   }
@@ -850,6 +986,7 @@
   function boot() {
     if (booted) return;
     booted = true;
+    buildForm();
     $('#login-form').addEventListener('submit', (ev) => submitToken(ev).catch(report));
     $('#forget-token').addEventListener('click', forgetToken);
     $('#flash-close').addEventListener('click', () => { $('#flash').hidden = true; });
