@@ -27,7 +27,7 @@ func clientCommands() []command {
 	return []command{
 		{"ls", "", "list the jobs and their states", (*cli).ls},
 		{"show", "NAME", "a job's definition and status", (*cli).show},
-		{"add", "NAME [job flags] -- CMD...\n       procman add -f job.json [job flags] [NAME] [-- CMD...]", "create a job", (*cli).add},
+		{"add", "NAME [-start] [job flags] -- CMD...\n       procman add -f job.json [-start] [job flags] [NAME] [-- CMD...]", "create a job (-start: and start it)", (*cli).add},
 		{"edit", "NAME [job flags] [-- CMD...]", "change the given fields of a job", (*cli).edit},
 		{"rm", "NAME", "stop and delete a job (its logs stay)", (*cli).rm},
 		{"start", "NAME", "start a job", (*cli).start},
@@ -73,8 +73,8 @@ everything after -- is the job's command. Every command takes:
                     one object per line; logs print the output as it is anyway)
 
 Job flags of add and edit (an empty value, or 0, sets a field back to its default):
-  -type one_time|continuous   add's default: continuous (a service); give
-                              -type one_time for a task or a cron job
+  -type one_time|continuous   the default: one_time (runs once per start);
+                              give -type continuous for a service
   -schedule S  -overlap skip|queue|restart  -dir DIR  -env K=V (repeatable)
   -unset-env K  -env-file FILE  -user USER  -stop-signal SIG  -stop-timeout D
   -backoff-initial D  -backoff-max D  -min-uptime D  -max-retries N

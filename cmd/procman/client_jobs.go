@@ -20,7 +20,7 @@ type jobObject map[string]json.RawMessage
 type jobFlag struct{ flag, field, help string }
 
 var jobStringFlags = []jobFlag{
-	{"type", "type", "one_time or continuous (add's default: continuous)"},
+	{"type", "type", "one_time (the default) or continuous"},
 	{"schedule", "schedule", `reboot, manual, or a cron schedule such as "@every 1m" or "*/5 * * * *"`},
 	{"overlap", "overlap", "one_time jobs with a cron schedule: skip, queue or restart"},
 	{"dir", "dir", "working directory"},
@@ -90,6 +90,23 @@ func (jf *jobFlags) given() bool {
 
 // apply sets the fields of the job flags on the command line.
 func (jf *jobFlags) apply(job jobObject) error {
+	for field, v := range jf.fields() {
+		if string(v) == "null" {
+			delete(job, field) // back to the default
+		} else {
+			job[field] = v
+		}
+	}
+	if len(jf.env.vals)+len(jf.unset.vals) == 0 {
+		return nil
+	}
+	return jf.applyEnv(job)
+}
+
+// fields are the fields the job flags on the command line set, as JSON: null
+// for an empty value or 0, which sets a field back to its default.
+func (jf *jobFlags) fields() jobObject {
+	out := jobObject{}
 	jf.fs.Visit(func(f *flag.Flag) {
 		field, ok := jobField(f.Name)
 		if !ok {
@@ -97,15 +114,31 @@ func (jf *jobFlags) apply(job jobObject) error {
 		}
 		v := f.Value.(flag.Getter).Get()
 		if v == "" || v == int64(0) {
-			delete(job, field) // back to the default
+			out[field] = json.RawMessage("null")
 		} else {
-			job[field], _ = json.Marshal(v)
+			out[field], _ = json.Marshal(v)
 		}
 	})
-	if len(jf.env.vals)+len(jf.unset.vals) == 0 {
-		return nil
+	return out
+}
+
+// patch is the JSON merge patch (RFC 7396) of the job flags: ProcMan applies
+// it to the saved definition, so that a change made meanwhile by someone else
+// is kept. -env and -unset-env change those variables alone.
+func (jf *jobFlags) patch() jobObject {
+	p := jf.fields()
+	if len(jf.env.vals)+len(jf.unset.vals) > 0 {
+		env := map[string]*string{}
+		for _, kv := range jf.env.vals {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = &v
+		}
+		for _, k := range jf.unset.vals {
+			env[k] = nil
+		}
+		p["env"], _ = json.Marshal(env)
 	}
-	return jf.applyEnv(job)
+	return p
 }
 
 func jobField(flagName string) (string, bool) {
@@ -142,6 +175,7 @@ func (jf *jobFlags) applyEnv(job jobObject) error {
 func (c *cli) add(args []string) error {
 	fs := c.flagSet()
 	file := fs.String("f", "", "read the job from this JSON file (- for stdin); NAME, job flags and -- CMD change it")
+	start := fs.Bool("start", false, "start the job once it is created")
 	jf := addJobFlags(fs)
 	pos, cmdline, err := c.parse(fs, args)
 	if err != nil {
@@ -157,15 +191,28 @@ func (c *cli) add(args []string) error {
 	if err := jf.apply(job); err != nil {
 		return err
 	}
-	if _, ok := job["type"]; !ok {
-		job["type"] = json.RawMessage(`"continuous"`)
-	}
 	b, err := c.call(http.MethodPost, "/job/create", job)
-	if err != nil || c.json {
-		return orRaw(c, b, err)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(c.stdout, "created %s (%s)\n", jsonString(job["name"]), jsonString(job["type"]))
-	return nil
+	var created struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &created); err != nil {
+		return fmt.Errorf("unexpected answer from %s: %w", c.where, err)
+	}
+	if c.json {
+		if err := c.raw(b); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(c.stdout, "created %s (%s)\n", created.Name, created.Type)
+	}
+	if !*start {
+		return nil
+	}
+	return c.act(created.Name, "start") // -o json: the status follows the job, one answer a line
 }
 
 // setNameAndCommand puts NAME and the words after -- into the job; without a
@@ -222,17 +269,11 @@ func (c *cli) edit(args []string) error {
 	case len(cmdline) == 0 && !jf.given():
 		return usagef("nothing to change: give job flags or -- CMD")
 	}
-	var job jobObject
-	if _, err := c.get(jobPath(pos[0], ""), &job); err != nil {
-		return err
-	}
-	if err := jf.apply(job); err != nil {
-		return err
-	}
+	patch := jf.patch()
 	if len(cmdline) > 0 {
-		job["command"], _ = json.Marshal(strings.Join(cmdline, " "))
+		patch["command"], _ = json.Marshal(strings.Join(cmdline, " "))
 	}
-	b, err := c.call(http.MethodPut, "/job/replace/"+pathName(pos[0]), job)
+	b, err := c.call(http.MethodPatch, jobPath(pos[0], ""), patch)
 	if err != nil || c.json {
 		return orRaw(c, b, err)
 	}

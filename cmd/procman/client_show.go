@@ -91,6 +91,11 @@ func (c *cli) control(args []string, action string) error {
 	if err != nil {
 		return err
 	}
+	return c.act(name, action)
+}
+
+// act POSTs the action and prints the job's status after it.
+func (c *cli) act(name, action string) error {
 	raw, err := c.call(http.MethodPost, jobPath(name, "/"+action), nil)
 	if err != nil || c.json {
 		return orRaw(c, raw, err)

@@ -134,7 +134,7 @@ func TestCLIAddShowListAndControl(t *testing.T) {
 	dir := newDir(t)
 	base, _ := startBinary(t, dir)
 
-	out := pm(t, base, "add", "web", "-env", "GREETING=hi", "-stop-timeout", "3s", "-max-retries", "4",
+	out := pm(t, base, "add", "web", "-type", "continuous", "-env", "GREETING=hi", "-stop-timeout", "3s", "-max-retries", "4",
 		"-dir", dir, "--", "echo", "$GREETING;", "exec", "sleep", "1000")
 	wantContains(t, "add", out, "created web")
 	job := jobDef(t, base, "web")
@@ -234,6 +234,60 @@ func TestCLIAddFromFileEditAndRemove(t *testing.T) {
 
 	wantContains(t, "rm", pm(t, base, "rm", "count"), "deleted count")
 	pmFails(t, nil, 1, `job "count": not found (HTTP 404)`, withAddr(base, []string{"show", "count"})...)
+}
+
+// TestCLIAddDefaultsAndStart: add makes a one_time job unless told otherwise,
+// as the API and the dashboard do, and -start runs it at once.
+func TestCLIAddDefaultsAndStart(t *testing.T) {
+	dir := newDir(t)
+	base, _ := startBinary(t, dir)
+	wantContains(t, "add", pm(t, base, "add", "hello", "--", "echo", "hi"), "created hello (one_time)")
+	if job := jobDef(t, base, "hello"); job["type"] != "one_time" {
+		t.Errorf("add without -type made %v, want one_time", job)
+	}
+	out := pm(t, base, "add", "greet", "-start", "--", "echo", "hello there")
+	wantContains(t, "add -start", out, "created greet (one_time)\ngreet: ")
+	waitCLIState(t, base, "greet", "exited")
+	if got := pm(t, base, "logs", "greet"); got != "hello there\n" {
+		t.Errorf("greet printed %q", got)
+	}
+	out = pm(t, base, "add", "svc", "--start", "-type", "continuous", "-o", "json", "--", "sleep", "100")
+	var job map[string]any
+	var st jobStatus
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&job); err != nil || job["type"] != "continuous" {
+		t.Errorf("add -start -o json: the job first, got %v (%v) in %q", job, err, out)
+	}
+	if err := dec.Decode(&st); err != nil || st.Name != "svc" || st.State == "" {
+		t.Errorf("add -start -o json: then the status, got %+v (%v) in %q", st, err, out)
+	}
+	waitCLIState(t, base, "svc", "running")
+	pm(t, base, "stop", "svc")
+}
+
+// TestCLIEditSendsOnlyTheChange: edit patches the fields it is given, so a
+// change made meanwhile by someone else stays, and so do fields it never saw.
+func TestCLIEditSendsOnlyTheChange(t *testing.T) {
+	dir := newDir(t)
+	base, server := startBinary(t, dir)
+	call(t, http.MethodPost, base+"/job/create", map[string]any{"name": "w", "command": "true", "type": "continuous",
+		"env_file": "w.env", "env": map[string]string{"A": "1", "B": "2"}, "keep_runs": 5, "max_retries": 2}, http.StatusCreated, nil)
+	pm(t, base, "edit", "w", "-env", "C=3", "-unset-env", "A", "-keep-runs", "0", "--", "sleep", "1")
+	want := map[string]any{"name": "w", "command": "sleep 1", "type": "continuous", "schedule": "",
+		"env": map[string]any{"B": "2", "C": "3"}, "env_file": "w.env", "max_retries": float64(2)}
+	if job := jobDef(t, base, "w"); !jsonEqual(job, want) {
+		t.Errorf("after edit:\n%v\nwant\n%v", job, want)
+	}
+	// One PATCH, applied by ProcMan to what it holds: no read-modify-write
+	// (GET, then PUT) that would undo a change made in between.
+	poll(t, 10*time.Second, "the PATCH in the access log", func() bool {
+		return strings.Contains(stderrOf(server), "method=PATCH path=/job/w ")
+	})
+	if log := stderrOf(server); strings.Contains(log, "method=PUT") {
+		t.Errorf("edit sent a PUT; the server logged:\n%s", log)
+	}
+	pmFails(t, nil, 1, "stop_timeout", withAddr(base, []string{"edit", "w", "-stop-timeout", "3h"})...)
+	pmFails(t, nil, 1, `"nope"`, withAddr(base, []string{"edit", "nope", "-keep-runs", "3"})...)
 }
 
 // A follow of a one_time job's run prints every line and ends by itself when
