@@ -1,89 +1,147 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// readmeCurls returns every curl command in the README's sh code blocks, in
-// order, each with its continuation lines joined as the shell would see them.
-func readmeCurls(t *testing.T) []string {
+// example is one command of the README with what the README says it prints.
+type example struct {
+	kind   string // "curl" (an sh block), or "cli" (a console block's "$ procman ...")
+	cmd    string // continuation lines joined as the shell would see them
+	answer string // the "# ..." lines after a curl, without "# "; or a ```json block after it
+	output string // a console command's output lines
+	exit   int    // a console command's exit status, when an "echo $?" follows it
+}
+
+// readmeExamples returns the README's curl commands (in sh blocks) and procman
+// commands (in console blocks), in order, each with what the README shows it
+// answers.
+func readmeExamples(t *testing.T) []example {
 	t.Helper()
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cmds []string
-	inSh, cur := false, ""
+	var out []example
+	block, cur, echoed := "", "", false
+	last := func() *example { return &out[len(out)-1] }
 	for _, line := range strings.Split(string(b), "\n") {
 		switch {
-		case strings.HasPrefix(line, "```sh"):
-			inSh = true
+		case block == "" && strings.HasPrefix(line, "```"):
+			block = strings.TrimPrefix(line, "```")
+			continue
 		case strings.HasPrefix(line, "```"):
-			inSh = false
-		case !inSh:
-		case cur != "":
-			cur += "\n" + line
-		case strings.HasPrefix(line, "curl "):
-			cur = line
+			block = ""
+			continue
 		}
-		if cur != "" && !strings.HasSuffix(cur, "\\") && !strings.HasSuffix(cur, "{") && strings.Count(cur, "'")%2 == 0 {
-			cmds = append(cmds, cur)
-			cur = ""
+		switch block {
+		case "sh":
+			switch {
+			case cur != "":
+				cur += "\n" + line
+			case strings.HasPrefix(line, "curl "):
+				cur = line
+			case strings.HasPrefix(line, "#") && len(out) > 0 && last().kind == "curl":
+				last().answer += strings.TrimSpace(strings.TrimPrefix(line, "#"))
+			}
+			if cur != "" && !strings.HasSuffix(cur, "\\") && !strings.HasSuffix(cur, "{") && strings.Count(cur, "'")%2 == 0 {
+				out = append(out, example{kind: "curl", cmd: cur})
+				cur = ""
+			}
+		case "json":
+			if len(out) > 0 && last().kind == "curl" {
+				last().answer += line + "\n"
+			}
+		case "console":
+			switch {
+			case line == "$ echo $?":
+				echoed = true
+			case strings.HasPrefix(line, "$ procman "):
+				out = append(out, example{kind: "cli", cmd: strings.TrimPrefix(line, "$ ")})
+			case echoed:
+				last().exit, _ = strconv.Atoi(line) // the status of the command before
+				echoed = false
+			case len(out) > 0 && last().kind == "cli":
+				last().output += line + "\n"
+			}
 		}
 	}
-	return cmds
+	return out
 }
 
-// TestREADMECurlExamples runs the README's curl lines, as written but for the
-// port, against the built binary, and checks what they promise.
-func TestREADMECurlExamples(t *testing.T) {
+// TestREADMEExamples runs the README's curl and procman commands, as written
+// but for the address, in order against one ProcMan (the built binary), and
+// checks that each answers what the README shows: following the README from
+// top to bottom works, and its answers are the real ones.
+func TestREADMEExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatal("curl is needed to test the README examples (apt-get install curl)")
 	}
 	dir := newDir(t)
 	base, _ := startBinary(t, dir)
-	cmds := readmeCurls(t)
-	if len(cmds) < 12 {
-		t.Fatalf("found only %d curl examples in the README", len(cmds))
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	for i, c := range cmds {
-		c = strings.ReplaceAll(c, "http://localhost:10000", base)
+	if err := os.Symlink(binPath, filepath.Join(bin, "procman")); err != nil {
+		t.Fatal(err)
+	}
+	examples := readmeExamples(t)
+	curls, clis := 0, 0
+	for i, ex := range examples {
+		if ex.kind == "cli" {
+			clis++
+			if !strings.HasPrefix(ex.cmd, "procman events") { // a stream, shown from another terminal
+				checkCLI(t, ex, runCLIExample(t, dir, bin, base, ex.cmd))
+			}
+			continue
+		}
+		c := strings.ReplaceAll(ex.cmd, "http://localhost:10000", base)
 		c = strings.ReplaceAll(c, "localhost:10000", strings.TrimPrefix(base, "http://"))
 		if strings.Contains(c, "/restart") { // the history examples read two lines of the run it ends
 			poll(t, 10*time.Second, "two lines from web", func() bool { return webLines(dir) >= 2 })
 		}
-		out := runExample(t, dir, c)
+		curls++
 		switch {
 		case strings.Contains(c, "/events"):
+			out := runExample(t, dir, c)
 			if !strings.HasPrefix(out, ": procman events\n") {
 				t.Errorf("example %d: %q is not an event stream:\n%s", i, out, c)
 			}
 		case strings.Contains(c, "follow=1"):
+			out := runExample(t, dir, c)
 			if !regexp.MustCompile(`^(\d\d:\d\d:\d\d\n)+$`).MatchString(out) {
 				t.Errorf("example %d: follow printed %q:\n%s", i, out, c)
 			}
 		case strings.Contains(c, "/logs"):
+			out := runExample(t, dir, c)
 			if !regexp.MustCompile(`^\d\d:\d\d:\d\d\n\d\d:\d\d:\d\d\n$`).MatchString(out) {
 				t.Errorf("example %d: logs printed %q:\n%s", i, out, c)
 			}
 		default:
-			checkJSON(t, i, c, out)
+			checkAnswer(t, ex, runExample(t, dir, c+` -s -w '\n%{http_code}'`))
 		}
-		if i == 0 { // the quick start's create: the reboot job has run once
+		if curls == 1 { // the quick start's create: the reboot job has run once
 			poll(t, 10*time.Second, "first hello", func() bool { return helloLogs(t, dir) == 1 })
 		}
-		if i == 1 { // start: a second log file with the same content
+		if curls == 2 { // start: a second log file with the same content
 			poll(t, 10*time.Second, "second hello", func() bool { return helloLogs(t, dir) == 2 })
 		}
+	}
+	if curls < 12 || clis < 10 {
+		t.Fatalf("found only %d curl and %d procman examples in the README", curls, clis)
 	}
 }
 
@@ -111,16 +169,102 @@ func runExample(t *testing.T, dir, c string) string {
 	return string(out)
 }
 
-func checkJSON(t *testing.T, i int, c, out string) {
+// cliResult of a console example: its output and exit status.
+func runCLIExample(t *testing.T, dir, bin, base, line string) cliResult {
 	t.Helper()
-	var v any
-	if err := json.Unmarshal([]byte(out), &v); err != nil {
-		t.Fatalf("example %d printed no JSON (%v):\n%s\n%s", i, err, c, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sh := exec.CommandContext(ctx, "/bin/sh", "-c", line)
+	sh.Dir = dir
+	sh.Env = cliEnv("PATH="+bin+":"+os.Getenv("PATH"), "PROCMAN_ADDR="+base)
+	var stdout, stderr bytes.Buffer
+	sh.Stdout, sh.Stderr = &stdout, &stderr
+	err := sh.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("%s: %v", line, err)
 	}
-	obj, _ := v.(map[string]any)
-	_, isErr := obj["error"]
-	if wantErr := strings.Contains(c, `"rebot"`) || strings.Contains(c, "nope"); isErr != wantErr {
-		t.Fatalf("example %d: error answer %v, want %v:\n%s\n%s", i, isErr, wantErr, c, out)
+	return cliResult{stdout.String(), stderr.String(), sh.ProcessState.ExitCode()}
+}
+
+// checkCLI compares a console example with what it printed. Times, pids and
+// ids differ from run to run, and what a running job has printed or how long
+// it ran is a matter of timing, so the README's first line is compared with
+// numbers masked, for the commands whose first line does not depend on timing.
+func checkCLI(t *testing.T, ex example, got cliResult) {
+	t.Helper()
+	if got.code != ex.exit {
+		t.Errorf("README: %s: exit status %d, the README says %d; stderr: %s", ex.cmd, got.code, ex.exit, got.stderr)
+		return
+	}
+	verb := strings.Fields(ex.cmd)[1]
+	if !strings.Contains(" add edit rm start stop restart state ", " "+verb+" ") {
+		return
+	}
+	want, _, _ := strings.Cut(ex.output, "\n")
+	printed, _, _ := strings.Cut(got.stdout+got.stderr, "\n")
+	digits := regexp.MustCompile(`\d+`)
+	if digits.ReplaceAllString(printed, "N") != digits.ReplaceAllString(want, "N") {
+		t.Errorf("README: %s printed\n\t%s\nthe README shows\n\t%s", ex.cmd, printed, want)
+	}
+}
+
+// varying masks what differs between two runs of an example: times (keeping
+// their zone's form: "Z" or an offset), pids, ids, log file names and
+// invocations.
+var varying = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`), "<time UTC>"},
+	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d`), "<time with offset>"},
+	{regexp.MustCompile(`"(pid|pgid|id|proc_start)":\d+`), `"$1":N`},
+	{regexp.MustCompile(`"[^"]*?(logs/[\w.-]+/)\d+\.log"`), `"${1}N.log"`},
+	{regexp.MustCompile(`"invocation":"[A-Z2-7]+"`), `"invocation":"I"`},
+}
+
+func mask(s string) string {
+	for _, v := range varying {
+		s = v.re.ReplaceAllString(s, v.with)
+	}
+	return s
+}
+
+// checkAnswer compares a curl example's answer with the README's: the status
+// code it shows ("404 {...}", else a 2xx), and the body with what varies
+// masked, where "..." in the README stands for anything.
+func checkAnswer(t *testing.T, ex example, out string) {
+	t.Helper()
+	i := strings.LastIndex(out, "\n") // curl -w '\n%{http_code}' ends the output
+	body, code := strings.TrimSpace(out[:max(i, 0)]), out[i+1:]
+	want := strings.TrimSpace(ex.answer)
+	if want == "" {
+		t.Errorf("README: %s: no answer shown", ex.cmd)
+		return
+	}
+	wantCode := "2"
+	if c, rest, ok := strings.Cut(want, " "); ok && regexp.MustCompile(`^\d{3}$`).MatchString(c) {
+		wantCode, want = c, rest
+	}
+	if !strings.HasPrefix(code, wantCode) {
+		t.Errorf("README: %s: status %s, the README shows %s", ex.cmd, code, wantCode)
+	}
+	if strings.HasPrefix(want, "{\n") { // an indented ```json block: compare it compact
+		var b bytes.Buffer
+		if err := json.Compact(&b, []byte(want)); err != nil {
+			t.Fatalf("README: the answer of %s is not JSON: %v", ex.cmd, err)
+		}
+		want = b.String()
+	}
+	got := mask(body)
+	want = mask(want)
+	if strings.HasSuffix(ex.cmd, "/job/test/start") { // echo hello may have ended before the answer was written
+		gone := regexp.MustCompile(`"state":"(running","pid":N|exited")`)
+		got, want = gone.ReplaceAllString(got, `"state":"<running or exited>"`), gone.ReplaceAllString(want, `"state":"<running or exited>"`)
+	}
+	pattern := strings.ReplaceAll(regexp.QuoteMeta(want), `\.\.\.`, `.*`)
+	if !regexp.MustCompile(`^` + pattern + `$`).MatchString(got) {
+		t.Errorf("README: %s answers\n\t%s\nthe README shows\n\t%s", ex.cmd, body, want)
 	}
 }
 
