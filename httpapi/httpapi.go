@@ -46,6 +46,7 @@ type api struct {
 	m     *procman.Manager
 	log   *slog.Logger
 	token string
+	hosts hostPolicy
 }
 
 // New returns the API handler for m.
@@ -92,7 +93,7 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 		}
 		h = requireToken(a.token, a.log, h)
 	}
-	return accessLog(a.log, sameOrigin(h))
+	return accessLog(a.log, hostCheck(&a.hosts, sameOrigin(h)))
 }
 
 // NewServer returns an http.Server for h with timeouts set. Control requests

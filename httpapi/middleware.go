@@ -58,17 +58,41 @@ func sameOrigin(next http.Handler) http.Handler {
 }
 
 func crossSite(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
+	fetchSite := r.Header.Get("Sec-Fetch-Site")
+	switch fetchSite {
 	case "", "same-origin", "none":
 	default: // cross-site, same-site
 		return true
 	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {
-		return false
+		return fetchSite == "" && !isRead(r) && legacyBrowser(r)
 	}
 	u, err := url.Parse(origin)
 	return err != nil || u.Host != r.Host
+}
+
+// legacyBrowser reports whether a request without Sec-Fetch-Site and Origin
+// looks like one a browser made for a page. Browsers before Sec-Fetch-Site
+// (Safari before 16.4, Firefox before 90) send neither for an <img>, a link,
+// a stylesheet or a form, so a page elsewhere could use them to reach a GET
+// control route, or POST a form to /job/create. What such requests carry
+// instead gives most of them away: a cookie (of another service on this host:
+// cookies ignore ports), a Referer naming another page's host, or an Accept
+// for a page, a stylesheet or an image. curl, scripts and the CLI send none of
+// these. A page that sends its request by script, without a referrer, still
+// passes: the README says so, and a token closes that door.
+func legacyBrowser(r *http.Request) bool {
+	if r.Header.Get("Cookie") != "" {
+		return true
+	}
+	if ref := r.Header.Get("Referer"); ref != "" {
+		if u, err := url.Parse(ref); err != nil || u.Host != r.Host {
+			return true
+		}
+	}
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "text/html") || strings.HasPrefix(accept, "image/") || strings.HasPrefix(accept, "text/css")
 }
 
 // accessLog logs one line per request once it is answered: at info for

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +33,7 @@ func main() {
 // options are the command line, read and checked.
 type options struct {
 	addr, socket, token string
+	allowedHosts        []string // Host names besides IP addresses and localhost
 	logLevel            slog.Level
 	cfg                 procman.Config
 }
@@ -74,6 +76,12 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 	socket := fs.String("socket", "", "also serve the API on this Unix socket (mode 0600); the port is then optional")
 	tokenFile := fs.String("token-file", "", "require the token in this file (or $PROCMAN_TOKEN) as Authorization: Bearer <token>")
 	insecure := fs.Bool("insecure-no-auth", false, "allow listening on a non-loopback address without a token")
+	var allowedHosts []string
+	fs.Func("allowed-host", "also answer requests with this `name` in their Host header (repeatable; .example.com: it and the names under it; *: any)",
+		func(s string) error {
+			allowedHosts = append(allowedHosts, strings.Split(s, ",")...)
+			return nil
+		})
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log from this `level` up: debug (adds the requests that only read), info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -103,6 +111,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 			return options{}, 1
 		}
 		o.token = token
+		o.allowedHosts = ownNames(o.addr, allowedHosts)
 		if o.addr != "" && token == "" && !httpapi.Loopback(o.addr) && !*insecure {
 			fmt.Fprintf(stderr, "procman: refusing to serve an API that runs shell commands on %s without a token: "+
 				"give -token-file or PROCMAN_TOKEN, listen on 127.0.0.1, or pass -insecure-no-auth if you really mean it\n", o.addr)
@@ -110,6 +119,19 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 		}
 		return o, -1
 	}
+}
+
+// ownNames are the Host names the API answers to besides IP addresses and
+// localhost: the listening address's name, the machine's, and the ones given.
+func ownNames(addr string, given []string) []string {
+	names := slices.Clone(given)
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		names = append(names, host)
+	}
+	if h, err := os.Hostname(); err == nil {
+		names = append(names, h)
+	}
+	return names
 }
 
 // listenAddr is the TCP address to listen on, from -addr (a host, or
@@ -209,7 +231,7 @@ func serve(log *slog.Logger, o options) error {
 		}
 		return err
 	}
-	h := httpapi.New(m, httpapi.WithLogger(log), httpapi.WithToken(o.token))
+	h := httpapi.New(m, httpapi.WithLogger(log), httpapi.WithToken(o.token), httpapi.WithAllowedHosts(o.allowedHosts...))
 	srv := httpapi.NewServer(o.addr, h)
 	// Cancelled as shutdown begins, so that log follows and event streams end
 	// instead of holding the server open.

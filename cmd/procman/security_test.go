@@ -141,3 +141,45 @@ func TestUnixSocket(t *testing.T) {
 		t.Fatalf("over the replaced socket: %d", code)
 	}
 }
+
+// curlCode runs curl with args and returns the HTTP status it got.
+func curlCode(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("curl", append([]string{"-s", "-o", "/dev/null", "-w", "%{http_code}"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("curl %v: %v", args, err)
+	}
+	return string(out)
+}
+
+// The DNS rebinding of the report, replayed with curl against the binary:
+// refused, unless the name is given with -allowed-host. The machine's own
+// name is allowed.
+func TestDNSRebindingAgainstTheBinary(t *testing.T) {
+	dir := newDir(t)
+	base, _ := startBinary(t, dir)
+	port := base[strings.LastIndex(base, ":")+1:]
+	job := `{"name":"pwn","command":"touch pwned","type":"one_time","schedule":"reboot"}`
+	rebound := func(base, name string) string {
+		return curlCode(t, "-H", "Host: "+name+":"+port, "-H", "Origin: http://"+name+":"+port,
+			"-H", "Sec-Fetch-Site: same-origin", "-X", "POST", base+"/job/create", "-d", job)
+	}
+	if code := rebound(base, "evil.example"); code != "403" {
+		t.Errorf("rebound create: %s, want 403", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pwned")); err == nil {
+		t.Error("the rebound job ran")
+	}
+	if hostname, err := os.Hostname(); err == nil {
+		if code := curlCode(t, "-H", "Host: "+hostname+":"+port, base+"/jobs"); code != "200" {
+			t.Errorf("Host %s (the machine's name): %s, want 200", hostname, code)
+		}
+	}
+	dir2 := newDir(t)
+	base2, _ := startBinaryWith(t, dir2, nil, "-db", filepath.Join(dir2, "p.db"), "-logs", filepath.Join(dir2, "logs"),
+		"-allowed-host", "procman.example,evil.example", "0")
+	port = base2[strings.LastIndex(base2, ":")+1:]
+	if code := rebound(base2, "evil.example"); code != "201" {
+		t.Errorf("create with -allowed-host evil.example: %s, want 201", code)
+	}
+}
