@@ -25,7 +25,7 @@ func requireToken(token string, log *slog.Logger, next http.Handler) http.Handle
 			next.ServeHTTP(w, r)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearer(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			log.Warn("authentication failed", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
@@ -35,6 +35,15 @@ func requireToken(token string, log *slog.Logger, next http.Handler) http.Handle
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header. The
+// scheme is case-insensitive, and one or more spaces may follow it (RFC 9110,
+// 11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]).
+func bearer(header string) (string, bool) {
+	scheme, token, _ := strings.Cut(header, " ")
+	token = strings.TrimLeft(token, " ")
+	return token, strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
 // public paths need no token: the health probe, and the dashboard's static
