@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/Mk-Chan/procman"
 	"github.com/julienschmidt/httprouter"
@@ -93,19 +92,6 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 		h = requireToken(a.token, a.log, h)
 	}
 	return accessLog(a.log, hostCheck(&a.hosts, sameOrigin(h)))
-}
-
-// NewServer returns an http.Server for h with timeouts set. Control requests
-// may wait for a job's stop timeout, so the write timeout is generous.
-func NewServer(addr string, h http.Handler) *http.Server {
-	return &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-	}
 }
 
 // healthz answers 200 while the database answers; it needs no token, so that
