@@ -34,6 +34,7 @@ func main() {
 type options struct {
 	addr, socket, token string
 	allowedHosts        []string // Host names besides IP addresses and localhost
+	conns               httpapi.ConnLimits
 	logLevel            slog.Level
 	cfg                 procman.Config
 }
@@ -82,6 +83,8 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 			allowedHosts = append(allowedHosts, strings.Split(s, ",")...)
 			return nil
 		})
+	maxConns := fs.Int("max-conns", 0, "most connections to the API at once; 0: a quarter of the descriptor limit, at most 1024")
+	maxPerClient := fs.Int("max-conns-per-client", 0, "most connections from one IP address; 0: 128, or -max-conns if lower")
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log from this `level` up: debug (adds the requests that only read), info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -96,7 +99,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 			shortUsage(stderr)
 			return options{}, 2
 		}
-		o := options{socket: *socket, logLevel: logLevel, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
+		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
 			Subreaper: true}} // the binary starts no process of its own but the Manager's
 		if fs.NArg() > 1 {
 			return usage(errors.New("want one argument, the port (or -addr host:port, or -socket PATH)"))
@@ -231,19 +234,8 @@ func serve(log *slog.Logger, o options) error {
 		}
 		return err
 	}
-	h := httpapi.New(m, httpapi.WithLogger(log), httpapi.WithToken(o.token), httpapi.WithAllowedHosts(o.allowedHosts...))
-	srv := httpapi.NewServer(o.addr, h)
-	// Cancelled as shutdown begins, so that log follows and event streams end
-	// instead of holding the server open.
-	streams, endStreams := context.WithCancel(context.Background())
+	srv, served, endStreams := startAPI(log, o, m, lns)
 	defer endStreams()
-	srv.BaseContext = func(net.Listener) context.Context { return streams }
-	served := make(chan error, len(lns))
-	for _, ln := range lns {
-		go func() { served <- srv.Serve(ln) }()
-		log.Info("listening", "addr", ln.Addr().String(), "auth", o.token != "", "version", version())
-	}
-
 	err = awaitStop(log, sigs, hups, served)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -271,6 +263,25 @@ func serve(log *slog.Logger, o options) error {
 		err = nil
 	}
 	return errors.Join(err, shutErr)
+}
+
+// startAPI serves the API of m on every listener, with the connection
+// limits applied. endStreams ends the log follows and event streams, so that
+// they do not hold the server open once shutdown begins.
+func startAPI(log *slog.Logger, o options, m *procman.Manager, lns []net.Listener) (*http.Server, <-chan error, func()) {
+	h := httpapi.New(m, httpapi.WithLogger(log), httpapi.WithToken(o.token), httpapi.WithAllowedHosts(o.allowedHosts...))
+	srv := httpapi.NewServer(o.addr, h)
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn) // accept errors, failed TLS handshakes
+	streams, endStreams := context.WithCancel(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context { return streams }
+	limiter := httpapi.LimitConns(srv, o.conns, log)
+	served := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { served <- srv.Serve(limiter.Listener(ln)) }()
+		log.Info("listening", "addr", ln.Addr().String(), "auth", o.token != "", "max_conns", limiter.Limits().Max,
+			"max_conns_per_client", limiter.Limits().PerClient, "version", version())
+	}
+	return srv, served, endStreams
 }
 
 // awaitStop waits for SIGINT or SIGTERM, or for a server to fail. SIGHUP (a

@@ -97,6 +97,13 @@ func startBinaryWith(t *testing.T, dir string, env []string, args ...string) (st
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = dir
+	return startCommand(t, cmd), cmd
+}
+
+// startCommand starts cmd, which runs procman (or execs it), and returns the
+// address of its first listener.
+func startCommand(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -116,16 +123,16 @@ func startBinaryWith(t *testing.T, dir string, env []string, args ...string) (st
 	select {
 	case addr := <-addrc:
 		if strings.HasPrefix(addr, "/") {
-			return "unix:" + addr, cmd
+			return "unix:" + addr
 		}
-		return "http://" + addr, cmd
+		return "http://" + addr
 	case <-run.exited:
 		waitDrained(run)
 		t.Fatalf("procman exited before listening (%v); stderr:\n%s", cmd.ProcessState, stderrOf(cmd))
 	case <-timeout.C:
 		t.Fatalf("procman did not log that it listens within 15s; stderr:\n%s", stderrOf(cmd))
 	}
-	return "", nil
+	return ""
 }
 
 // watchOutput follows a started binary: it registers the run, keeps what the
