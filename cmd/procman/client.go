@@ -68,6 +68,8 @@ Every command takes:
                     (default $PROCMAN_ADDR, else 127.0.0.1:10000)
   -socket PATH      use ProcMan's Unix socket instead (default $PROCMAN_SOCKET)
   -token-file PATH  send the token in this file (default $PROCMAN_TOKEN)
+  -ca-file PATH     with an https:// address: trust the certificates in this
+                    PEM file, not the system's (default $PROCMAN_CA_FILE)
   -o json           print ProcMan's JSON answer as it is, for scripts (events:
                     one object per line; logs print the output as it is anyway)
 
@@ -161,6 +163,7 @@ func (c *cli) flagSet() *flag.FlagSet {
 	fs.StringVar(&c.addr, "addr", "", "ProcMan's address: host:port, a port, or http(s)://host:port (default $PROCMAN_ADDR, else "+defaultAddr+")")
 	fs.StringVar(&c.socket, "socket", "", "use ProcMan's Unix socket at this path (default $PROCMAN_SOCKET)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "send the token in this file as Authorization: Bearer (default $PROCMAN_TOKEN)")
+	fs.StringVar(&c.caFile, "ca-file", "", "with an https:// address: trust the certificates in this PEM file, not the system's (default $PROCMAN_CA_FILE)")
 	fs.StringVar(&c.output, "o", "", `"json": print ProcMan's JSON answer as it is`)
 	c.fs = fs
 	return fs

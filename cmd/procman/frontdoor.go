@@ -39,7 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // clientGlobals are the flags every client command takes, which may also come
 // before the command; each takes a value.
-var clientGlobals = []string{"addr", "socket", "token-file", "o"}
+var clientGlobals = []string{"addr", "socket", "token-file", "ca-file", "o"}
 
 // firstWord returns the index of the first argument that is neither a flag
 // nor a flag's value, or -1. It knows which flags take a value from the

@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,6 +36,8 @@ type options struct {
 	addr, socket, token string
 	allowedHosts        []string // Host names besides IP addresses and localhost
 	conns               httpapi.ConnLimits
+	tlsCert, tlsKey     string // PEM files; "" for plain HTTP
+	tls                 *tls.Config
 	logLevel            slog.Level
 	cfg                 procman.Config
 }
@@ -83,6 +86,8 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 			allowedHosts = append(allowedHosts, strings.Split(s, ",")...)
 			return nil
 		})
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with the certificate chain in this PEM `file` (read again when it changes)")
+	tlsKey := fs.String("tls-key", "", "the private key of -tls-cert, a PEM `file`")
 	maxConns := fs.Int("max-conns", 0, "most connections to the API at once; 0: a quarter of the descriptor limit, at most 1024")
 	maxPerClient := fs.Int("max-conns-per-client", 0, "most connections from one IP address; 0: 128, or -max-conns if lower")
 	logLevel := slog.LevelInfo
@@ -101,6 +106,10 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 		}
 		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
 			Subreaper: true}} // the binary starts no process of its own but the Manager's
+		o.tlsCert, o.tlsKey = *tlsCert, *tlsKey
+		if (o.tlsCert == "") != (o.tlsKey == "") {
+			return usage(errors.New("give both -tls-cert and -tls-key, or neither"))
+		}
 		if fs.NArg() > 1 {
 			return usage(errors.New("want one argument, the port (or -addr host:port, or -socket PATH)"))
 		}
@@ -223,6 +232,13 @@ func serve(log *slog.Logger, o options) error {
 	signal.Notify(hups, syscall.SIGHUP)
 	defer signal.Stop(hups)
 
+	if o.tlsCert != "" {
+		var err error
+		if o.tls, err = httpapi.TLSConfig(o.tlsCert, o.tlsKey, log); err != nil {
+			return err
+		}
+		o.allowedHosts = append(o.allowedHosts, httpapi.CertificateNames(o.tls)...)
+	}
 	lns, err := listen(o)
 	if err != nil {
 		return err
@@ -275,11 +291,24 @@ func startAPI(log *slog.Logger, o options, m *procman.Manager, lns []net.Listene
 	streams, endStreams := context.WithCancel(context.Background())
 	srv.BaseContext = func(net.Listener) context.Context { return streams }
 	limiter := httpapi.LimitConns(srv, o.conns, log)
+	srv.TLSConfig = o.tls
 	served := make(chan error, len(lns))
 	for _, ln := range lns {
-		go func() { served <- srv.Serve(limiter.Listener(ln)) }()
-		log.Info("listening", "addr", ln.Addr().String(), "auth", o.token != "", "max_conns", limiter.Limits().Max,
+		_, tcp := ln.Addr().(*net.TCPAddr)
+		secure := tcp && o.tls != nil // the Unix socket needs no TLS: only its owner can use it
+		go func() {
+			if secure {
+				served <- srv.ServeTLS(limiter.Listener(ln), "", "")
+			} else {
+				served <- srv.Serve(limiter.Listener(ln))
+			}
+		}()
+		log.Info("listening", "addr", ln.Addr().String(), "tls", secure, "auth", o.token != "", "max_conns", limiter.Limits().Max,
 			"max_conns_per_client", limiter.Limits().PerClient, "version", version())
+		if tcp && !secure && !httpapi.Loopback(ln.Addr().String()) {
+			log.Warn("serving plain HTTP beyond this host: the token and every command travel in clear text; " +
+				"use -tls-cert and -tls-key, or a TLS proxy in front")
+		}
 	}
 	return srv, served, endStreams
 }
