@@ -225,6 +225,7 @@ func listen(o options) ([]net.Listener, error) {
 // serve runs the Manager and its API until SIGINT or SIGTERM, then stops every
 // job gracefully. A second signal cuts the grace period short.
 func serve(log *slog.Logger, o options) error {
+	forgetToken(log)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -279,6 +280,18 @@ func serve(log *slog.Logger, o options) error {
 		err = nil
 	}
 	return errors.Join(err, shutErr)
+}
+
+// forgetToken drops $PROCMAN_TOKEN, once read, from ProcMan's environment,
+// where jobs of the same user could read it (/proc/<pid>/environ).
+func forgetToken(log *slog.Logger) {
+	if _, ok := os.LookupEnv("PROCMAN_TOKEN"); !ok {
+		return
+	}
+	if err := dropFromEnviron("PROCMAN_TOKEN"); err != nil {
+		log.Warn("PROCMAN_TOKEN stays readable in /proc/<pid>/environ by processes of this user; use -token-file",
+			"pid", os.Getpid(), "err", err)
+	}
 }
 
 // startAPI serves the API of m on every listener, with the connection
