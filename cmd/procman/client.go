@@ -126,12 +126,12 @@ func runClient(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.As(err, &ue):
 		if ue.msg != "" {
-			fmt.Fprintf(stderr, "procman %s: %s\n", cmd.name, ue.msg)
+			fmt.Fprintf(stderr, "procman %s: %s\n", cmd.name, printable(ue.msg))
 			c.commandUsage(stderr, false)
 		}
 		return 2
 	default:
-		fmt.Fprintf(stderr, "procman %s: %v\n", cmd.name, err)
+		fmt.Fprintf(stderr, "procman %s: %s\n", cmd.name, printable(err.Error()))
 		return 1
 	}
 }

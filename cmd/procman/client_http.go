@@ -237,9 +237,10 @@ func (c *cli) connError(err error) error {
 	return fmt.Errorf("talking to ProcMan at %s: %w", c.where, err)
 }
 
-// raw prints an answer as ProcMan sent it (-o json).
+// raw prints an answer as ProcMan sent it (-o json), but for the characters
+// a terminal would act on, escaped as JSON allows (jsonSafe).
 func (c *cli) raw(b []byte) error {
-	_, err := c.stdout.Write(b)
+	_, err := c.stdout.Write(jsonSafe(b))
 	return err
 }
 

@@ -164,7 +164,7 @@ func (c *cli) add(args []string) error {
 	if err != nil || c.json {
 		return orRaw(c, b, err)
 	}
-	fmt.Fprintf(c.stdout, "created %s (%s)\n", jsonString(job["name"]), jsonString(job["type"]))
+	fmt.Fprintf(c.stdout, "created %s (%s)\n", printable(jsonString(job["name"])), printable(jsonString(job["type"])))
 	return nil
 }
 
@@ -236,7 +236,8 @@ func (c *cli) edit(args []string) error {
 	if err != nil || c.json {
 		return orRaw(c, b, err)
 	}
-	fmt.Fprintf(c.stdout, "updated %s (from its next start; procman restart %s applies it now)\n", pos[0], pos[0])
+	name := printable(pos[0])
+	fmt.Fprintf(c.stdout, "updated %s (from its next start; procman restart %s applies it now)\n", name, name)
 	return nil
 }
 
@@ -249,7 +250,7 @@ func (c *cli) rm(args []string) error {
 	if err != nil || c.json {
 		return orRaw(c, b, err)
 	}
-	fmt.Fprintf(c.stdout, "deleted %s (its logs stay)\n", name)
+	fmt.Fprintf(c.stdout, "deleted %s (its logs stay)\n", printable(name))
 	return nil
 }
 
