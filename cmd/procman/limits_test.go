@@ -61,9 +61,11 @@ func TestIdleConnectionsCannotStopSupervision(t *testing.T) {
 	}
 	wg.Wait()
 	close(conns)
-	for c := range conns {
-		defer c.Close() // held open, idle, until the test ends
-	}
+	t.Cleanup(func() { // held open, idle, until the test ends
+		for c := range conns {
+			c.Close()
+		}
+	})
 	if n := openFDs(t, cmd.Process.Pid); n > 128 {
 		t.Errorf("with 400 idle connections open, procman holds %d of its 256 descriptors", n)
 	}

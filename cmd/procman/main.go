@@ -1,4 +1,5 @@
-// Command procman serves a procman.Manager over HTTP: procman [flags] [port].
+// Command procman runs ProcMan, a Manager served over HTTP (procman [flags]
+// <port>), and is a client of a running one (procman ls, procman logs web).
 package main
 
 import (
@@ -107,30 +108,45 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
 			Subreaper: true}} // the binary starts no process of its own but the Manager's
 		o.tlsCert, o.tlsKey = *tlsCert, *tlsKey
-		if (o.tlsCert == "") != (o.tlsKey == "") {
-			return usage(errors.New("give both -tls-cert and -tls-key, or neither"))
-		}
-		if fs.NArg() > 1 {
-			return usage(errors.New("want one argument, the port (or -addr host:port, or -socket PATH)"))
-		}
-		var err error
-		if o.addr, err = listenAddr(*addr, fs.Arg(0), *socket != ""); err != nil {
+		if err := o.setAddr(*addr, fs.Args(), *socket != ""); err != nil {
 			return usage(err)
 		}
-		token, err := readToken(*tokenFile)
-		if err != nil {
-			fmt.Fprintln(stderr, "procman:", err)
-			return options{}, 1
-		}
-		o.token = token
 		o.allowedHosts = ownNames(o.addr, allowedHosts)
-		if o.addr != "" && token == "" && !httpapi.Loopback(o.addr) && !*insecure {
-			fmt.Fprintf(stderr, "procman: refusing to serve an API that runs shell commands on %s without a token: "+
-				"give -token-file or PROCMAN_TOKEN, listen on 127.0.0.1, or pass -insecure-no-auth if you really mean it\n", o.addr)
+		if err := o.setToken(*tokenFile, *insecure); err != nil {
+			fmt.Fprintln(stderr, "procman:", err)
 			return options{}, 1
 		}
 		return o, -1
 	}
+}
+
+// setAddr sets the TCP address to listen on from -addr and the arguments,
+// and checks that the TLS files come in pairs.
+func (o *options) setAddr(addr string, args []string, socket bool) error {
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return errors.New("give both -tls-cert and -tls-key, or neither")
+	}
+	if len(args) > 1 {
+		return errors.New("want one argument, the port (or -addr host:port, or -socket PATH)")
+	}
+	var err error
+	o.addr, err = listenAddr(addr, strings.Join(args, ""), socket)
+	return err
+}
+
+// setToken reads the token and refuses an API open beyond this host without
+// one, unless insecure.
+func (o *options) setToken(file string, insecure bool) error {
+	token, err := readToken(file)
+	if err != nil {
+		return err
+	}
+	o.token = token
+	if o.addr != "" && token == "" && !httpapi.Loopback(o.addr) && !insecure {
+		return fmt.Errorf("refusing to serve an API that runs shell commands on %s without a token: "+
+			"give -token-file or PROCMAN_TOKEN, listen on 127.0.0.1, or pass -insecure-no-auth if you really mean it", o.addr)
+	}
+	return nil
 }
 
 // ownNames are the Host names the API answers to besides IP addresses and
