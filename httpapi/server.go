@@ -11,8 +11,8 @@ import (
 // out the job's stop_timeout, which may be longer than any write timeout.
 // So WriteTimeout bounds each write of an answer rather than the whole
 // request: a client that stops reading is still dropped once a write has
-// waited that long, but a handler may take as long as it needs before it
-// writes.
+// waited that long (at least seven eighths of it), but a handler may take as
+// long as it needs before it writes.
 func NewServer(addr string, h http.Handler) *http.Server {
 	return &http.Server{
 		Addr:              addr,
@@ -26,8 +26,10 @@ func NewServer(addr string, h http.Handler) *http.Server {
 
 // writeDeadlines turns the server's WriteTimeout, a deadline for the whole
 // request set when it has been read, into one for each write: none while the
-// handler works, the timeout from each write and flush, and from the end of
-// the handler for what the server writes after it.
+// handler works, then the timeout from each write and flush, and from the end
+// of the handler for what the server writes after it. The deadline is moved
+// only once an eighth of the timeout has passed since it was last set, so
+// that a request costs one move, not one per write.
 func writeDeadlines(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
@@ -47,9 +49,16 @@ type deadlineWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	set     time.Time // when the deadline was last set; zero: none is
 }
 
-func (d *deadlineWriter) extend() { d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) }
+func (d *deadlineWriter) extend() {
+	now := time.Now()
+	if d.set.IsZero() || now.Sub(d.set) > d.timeout/8 {
+		d.set = now
+		d.rc.SetWriteDeadline(now.Add(d.timeout))
+	}
+}
 
 func (d *deadlineWriter) Write(b []byte) (int, error) {
 	d.extend()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -40,13 +41,21 @@ func shortWriteServer(t *testing.T, d time.Duration) (*procman.Manager, *httptes
 func TestLongStopIsAnswered(t *testing.T) {
 	m, ts := shortWriteServer(t, 200*time.Millisecond)
 	ctx := context.Background()
-	job := procman.Job{Name: "stubborn", Command: `trap "" TERM; while :; do sleep 0.05; done`, Type: procman.Continuous,
-		StopTimeout: procman.Duration(time.Second)}
+	dir := t.TempDir()
+	job := procman.Job{Name: "stubborn", Command: `trap "" TERM; : > ready; while :; do sleep 0.05; done`, Type: procman.Continuous,
+		Dir: dir, StopTimeout: procman.Duration(time.Second)}
 	if err := m.Create(ctx, job); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Start(ctx, "stubborn"); err != nil {
 		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(waitLimit); ; time.Sleep(pollInterval) { // until SIGTERM is ignored
+		if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal("the job never got ready")
+		}
 	}
 	c := &http.Client{Timeout: clientLimit}
 	began := time.Now()
