@@ -357,7 +357,20 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 		ev.ExitCode, ev.Signal = r.st.ExitCode, r.st.Signal
 	}
 	r.m.hub.publish(ev) // never blocks; under r.mu so each job's events stay in order
-	r.m.log.Info("job state", "job", r.name, "from", from, "to", to, "pid", r.st.PID, "error", r.st.Error)
+	r.logTransition(from, to)
+}
+
+// logTransition logs a state change with only the attributes that say
+// something: no pid=0 or error="" on every line.
+func (r *runner) logTransition(from, to State) {
+	attrs := []any{"job", r.name, "from", from, "to", to}
+	if r.st.PID != 0 {
+		attrs = append(attrs, "pid", r.st.PID)
+	}
+	if r.st.Error != "" {
+		attrs = append(attrs, "error", r.st.Error)
+	}
+	r.m.log.Info("job state", attrs...)
 }
 
 func (r *runner) status() Status {

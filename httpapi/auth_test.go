@@ -74,6 +74,9 @@ func TestTokenGuardsEveryRoute(t *testing.T) {
 		{"Authorization": "Bearer " + testToken + "x"},
 		{"Authorization": "Basic " + testToken},
 		{"Authorization": testToken},
+		{"Authorization": "Bearer"},
+		{"Authorization": "Bearer "},
+		{"Authorization": "Bearertoken " + testToken},
 	} {
 		for _, rt := range everyRoute {
 			resp := do(t, rt.method, ts.URL+rt.path, hdr, rt.body)
@@ -90,6 +93,12 @@ func TestTokenGuardsEveryRoute(t *testing.T) {
 	}
 	if resp := do(t, "GET", ts.URL+"/healthz", nil, ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz without a token: %d", resp.StatusCode)
+	}
+	// RFC 9110: the scheme is case-insensitive, and 1*SP follows it.
+	for _, auth := range []string{"bearer " + testToken, "BEARER " + testToken, "Bearer  " + testToken} {
+		if resp := do(t, "GET", ts.URL+"/jobs", map[string]string{"Authorization": auth}, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /jobs with Authorization %q: %d", auth, resp.StatusCode)
+		}
 	}
 	ok := map[string]string{"Authorization": "Bearer " + testToken}
 	if resp := do(t, "GET", ts.URL+"/job/a/start", ok, ""); resp.StatusCode != http.StatusOK {

@@ -29,7 +29,7 @@ var fuzzMethods = []string{
 // fuzzStatuses are the only codes the API may answer a body-less request with.
 // 500 is not among them: with a healthy database and no stubborn process, an
 // answer of 500 is a bug.
-var fuzzStatuses = []int{200, 201, 301, 307, 308, 400, 404, 405, 409, 413}
+var fuzzStatuses = []int{200, 201, 301, 307, 308, 400, 403, 404, 405, 409, 413} // 403: a target naming another host
 
 // recordedErrors collects the records logged at error level: invalid state
 // transitions from the Manager, 500s and panics from the API.
@@ -84,7 +84,7 @@ func FuzzRouterPath(f *testing.F) {
 			f.Errorf("Shutdown: %v", err)
 		}
 	})
-	h := httpapi.New(m, httpapi.WithLogger(log))
+	h := httpapi.New(m, httpapi.WithLogger(log), httpapi.WithAllowedHosts("procman.test"))
 	job := procman.Job{Name: "j", Command: "true", Type: procman.OneTime}
 	ensureJob := func(t testing.TB) {
 		t.Helper()

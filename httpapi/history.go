@@ -54,7 +54,8 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request, name string) {
 		}
 	}
 	follow := r.URL.Query().Get("follow")
-	opts := procman.LogOptions{Run: run, Tail: tail, Follow: follow == "1" || follow == "true"}
+	head := r.Method == http.MethodHead // the headers alone: nothing to read, nothing to follow
+	opts := procman.LogOptions{Run: run, Tail: tail, Follow: !head && (follow == "1" || follow == "true")}
 	rc, err := a.m.Logs(r.Context(), name, opts)
 	if err != nil {
 		a.reply(w, 0, nil, err)
@@ -63,6 +64,9 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request, name string) {
 	defer rc.Close()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if head {
+		return
+	}
 	if !opts.Follow {
 		io.Copy(w, rc)
 		return
@@ -95,6 +99,9 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
 	fmt.Fprint(w, ": procman events\n\n")
 	rcw.Flush()
 	tick := time.NewTicker(heartbeat)

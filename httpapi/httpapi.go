@@ -12,9 +12,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/Mk-Chan/procman"
 	"github.com/julienschmidt/httprouter"
@@ -48,6 +46,7 @@ type api struct {
 	m     *procman.Manager
 	log   *slog.Logger
 	token string
+	hosts hostPolicy
 }
 
 // New returns the API handler for m.
@@ -63,27 +62,27 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 	}
 	r := httprouter.New()
 	r.HandleOPTIONS = false // no CORS preflight answers: browsers on other sites get nothing
-	r.GET("/healthz", a.healthz)
-	r.GET("/jobs", a.list)
-	r.GET("/jobs/states", a.states)
-	r.GET("/job/:name", a.get)
+	// A GET route answers HEAD too; the control routes refuse it (routeMethods).
+	get := func(path string, h httprouter.Handle) { r.GET(path, h); r.HEAD(path, h) }
+	get("/healthz", a.healthz)
+	get("/jobs", a.list)
+	get("/jobs/states", a.states)
+	get("/job/:name", a.get)
 	r.POST("/job/:name", a.create) // /job/create
 	r.PATCH("/job/:name", a.update)
-	r.GET("/job/:name/:action", a.action)
+	get("/job/:name/:action", a.action)
 	r.POST("/job/:name/:action", a.action)
 	r.PUT("/job/:name/:action", a.replace)   // /job/replace/{name}
 	r.DELETE("/job/:name/:action", a.remove) // /job/delete/{name}
-	r.GET("/job/:name/:action/:id", a.run)   // /job/{name}/runs/{id}
-	r.GET("/events", a.events)
-	r.Handler(http.MethodGet, "/metrics", promhttp.HandlerFor(m.Metrics(), promhttp.HandlerOpts{}))
-	r.GET("/", uiRedirect)                              // the web dashboard (ui.go)
-	r.Handler(http.MethodGet, "/ui/*file", uiHandler()) // its files, embedded from ui/
+	get("/job/:name/:action/:id", a.run)     // /job/{name}/runs/{id}
+	get("/events", a.events)
+	get("/metrics", handle(promhttp.HandlerFor(m.Metrics(), promhttp.HandlerOpts{})))
+	get("/", uiRedirect)                  // the web dashboard (ui.go)
+	get("/ui/*file", handle(uiHandler())) // its files, embedded from ui/
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route")
 	})
-	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
-	})
+	r.MethodNotAllowed = http.HandlerFunc(wrongMethod) // httprouter's Allow would list methods that do not work
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
 		a.log.Error("panic in handler", "path", req.URL.Path, "panic", v)
 		writeError(w, http.StatusInternalServerError, "internal error")
@@ -95,20 +94,7 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 		}
 		h = requireToken(a.token, a.log, h)
 	}
-	return accessLog(a.log, sameOrigin(h))
-}
-
-// NewServer returns an http.Server for h with timeouts set. Control requests
-// may wait for a job's stop timeout, so the write timeout is generous.
-func NewServer(addr string, h http.Handler) *http.Server {
-	return &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-	}
+	return accessLog(a.log, hostCheck(&a.hosts, sameOrigin(h)))
 }
 
 // healthz answers 200 while the database answers; it needs no token, so that
@@ -139,7 +125,7 @@ func (a *api) get(w http.ResponseWriter, _ *http.Request, p httprouter.Params) {
 
 func (a *api) create(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 	if p.ByName("name") != "create" {
-		methodNotAllowed(w, "GET, PATCH")
+		wrongMethod(w, r)
 		return
 	}
 	j, err := decodeJob(w, r)
@@ -172,7 +158,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, p httprouter.Params
 
 func (a *api) replace(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 	if p.ByName("name") != "replace" {
-		a.wrongMethod(w, p)
+		wrongMethod(w, r)
 		return
 	}
 	name := p.ByName("action")
@@ -188,7 +174,7 @@ func (a *api) replace(w http.ResponseWriter, r *http.Request, p httprouter.Param
 
 func (a *api) remove(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 	if p.ByName("name") != "delete" {
-		a.wrongMethod(w, p)
+		wrongMethod(w, r)
 		return
 	}
 	name := p.ByName("action")
@@ -199,33 +185,27 @@ func (a *api) remove(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	a.reply(w, http.StatusOK, j, err)
 }
 
-// action serves /job/{name}/start|stop|restart|state.
+// action serves /job/{name}/start|stop|restart|state|runs|logs.
 func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	name, ctx := p.ByName("name"), accepted(r)
+	name, ctx, act := p.ByName("name"), accepted(r), p.ByName("action")
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	var err error
-	switch act := p.ByName("action"); act {
-	case "start":
+	switch {
+	case act == "start" && r.Method != http.MethodHead:
 		err = a.m.Start(ctx, name)
-	case "stop":
+	case act == "stop" && r.Method != http.MethodHead:
 		err = a.m.Stop(ctx, name)
-	case "restart":
+	case act == "restart" && r.Method != http.MethodHead:
 		err = a.m.Restart(ctx, name)
-	case "state":
-		if r.Method != http.MethodGet {
-			methodNotAllowed(w, "GET")
-			return
-		}
-	case "runs", "logs":
-		if r.Method != http.MethodGet {
-			methodNotAllowed(w, "GET")
-		} else if act == "runs" {
-			a.runs(w, r, name)
-		} else {
-			a.logs(w, r, name)
-		}
+	case act == "state" && read:
+	case act == "runs" && read:
+		a.runs(w, r, name)
+		return
+	case act == "logs" && read:
+		a.logs(w, r, name)
 		return
 	default:
-		a.wrongMethod(w, p)
+		wrongMethod(w, r)
 		return
 	}
 	if err != nil {
@@ -236,21 +216,9 @@ func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	a.reply(w, http.StatusOK, st, err)
 }
 
-// wrongMethod answers a path that exists for another method with 405, and
-// anything else with 404.
-func (a *api) wrongMethod(w http.ResponseWriter, p httprouter.Params) {
-	switch {
-	case p.ByName("name") == "replace":
-		methodNotAllowed(w, "PUT")
-	case p.ByName("name") == "delete":
-		methodNotAllowed(w, "DELETE")
-	case slices.Contains([]string{"start", "stop", "restart"}, p.ByName("action")):
-		methodNotAllowed(w, "GET, POST")
-	case slices.Contains([]string{"state", "runs", "logs"}, p.ByName("action")):
-		methodNotAllowed(w, "GET")
-	default:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such route: unknown action %q", p.ByName("action")))
-	}
+// handle is h as an httprouter.Handle.
+func handle(h http.Handler) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) { h.ServeHTTP(w, r) }
 }
 
 // accepted is the context for a change the API has accepted: a client that

@@ -25,7 +25,7 @@ func requireToken(token string, log *slog.Logger, next http.Handler) http.Handle
 			next.ServeHTTP(w, r)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearer(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			log.Warn("authentication failed", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
@@ -35,6 +35,15 @@ func requireToken(token string, log *slog.Logger, next http.Handler) http.Handle
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header. The
+// scheme is case-insensitive, and one or more spaces may follow it (RFC 9110,
+// 11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]).
+func bearer(header string) (string, bool) {
+	scheme, token, _ := strings.Cut(header, " ")
+	token = strings.TrimLeft(token, " ")
+	return token, strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
 // public paths need no token: the health probe, and the dashboard's static
@@ -58,17 +67,41 @@ func sameOrigin(next http.Handler) http.Handler {
 }
 
 func crossSite(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
+	fetchSite := r.Header.Get("Sec-Fetch-Site")
+	switch fetchSite {
 	case "", "same-origin", "none":
 	default: // cross-site, same-site
 		return true
 	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {
-		return false
+		return fetchSite == "" && !isRead(r) && legacyBrowser(r)
 	}
 	u, err := url.Parse(origin)
 	return err != nil || u.Host != r.Host
+}
+
+// legacyBrowser reports whether a request without Sec-Fetch-Site and Origin
+// looks like one a browser made for a page. Browsers before Sec-Fetch-Site
+// (Safari before 16.4, Firefox before 90) send neither for an <img>, a link,
+// a stylesheet or a form, so a page elsewhere could use them to reach a GET
+// control route, or POST a form to /job/create. What such requests carry
+// instead gives most of them away: a cookie (of another service on this host:
+// cookies ignore ports), a Referer naming another page's host, or an Accept
+// for a page, a stylesheet or an image. curl, scripts and the CLI send none of
+// these. A page that sends its request by script, without a referrer, still
+// passes: the README says so, and a token closes that door.
+func legacyBrowser(r *http.Request) bool {
+	if r.Header.Get("Cookie") != "" {
+		return true
+	}
+	if ref := r.Header.Get("Referer"); ref != "" {
+		if u, err := url.Parse(ref); err != nil || u.Host != r.Host {
+			return true
+		}
+	}
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "text/html") || strings.HasPrefix(accept, "image/") || strings.HasPrefix(accept, "text/css")
 }
 
 // accessLog logs one line per request once it is answered: at info for

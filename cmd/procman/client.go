@@ -58,17 +58,18 @@ func findCommand(name string) (*command, bool) {
 	return nil, false
 }
 
-const clientUsage = `usage: procman <command> [flags] [NAME] [-- CMD...]  talk to a running ProcMan
-       procman [serve] [server flags] <port>             run ProcMan (procman serve -h)
-
+const clientUsage = `
 commands:
 %s
-Flags come after the command, before or after NAME (procman logs web -f -n 20);
-everything after -- is the job's command. Every command takes:
+Flags come before or after the command and NAME (procman logs web -f -n 20,
+procman -addr host:10000 ls); everything after -- is the job's command.
+Every command takes:
   -addr ADDR        ProcMan's address: host:port, a port, or http(s)://host:port
                     (default $PROCMAN_ADDR, else 127.0.0.1:10000)
   -socket PATH      use ProcMan's Unix socket instead (default $PROCMAN_SOCKET)
   -token-file PATH  send the token in this file (default $PROCMAN_TOKEN)
+  -ca-file PATH     with an https:// address: trust the certificates in this
+                    PEM file, not the system's (default $PROCMAN_CA_FILE)
   -o json           print ProcMan's JSON answer as it is, for scripts (events:
                     one object per line; logs print the output as it is anyway)
 
@@ -84,8 +85,8 @@ add -f reads the job from a JSON file (- for stdin); NAME, job flags and
 /bin/sh -c: procman add web -- 'cd /srv && exec ./web -port 8080'.
 logs: -n N the last N lines; -f follow the output until the run ends.
 
-Exit status: 0 done; 1 ProcMan answered with an error, or could not be
-reached; 2 bad usage.
+Exit status of a command: 0 done; 1 ProcMan answered with an error, or could
+not be reached; 2 bad usage.
 `
 
 // printUsage writes the client's usage text.
@@ -97,6 +98,7 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.name+" "+args), c.help)
 	}
 	tw.Flush()
+	fmt.Fprint(w, usageHead)
 	fmt.Fprintf(w, clientUsage, b.String())
 }
 
@@ -124,19 +126,19 @@ func runClient(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.As(err, &ue):
 		if ue.msg != "" {
-			fmt.Fprintf(stderr, "procman %s: %s\n", cmd.name, ue.msg)
+			fmt.Fprintf(stderr, "procman %s: %s\n", cmd.name, printable(ue.msg))
 			c.commandUsage(stderr, false)
 		}
 		return 2
 	default:
-		fmt.Fprintf(stderr, "procman %s: %v\n", cmd.name, err)
+		fmt.Fprintf(stderr, "procman %s: %s\n", cmd.name, printable(err.Error()))
 		return 1
 	}
 }
 
-// help prints the usage; it needs no connection, so it takes no flags.
+// help prints the whole help; it needs no connection, so it takes no flags.
 func (c *cli) help([]string) error {
-	printUsage(c.stdout)
+	printHelp(c.stdout)
 	return nil
 }
 
@@ -144,13 +146,13 @@ func (c *cli) help([]string) error {
 func (c *cli) commandUsage(w io.Writer, all bool) {
 	fmt.Fprintf(w, "usage: procman %s\n", strings.TrimSpace(c.cmd.name+" "+c.cmd.args))
 	if !all {
-		fmt.Fprintf(w, "(procman %s -h: its flags; procman help: every command)\n", c.cmd.name)
+		fmt.Fprintf(w, "(procman %s -h: its flags; procman -h: every command)\n", c.cmd.name)
 		return
 	}
 	fmt.Fprintf(w, "%s\n\nflags:\n", c.cmd.help)
 	c.fs.SetOutput(w)
 	c.fs.PrintDefaults()
-	fmt.Fprintln(w, "\nprocman help: every command and flag")
+	fmt.Fprintln(w, "\nprocman -h: every command and flag")
 }
 
 // flagSet returns a flag set for the command with the flags every command takes.
@@ -161,6 +163,7 @@ func (c *cli) flagSet() *flag.FlagSet {
 	fs.StringVar(&c.addr, "addr", "", "ProcMan's address: host:port, a port, or http(s)://host:port (default $PROCMAN_ADDR, else "+defaultAddr+")")
 	fs.StringVar(&c.socket, "socket", "", "use ProcMan's Unix socket at this path (default $PROCMAN_SOCKET)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "send the token in this file as Authorization: Bearer (default $PROCMAN_TOKEN)")
+	fs.StringVar(&c.caFile, "ca-file", "", "with an https:// address: trust the certificates in this PEM file, not the system's (default $PROCMAN_CA_FILE)")
 	fs.StringVar(&c.output, "o", "", `"json": print ProcMan's JSON answer as it is`)
 	c.fs = fs
 	return fs

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -28,7 +30,7 @@ type cli struct {
 	stdout, stderr io.Writer
 
 	// flags every command takes
-	addr, socket, tokenFile, output string
+	addr, socket, tokenFile, caFile, output string
 
 	json, color bool
 	http        *http.Client
@@ -60,7 +62,7 @@ func (c *cli) connect() error {
 	if addr == "" {
 		addr = os.Getenv("PROCMAN_ADDR")
 	}
-	return c.dialTCP(addr)
+	return c.dialTCP(addr, c.caFile)
 }
 
 func (c *cli) dialUnix(path string) {
@@ -73,8 +75,10 @@ func (c *cli) dialUnix(path string) {
 	c.base, c.where = "http://procman", "unix socket "+path
 }
 
-// dialTCP accepts "host:port", a bare port (on 127.0.0.1) or a URL.
-func (c *cli) dialTCP(addr string) error {
+// dialTCP accepts "host:port", a bare port (on 127.0.0.1) or a URL; an
+// https:// one is verified against the certificates of caFile (-ca-file, else
+// $PROCMAN_CA_FILE), or the system's when there is none.
+func (c *cli) dialTCP(addr, caFile string) error {
 	switch {
 	case addr == "":
 		addr = defaultAddr
@@ -88,10 +92,37 @@ func (c *cli) dialTCP(addr string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("bad address %q: want host:port or http(s)://host:port", addr)
 	}
+	if caFile != "" && u.Scheme != "https" {
+		return usagef("-ca-file is for an https:// address, not %q", addr)
+	}
+	if caFile == "" {
+		caFile = os.Getenv("PROCMAN_CA_FILE")
+	}
 	d := &net.Dialer{Timeout: 10 * time.Second}
-	c.http = &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	tr := &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: 10 * time.Second}
+	if u.Scheme == "https" && caFile != "" {
+		pool, err := readCAFile(caFile)
+		if err != nil {
+			return err
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	c.http = &http.Client{Transport: tr}
 	c.base, c.where = u.Scheme+"://"+u.Host+strings.TrimSuffix(u.Path, "/"), u.Host
 	return nil
+}
+
+// readCAFile reads the PEM certificates a client trusts instead of the system's.
+func readCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("CA file %s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }
 
 func isDigits(s string) bool {
@@ -203,13 +234,16 @@ func (c *cli) connError(err error) error {
 		return fmt.Errorf("cannot reach ProcMan at %s: connection refused (is it running there? see -addr, -socket)", c.where)
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("cannot reach ProcMan at %s: no such socket (is it running there? see -addr, -socket)", c.where)
+	case errors.As(err, new(x509.UnknownAuthorityError)), errors.As(err, new(x509.HostnameError)):
+		return fmt.Errorf("talking to ProcMan at %s: %w (give the CA of its certificate with -ca-file or $PROCMAN_CA_FILE)", c.where, err)
 	}
 	return fmt.Errorf("talking to ProcMan at %s: %w", c.where, err)
 }
 
-// raw prints an answer as ProcMan sent it (-o json).
+// raw prints an answer as ProcMan sent it (-o json), but for the characters
+// a terminal would act on, escaped as JSON allows (jsonSafe).
 func (c *cli) raw(b []byte) error {
-	_, err := c.stdout.Write(b)
+	_, err := c.stdout.Write(jsonSafe(b))
 	return err
 }
 

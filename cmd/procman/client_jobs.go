@@ -207,7 +207,7 @@ func (c *cli) add(args []string) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(c.stdout, "created %s (%s)\n", created.Name, created.Type)
+		fmt.Fprintf(c.stdout, "created %s (%s)\n", printable(created.Name), printable(created.Type))
 	}
 	if !*start {
 		return nil
@@ -277,7 +277,8 @@ func (c *cli) edit(args []string) error {
 	if err != nil || c.json {
 		return orRaw(c, b, err)
 	}
-	fmt.Fprintf(c.stdout, "updated %s (from its next start; procman restart %s applies it now)\n", pos[0], pos[0])
+	name := printable(pos[0])
+	fmt.Fprintf(c.stdout, "updated %s (from its next start; procman restart %s applies it now)\n", name, name)
 	return nil
 }
 
@@ -290,7 +291,7 @@ func (c *cli) rm(args []string) error {
 	if err != nil || c.json {
 		return orRaw(c, b, err)
 	}
-	fmt.Fprintf(c.stdout, "deleted %s (its logs stay)\n", name)
+	fmt.Fprintf(c.stdout, "deleted %s (its logs stay)\n", printable(name))
 	return nil
 }
 

@@ -38,8 +38,9 @@ func (c *cli) ls(args []string) error {
 	fmt.Fprintf(tw, "NAME\tTYPE\tSCHEDULE\t%s\tPID\tUPTIME\tRESTARTS\tLAST EXIT\n", c.paint("STATE", ""))
 	for _, st := range states {
 		j := defs[st.Name]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", st.Name, orDash(string(j.Type)), orDash(j.Schedule),
-			c.paint(string(st.State), st.State), orDash(pid(st.PID)), uptime(st), st.Restarts, lastExit(st.LastRun))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", printable(st.Name), printable(orDash(string(j.Type))),
+			printable(orDash(j.Schedule)), c.paint(printable(string(st.State)), st.State), orDash(pid(st.PID)), uptime(st),
+			st.Restarts, printable(lastExit(st.LastRun)))
 	}
 	return tw.Flush()
 }
@@ -76,7 +77,7 @@ func (c *cli) state(args []string) error {
 		return orRaw(c, raw, err)
 	}
 	tw := newTable(c.stdout)
-	fmt.Fprintf(tw, "name:\t%s\n", st.Name)
+	fmt.Fprintf(tw, "name:\t%s\n", printable(st.Name))
 	c.writeStatus(tw, st)
 	return tw.Flush()
 }
@@ -110,28 +111,28 @@ func (c *cli) act(name, action string) error {
 
 // statusLine is a status on one line: "web: running, pid 123".
 func (c *cli) statusLine(st procman.Status) string {
-	s := st.Name + ": " + c.paint(string(st.State), st.State)
+	s := printable(st.Name) + ": " + c.paint(printable(string(st.State)), st.State)
 	if st.PID > 0 {
 		s += ", pid " + pid(st.PID)
 	}
 	if st.State != procman.StateRunning && st.LastRun != nil {
-		s += ", last exit " + lastExit(st.LastRun)
+		s += ", last exit " + printable(lastExit(st.LastRun))
 	}
 	if st.Error != "" {
-		s += "; " + st.Error
+		s += "; " + printable(st.Error)
 	}
 	return s
 }
 
 // writeStatus writes a status as "key:\tvalue" lines.
 func (c *cli) writeStatus(w io.Writer, st procman.Status) {
-	fmt.Fprintf(w, "state:\t%s\n", c.paint(string(st.State), st.State))
+	fmt.Fprintf(w, "state:\t%s\n", c.paint(printable(string(st.State)), st.State))
 	if !st.Since.IsZero() {
 		fmt.Fprintf(w, "since:\t%s (%s ago)\n", clock(st.Since), human(time.Since(st.Since)))
 	}
 	line := func(key, val string) {
 		if val != "" {
-			fmt.Fprintf(w, "%s:\t%s\n", key, val)
+			fmt.Fprintf(w, "%s:\t%s\n", key, printable(val))
 		}
 	}
 	line("pid", pid(st.PID))
@@ -170,12 +171,12 @@ func writeFields(w io.Writer, raw []byte) error {
 func writeField(w io.Writer, key string, v json.RawMessage) {
 	var env map[string]string
 	if key != "env" || json.Unmarshal(v, &env) != nil {
-		fmt.Fprintf(w, "%s:\t%s\n", key, orDash(jsonString(v)))
+		fmt.Fprintf(w, "%s:\t%s\n", printable(key), printable(orDash(jsonString(v))))
 		return
 	}
 	label := key + ":"
 	for _, k := range slices.Sorted(maps.Keys(env)) {
-		fmt.Fprintf(w, "%s\t%s=%s\n", label, k, env[k])
+		fmt.Fprintf(w, "%s\t%s=%s\n", label, printable(k), printable(env[k]))
 		label = ""
 	}
 }

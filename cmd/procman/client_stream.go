@@ -90,8 +90,8 @@ func (c *cli) runs(args []string) error {
 	tw := newTable(c.stdout)
 	fmt.Fprintln(tw, "ID\tTRIGGER\tSTARTED\tDURATION\tPID\tOUTCOME\tEXIT")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Trigger, clock(r.StartedAt), runDuration(r),
-			orDash(pid(r.PID)), runOutcome(r), runExit(r))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, printable(string(r.Trigger)), clock(r.StartedAt), runDuration(r),
+			orDash(pid(r.PID)), printable(runOutcome(r)), printable(runExit(r)))
 	}
 	return tw.Flush()
 }
@@ -162,14 +162,14 @@ func readSSE(r io.Reader, fn func(data string) error) error {
 // printEvent prints one event: the JSON as it came (-o json), or a line.
 func (c *cli) printEvent(data string) error {
 	if c.json {
-		_, err := fmt.Fprintln(c.stdout, data)
+		_, err := fmt.Fprintln(c.stdout, string(jsonSafe([]byte(data))))
 		return err
 	}
 	var ev procman.Event
 	if err := json.Unmarshal([]byte(data), &ev); err != nil {
 		return fmt.Errorf("unexpected event %q: %w", data, err)
 	}
-	_, err := fmt.Fprintln(c.stdout, c.eventLine(ev))
+	_, err := fmt.Fprintln(c.stdout, c.eventLine(ev)) // its fields are made printable there
 	return err
 }
 
@@ -177,16 +177,16 @@ func (c *cli) printEvent(data string) error {
 func (c *cli) eventLine(ev procman.Event) string {
 	parts := []string{ev.Time.Local().Format("2006-01-02 15:04:05.000")}
 	if ev.Job != "" {
-		parts = append(parts, ev.Job)
+		parts = append(parts, printable(ev.Job))
 	}
 	if ev.Type == "state" {
-		parts = append(parts, string(ev.From), "->", c.paint(string(ev.To), ev.To))
+		parts = append(parts, printable(string(ev.From)), "->", c.paint(printable(string(ev.To)), ev.To))
 	} else {
-		parts = append(parts, ev.Type)
+		parts = append(parts, printable(ev.Type))
 	}
 	kv := func(k, v string) {
 		if v != "" {
-			parts = append(parts, k+"="+v)
+			parts = append(parts, k+"="+printable(v))
 		}
 	}
 	kv("pid", pid(ev.PID))

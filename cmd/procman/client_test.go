@@ -449,8 +449,7 @@ func TestCLIExitCodes(t *testing.T) {
 	} {
 		pmFails(t, nil, tc.code, tc.want, withAddr(base, tc.args)...)
 	}
-	// An unknown subcommand is taken for the server's port.
-	pmFails(t, nil, 2, `bad port "frobnicate"`, "frobnicate")
+	pmFails(t, nil, 2, `unknown command "frobnicate"`, "frobnicate")
 
 	if r := runCLI(t, nil, "help"); r.code != 0 || !strings.Contains(r.stdout, "usage: procman <command>") {
 		t.Errorf("procman help: code %d, stdout:\n%s", r.code, r.stdout)

@@ -380,3 +380,25 @@ func TestPID1ExitsWithProcManStatus(t *testing.T) {
 	}
 	assertNoProcsIn(t, dir, deadline, pids...)
 }
+
+// The init drops $PROCMAN_TOKEN from its own environment block once ProcMan
+// has it, and ProcMan from its own once read: jobs can read both.
+func TestPID1DropsTheToken(t *testing.T) {
+	needPIDNamespace(t)
+	t.Setenv("PROCMAN_TOKEN", goodToken)
+	dir := newDir(t)
+	pr := startAsPID1(t, dir, false)
+	pm := checkInit(t, pr.pid1)
+	if pm == 0 {
+		t.FailNow()
+	}
+	for _, pid := range []int{pr.pid1, pm} {
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(env), goodToken) {
+			t.Errorf("the token is in /proc/%d/environ", pid)
+		}
+	}
+}

@@ -1,8 +1,10 @@
-// Command procman serves a procman.Manager over HTTP: procman [flags] [port].
+// Command procman runs ProcMan, a Manager served over HTTP (procman [flags]
+// <port>), and is a client of a running one (procman ls, procman logs web).
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,27 +29,36 @@ func main() {
 	if code, ok := runAsInit(); ok { // PID 1 in a container: be its init, run ProcMan as PID 2
 		os.Exit(code)
 	}
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // options are the command line, read and checked.
 type options struct {
 	addr, socket, token string
+	allowedHosts        []string // Host names besides IP addresses and localhost
+	conns               httpapi.ConnLimits
+	tlsCert, tlsKey     string // PEM files; "" for plain HTTP
+	tls                 *tls.Config
+	logLevel            slog.Level
 	cfg                 procman.Config
 }
 
-func run(args []string, stderr io.Writer) int {
-	if len(args) > 0 && isClientCommand(args[0]) { // procman ls, procman logs web, ...: the client (client.go)
-		return runClient(args, os.Stdout, stderr)
+// runServer runs ProcMan with the server's command line (flags and the port).
+func runServer(args []string, stdout, stderr io.Writer) int {
+	fs, finish := serverFlags(stdout, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(stdout)
+			return 0
+		}
+		shortUsage(stderr)
+		return 2
 	}
-	if len(args) > 0 && args[0] == "serve" { // procman serve [flags] <port> is procman [flags] <port>
-		args = args[1:]
-	}
-	opts, code := parseFlags(args, stderr)
+	opts, code := finish()
 	if code >= 0 {
 		return code
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opts.logLevel}))
 	opts.cfg.Logger = log
 	if err := serve(log, opts); err != nil {
 		log.Error("procman failed", "err", err)
@@ -55,12 +67,13 @@ func run(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// parseFlags returns the options, or an exit code (>= 0) when the program
-// should end at once.
-func parseFlags(args []string, stderr io.Writer) (options, int) {
+// serverFlags defines the server's flags on a new flag set. Once it is
+// parsed, finish checks them and returns the options, or an exit code (>= 0)
+// when the program should end at once.
+func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)) {
 	fs := flag.NewFlagSet("procman", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1", "address to listen on; the API runs shell commands, so keep it private")
+	addr := fs.String("addr", "127.0.0.1", "address to listen on: a host (the port is then the argument) or host:port; the API runs shell commands, so keep it private")
 	db := fs.String("db", "procman.db", "SQLite database of job definitions")
 	logs := fs.String("logs", "logs", "folder for job output: <logs>/<job>/<unix-nanoseconds>.log")
 	keepRuns := fs.Int("keep-runs", 100, "finished runs kept per job (rows and log files), unless the job sets keep_runs")
@@ -68,48 +81,110 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	socket := fs.String("socket", "", "also serve the API on this Unix socket (mode 0600); the port is then optional")
 	tokenFile := fs.String("token-file", "", "require the token in this file (or $PROCMAN_TOKEN) as Authorization: Bearer <token>")
 	insecure := fs.Bool("insecure-no-auth", false, "allow listening on a non-loopback address without a token")
+	var allowedHosts []string
+	fs.Func("allowed-host", "also answer requests with this `name` in their Host header (repeatable; .example.com: it and the names under it; *: any)",
+		func(s string) error {
+			allowedHosts = append(allowedHosts, strings.Split(s, ",")...)
+			return nil
+		})
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with the certificate chain in this PEM `file` (read again when it changes)")
+	tlsKey := fs.String("tls-key", "", "the private key of -tls-cert, a PEM `file`")
+	maxConns := fs.Int("max-conns", 0, "most connections to the API at once; 0: a quarter of the descriptor limit, at most 1024")
+	maxPerClient := fs.Int("max-conns-per-client", 0, "most connections from one IP address; 0: 128, or -max-conns if lower")
+	logLevel := slog.LevelInfo
+	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log from this `level` up: debug (adds the requests that only read), info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: procman [flags] <port>\n       procman [flags] -socket PATH [port]\n\nflags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return options{}, 2
-	}
-	if *showVersion {
-		fmt.Fprintln(stderr, "procman", version())
-		return options{}, 0
-	}
-	usage := func(err error) (options, int) {
-		fmt.Fprintln(stderr, "procman:", err)
-		fs.Usage()
-		return options{}, 2
-	}
-	o := options{socket: *socket, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
-		Subreaper: true}} // the binary starts no process of its own but the Manager's
-	switch {
-	case fs.NArg() == 0 && *socket != "":
-	case fs.NArg() == 1:
-		port, err := parsePort(fs.Arg(0))
-		if err != nil {
+	fs.Usage = func() {} // runServer prints the help, or a short usage after an error
+	return fs, func() (options, int) {
+		if *showVersion {
+			fmt.Fprintln(stdout, versionLine())
+			return options{}, 0
+		}
+		usage := func(err error) (options, int) {
+			fmt.Fprintln(stderr, "procman:", err)
+			shortUsage(stderr)
+			return options{}, 2
+		}
+		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
+			Subreaper: true}} // the binary starts no process of its own but the Manager's
+		o.tlsCert, o.tlsKey = *tlsCert, *tlsKey
+		if err := o.setAddr(*addr, fs.Args(), *socket != ""); err != nil {
 			return usage(err)
 		}
-		o.addr = net.JoinHostPort(*addr, port)
-	default:
-		return usage(errors.New("want exactly one argument, the port (or -socket PATH)"))
+		o.allowedHosts = ownNames(o.addr, allowedHosts)
+		if err := o.setToken(*tokenFile, *insecure); err != nil {
+			fmt.Fprintln(stderr, "procman:", err)
+			return options{}, 1
+		}
+		return o, -1
 	}
-	token, err := readToken(*tokenFile)
+}
+
+// setAddr sets the TCP address to listen on from -addr and the arguments,
+// and checks that the TLS files come in pairs.
+func (o *options) setAddr(addr string, args []string, socket bool) error {
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return errors.New("give both -tls-cert and -tls-key, or neither")
+	}
+	if len(args) > 1 {
+		return errors.New("want one argument, the port (or -addr host:port, or -socket PATH)")
+	}
+	var err error
+	o.addr, err = listenAddr(addr, strings.Join(args, ""), socket)
+	return err
+}
+
+// setToken reads the token and refuses an API open beyond this host without
+// one, unless insecure.
+func (o *options) setToken(file string, insecure bool) error {
+	token, err := readToken(file)
 	if err != nil {
-		fmt.Fprintln(stderr, "procman:", err)
-		return options{}, 1
+		return err
 	}
 	o.token = token
-	if o.addr != "" && token == "" && !httpapi.Loopback(o.addr) && !*insecure {
-		fmt.Fprintf(stderr, "procman: refusing to serve an API that runs shell commands on %s without a token: "+
-			"give -token-file or PROCMAN_TOKEN, listen on 127.0.0.1, or pass -insecure-no-auth if you really mean it\n", o.addr)
-		return options{}, 1
+	if o.addr != "" && token == "" && !httpapi.Loopback(o.addr) && !insecure {
+		return fmt.Errorf("refusing to serve an API that runs shell commands on %s without a token: "+
+			"give -token-file or PROCMAN_TOKEN, listen on 127.0.0.1, or pass -insecure-no-auth if you really mean it", o.addr)
 	}
-	return o, -1
+	return nil
+}
+
+// ownNames are the Host names the API answers to besides IP addresses and
+// localhost: the listening address's name, the machine's, and the ones given.
+func ownNames(addr string, given []string) []string {
+	names := slices.Clone(given)
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		names = append(names, host)
+	}
+	if h, err := os.Hostname(); err == nil {
+		names = append(names, h)
+	}
+	return names
+}
+
+// listenAddr is the TCP address to listen on, from -addr (a host, or
+// host:port) and the port argument; "" when only the socket is served.
+func listenAddr(addr, port string, socket bool) (string, error) {
+	if host, p, err := net.SplitHostPort(addr); err == nil {
+		if port != "" && port != p {
+			return "", fmt.Errorf("two ports: -addr %s and %s", addr, port)
+		}
+		if _, err := parsePort(p); err != nil {
+			return "", err
+		}
+		return net.JoinHostPort(host, p), nil
+	}
+	switch {
+	case port != "":
+		if _, err := parsePort(port); err != nil {
+			return "", err
+		}
+		host := strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]") // -addr [::1]
+		return net.JoinHostPort(host, port), nil
+	case socket:
+		return "", nil
+	}
+	return "", errors.New("want the port to listen on (or -addr host:port, or -socket PATH)")
 }
 
 func parsePort(s string) (string, error) {
@@ -166,10 +241,21 @@ func listen(o options) ([]net.Listener, error) {
 // serve runs the Manager and its API until SIGINT or SIGTERM, then stops every
 // job gracefully. A second signal cuts the grace period short.
 func serve(log *slog.Logger, o options) error {
+	forgetToken(log)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 
+	if o.tlsCert != "" {
+		var err error
+		if o.tls, err = httpapi.TLSConfig(o.tlsCert, o.tlsKey, log); err != nil {
+			return err
+		}
+		o.allowedHosts = append(o.allowedHosts, httpapi.CertificateNames(o.tls)...)
+	}
 	lns, err := listen(o)
 	if err != nil {
 		return err
@@ -181,25 +267,9 @@ func serve(log *slog.Logger, o options) error {
 		}
 		return err
 	}
-	h := httpapi.New(m, httpapi.WithLogger(log), httpapi.WithToken(o.token))
-	srv := httpapi.NewServer(o.addr, h)
-	// Cancelled as shutdown begins, so that log follows and event streams end
-	// instead of holding the server open.
-	streams, endStreams := context.WithCancel(context.Background())
+	srv, served, endStreams := startAPI(log, o, m, lns)
 	defer endStreams()
-	srv.BaseContext = func(net.Listener) context.Context { return streams }
-	served := make(chan error, len(lns))
-	for _, ln := range lns {
-		go func() { served <- srv.Serve(ln) }()
-		log.Info("listening", "addr", ln.Addr().String(), "auth", o.token != "", "version", version())
-	}
-
-	select {
-	case sig := <-sigs:
-		log.Info("shutting down", "signal", sig.String())
-	case err = <-served:
-		log.Error("http server stopped", "err", err)
-	}
+	err = awaitStop(log, sigs, hups, served)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		select {
@@ -228,16 +298,114 @@ func serve(log *slog.Logger, o options) error {
 	return errors.Join(err, shutErr)
 }
 
+// forgetToken drops $PROCMAN_TOKEN, once read, from ProcMan's environment,
+// where jobs of the same user could read it (/proc/<pid>/environ).
+func forgetToken(log *slog.Logger) {
+	if _, ok := os.LookupEnv("PROCMAN_TOKEN"); !ok {
+		return
+	}
+	if err := dropFromEnviron("PROCMAN_TOKEN"); err != nil {
+		log.Warn("PROCMAN_TOKEN stays readable in /proc/<pid>/environ by processes of this user; use -token-file",
+			"pid", os.Getpid(), "err", err)
+	}
+}
+
+// startAPI serves the API of m on every listener, with the connection
+// limits applied. endStreams ends the log follows and event streams, so that
+// they do not hold the server open once shutdown begins.
+func startAPI(log *slog.Logger, o options, m *procman.Manager, lns []net.Listener) (*http.Server, <-chan error, func()) {
+	h := httpapi.New(m, httpapi.WithLogger(log), httpapi.WithToken(o.token), httpapi.WithAllowedHosts(o.allowedHosts...))
+	srv := httpapi.NewServer(o.addr, h)
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn) // accept errors, failed TLS handshakes
+	streams, endStreams := context.WithCancel(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context { return streams }
+	limiter := httpapi.LimitConns(srv, o.conns, log)
+	srv.TLSConfig = o.tls
+	served := make(chan error, len(lns))
+	for _, ln := range lns {
+		_, tcp := ln.Addr().(*net.TCPAddr)
+		secure := tcp && o.tls != nil // the Unix socket needs no TLS: only its owner can use it
+		go func() {
+			if secure {
+				served <- srv.ServeTLS(limiter.Listener(ln), "", "")
+			} else {
+				served <- srv.Serve(limiter.Listener(ln))
+			}
+		}()
+		log.Info("listening", "addr", ln.Addr().String(), "tls", secure, "auth", o.token != "", "max_conns", limiter.Limits().Max,
+			"max_conns_per_client", limiter.Limits().PerClient, "version", version())
+		if tcp && !secure && !httpapi.Loopback(ln.Addr().String()) {
+			log.Warn("serving plain HTTP beyond this host: the token and every command travel in clear text; " +
+				"use -tls-cert and -tls-key, or a TLS proxy in front")
+		}
+	}
+	return srv, served, endStreams
+}
+
+// awaitStop waits for SIGINT or SIGTERM, or for a server to fail. SIGHUP (a
+// closed terminal, or an nginx habit) is logged and otherwise ignored until it
+// is given a meaning. It is caught rather than ignored: an ignored signal
+// would stay ignored in every job ProcMan starts, a caught one is reset to its
+// default at exec.
+func awaitStop(log *slog.Logger, sigs, hups <-chan os.Signal, served <-chan error) error {
+	for {
+		select {
+		case <-hups:
+			log.Warn("SIGHUP ignored: it has no meaning yet; SIGTERM or SIGINT stop ProcMan")
+		case sig := <-sigs:
+			log.Info("shutting down", "signal", sig.String())
+			return nil
+		case err := <-served:
+			log.Error("http server stopped", "err", err)
+			return err
+		}
+	}
+}
+
+// version is the module's version and the VCS revision it was built from,
+// for the listening log line.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
 	}
 	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
+	if rev := buildSetting(bi, "vcs.revision"); len(rev) >= 12 {
+		v += " " + rev[:12]
 	}
 	return v
+}
+
+// versionLine is what -version prints: "procman v1.2.0 (revision
+// 0123456789ab, modified; go1.26.8 linux/amd64)".
+func versionLine() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "procman unknown version (built without module information)"
+	}
+	return versionOf(bi)
+}
+
+func versionOf(bi *debug.BuildInfo) string {
+	var notes []string
+	if rev := buildSetting(bi, "vcs.revision"); rev != "" {
+		note := "revision " + rev[:min(12, len(rev))]
+		if buildSetting(bi, "vcs.modified") == "true" {
+			note += ", modified"
+		}
+		notes = append(notes, note)
+	} else {
+		notes = append(notes, "no VCS revision")
+	}
+	notes = append(notes, strings.TrimSpace(bi.GoVersion+" "+buildSetting(bi, "GOOS")+"/"+buildSetting(bi, "GOARCH")))
+	return fmt.Sprintf("procman %s (%s)", bi.Main.Version, strings.Join(notes, "; "))
+}
+
+func buildSetting(bi *debug.BuildInfo, key string) string {
+	for _, s := range bi.Settings {
+		if s.Key == key {
+			return s.Value
+		}
+	}
+	return ""
 }

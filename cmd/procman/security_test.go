@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -139,5 +140,90 @@ func TestUnixSocket(t *testing.T) {
 	}
 	if code := get(t, uc, "http://procman/jobs", ""); code != http.StatusOK {
 		t.Fatalf("over the replaced socket: %d", code)
+	}
+}
+
+// curlCode runs curl with args and returns the HTTP status it got.
+func curlCode(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("curl", append([]string{"-s", "-o", "/dev/null", "-w", "%{http_code}"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("curl %v: %v", args, err)
+	}
+	return string(out)
+}
+
+// The DNS rebinding of the report, replayed with curl against the binary:
+// refused, unless the name is given with -allowed-host. The machine's own
+// name is allowed.
+func TestDNSRebindingAgainstTheBinary(t *testing.T) {
+	dir := newDir(t)
+	base, _ := startBinary(t, dir)
+	port := base[strings.LastIndex(base, ":")+1:]
+	job := `{"name":"pwn","command":"touch pwned","type":"one_time","schedule":"reboot"}`
+	rebound := func(base, name string) string {
+		return curlCode(t, "-H", "Host: "+name+":"+port, "-H", "Origin: http://"+name+":"+port,
+			"-H", "Sec-Fetch-Site: same-origin", "-X", "POST", base+"/job/create", "-d", job)
+	}
+	if code := rebound(base, "evil.example"); code != "403" {
+		t.Errorf("rebound create: %s, want 403", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pwned")); err == nil {
+		t.Error("the rebound job ran")
+	}
+	if hostname, err := os.Hostname(); err == nil {
+		if code := curlCode(t, "-H", "Host: "+hostname+":"+port, base+"/jobs"); code != "200" {
+			t.Errorf("Host %s (the machine's name): %s, want 200", hostname, code)
+		}
+	}
+	dir2 := newDir(t)
+	base2, _ := startBinaryWith(t, dir2, nil, "-db", filepath.Join(dir2, "p.db"), "-logs", filepath.Join(dir2, "logs"),
+		"-allowed-host", "procman.example,evil.example", "0")
+	port = base2[strings.LastIndex(base2, ":")+1:]
+	if code := rebound(base2, "evil.example"); code != "201" {
+		t.Errorf("create with -allowed-host evil.example: %s, want 201", code)
+	}
+}
+
+// $PROCMAN_TOKEN, once read, is gone from ProcMan's environment: jobs do not
+// inherit it, and /proc/<procman>/environ, which jobs of the same user can
+// read, no longer shows it.
+func TestTokenLeavesTheEnvironment(t *testing.T) {
+	dir := newDir(t)
+	base, cmd := startBinaryWith(t, dir, []string{"PROCMAN_TOKEN=" + goodToken, "PROCMAN_OTHER=kept"},
+		"-db", filepath.Join(dir, "p.db"), "-logs", filepath.Join(dir, "logs"), "0")
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(environ), goodToken) || !strings.Contains(string(environ), "PROCMAN_OTHER=kept\x00") {
+		t.Errorf("/proc/%d/environ: %q", cmd.Process.Pid, environ)
+	}
+	if code := get(t, client, base+"/jobs", goodToken); code != http.StatusOK {
+		t.Fatalf("the token no longer works: %d", code)
+	}
+	req, _ := http.NewRequest("POST", base+"/job/create", strings.NewReader(
+		`{"name":"peek","type":"one_time","command":"cat /proc/$PPID/environ > parent.env; env > own.env"}`))
+	req.Header.Set("Authorization", "Bearer "+goodToken)
+	resp, err := client.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	req, _ = http.NewRequest("POST", base+"/job/peek/start", nil)
+	req.Header.Set("Authorization", "Bearer "+goodToken)
+	if resp, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, f := range []string{"parent.env", "own.env"} {
+		var b []byte
+		poll(t, 10*time.Second, f, func() bool {
+			b, _ = os.ReadFile(filepath.Join(dir, f))
+			return strings.Contains(string(b), "PROCMAN_OTHER=kept")
+		})
+		if strings.Contains(string(b), goodToken) {
+			t.Errorf("the job read the token in %s", f)
+		}
 	}
 }

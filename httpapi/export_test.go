@@ -1,0 +1,16 @@
+package httpapi
+
+// Waiting is how many connections the limiter holds with no request under
+// way: tests wait on it, since a server marks a connection idle only after
+// the client may already have read the answer.
+func (l *ConnLimiter) Waiting() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for c := range l.conns {
+		if c.waiting {
+			n++
+		}
+	}
+	return n
+}
