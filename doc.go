@@ -31,6 +31,6 @@
 // # Errors
 //
 // Methods return errors wrapping ErrNotFound, ErrExists, ErrInvalid (as a
-// *FieldError naming the field), ErrRunning, ErrClosed or ErrStopFailed; check
-// them with errors.Is.
+// *FieldError naming the field), ErrRunning, ErrClosed, ErrStopFailed or
+// ErrLocked (another Manager holds the database); check them with errors.Is.
 package procman

@@ -15,7 +15,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if h := os.Getenv(helperVar); h != "" { // this binary re-run as a helper process (helper_test.go)
+		os.Exit(runHelper(h))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // world is one Manager in a temporary folder.
 type world struct {

@@ -21,6 +21,7 @@ import (
 type Manager struct {
 	cfg   Config
 	log   *slog.Logger
+	lock  *dbLock // held from Open to the end of Shutdown
 	store *store
 	guard *guardian
 	kids  *reaper // every child process: runs, the guardian, adopted orphans
@@ -46,13 +47,41 @@ type Manager struct {
 	root bool
 }
 
-// Open opens (or creates) the database, starts the guardian process, loads
-// every job and starts those with the reboot schedule.
+// Open opens (or creates) the database, which it holds until Shutdown (a
+// second Open fails with ErrLocked, having touched nothing), starts the
+// guardian process, loads every job and starts those with the reboot
+// schedule.
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDBPath(cfg.DBPath); err != nil { // before the lock file is made beside it
+		return nil, err
+	}
+	lock, err := lockDB(cfg.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	m, err := open(ctx, cfg, lock)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	m.cron.Start()
+	for _, j := range m.List() {
+		if j.startsOnBoot() {
+			if err := m.start(ctx, j.Name, TriggerReboot); err != nil {
+				m.log.Error("reboot start failed", "job", j.Name, "err", err)
+			}
+		}
+	}
+	m.log.Info("procman open", "db", cfg.DBPath, "logs", cfg.LogDir, "jobs", len(m.jobs))
+	return m, nil
+}
+
+// open builds the Manager on a locked database: store, guardian, jobs.
+func open(ctx context.Context, cfg Config, lock *dbLock) (*Manager, error) {
 	st, err := openStore(ctx, cfg.DBPath)
 	if err != nil {
 		return nil, err
@@ -73,26 +102,18 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		st.close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, store: st, guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)),
-		cron: newCron(cfg.Logger)}
+	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, guard: g, kids: kids,
+		jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.root = os.Geteuid() == 0
 	m.metrics = newMetrics(m) // before load, so that recovery counts
 	if err := m.load(ctx, jobs); err != nil {
+		m.cancel()
 		g.close()
 		kids.close()
 		st.close()
 		return nil, err
 	}
-	m.cron.Start()
-	for _, j := range jobs {
-		if j.startsOnBoot() {
-			if err := m.start(ctx, j.Name, TriggerReboot); err != nil {
-				m.log.Error("reboot start failed", "job", j.Name, "err", err)
-			}
-		}
-	}
-	m.log.Info("procman open", "db", cfg.DBPath, "logs", cfg.LogDir, "jobs", len(jobs))
 	return m, nil
 }
 
@@ -426,7 +447,7 @@ func (m *Manager) Ping(ctx context.Context) error {
 // Shutdown stops every job in parallel, each gracefully (stop signal, then
 // SIGKILL after its stop timeout). If ctx ends first, every remaining group is
 // killed at once. It then waits for every goroutine, ends the guardian and
-// closes the database. Later calls return the first call's result.
+// closes and releases the database. Later calls return the first call's result.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.shutdownOnce.Do(func() { m.shutdownErr = m.shutdown(ctx) })
 	return m.shutdownErr
@@ -470,7 +491,7 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	}
 	<-ticks.Done()
 	m.hub.close()
-	err = errors.Join(err, m.guard.close(), m.kids.close(), m.store.close())
+	err = errors.Join(err, m.guard.close(), m.kids.close(), m.store.close(), m.lock.release())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
 	return err
 }

@@ -50,13 +50,21 @@ type jobRow struct {
 	UpdatedAt      time.Time         `bun:"updated_at,notnull"`
 }
 
-func openStore(ctx context.Context, path string) (*store, error) {
-	// SQLite reports these as "out of memory" or "unable to open": say what is wrong.
+// checkDBPath refuses, before anything is created, a database path SQLite
+// would report as "out of memory" or "unable to open": it says what is wrong.
+func checkDBPath(path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("open database %s: is a directory", path)
+		return fmt.Errorf("open database %s: is a directory", path)
 	}
 	if _, err := os.Stat(filepath.Dir(path)); err != nil {
-		return nil, fmt.Errorf("open database %s: %w", path, err)
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	return nil
+}
+
+func openStore(ctx context.Context, path string) (*store, error) {
+	if err := checkDBPath(path); err != nil {
+		return nil, err
 	}
 	sqldb, err := sql.Open(sqliteshim.ShimName, "file:"+path)
 	if err != nil {

@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -281,4 +282,34 @@ func TestLogDiskFull(t *testing.T) {
 	if b, err := os.ReadFile(r.LogFile); err != nil || string(b) != "small\n" {
 		t.Errorf("log %s after space was freed: %q (err %v), want %q", r.LogFile, b, err, "small\n")
 	}
+}
+
+// A second ProcMan on a database in use must refuse to start, naming the
+// first one's pid, and leave its jobs alone: before, it killed them as
+// leftovers of a crash and ran the reboot jobs again.
+func TestSecondBinaryOnOneDatabase(t *testing.T) {
+	dir := newDir(t)
+	base, cmd := startBinary(t, dir)
+	createJob(t, base, map[string]any{"name": "boot", "type": "one_time", "schedule": "reboot", "command": "echo boot >> boots.txt"})
+	poll(t, 10*time.Second, "boot job exited", func() bool { return jobState(t, base, "boot").State == "exited" })
+	createJob(t, base, map[string]any{"name": "svc", "type": "continuous", "command": "sleep 1000"})
+	startJob(t, base, "svc")
+	pid := waitRunning(t, base, "svc")
+
+	db := filepath.Join(dir, "procman.db")
+	code, stderr, took := faultRun(t, dir, "-db", db, "-logs", filepath.Join(dir, "logs"), "0")
+	faultWantRefusal(t, code, stderr, db, took)
+	if !strings.Contains(stderr, "in use by another ProcMan") || !strings.Contains(stderr, fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		t.Errorf("stderr does not say the database is in use by pid %d", cmd.Process.Pid)
+	}
+	if st := jobState(t, base, "svc"); st.State != "running" || st.PID != pid || gone(pid) {
+		t.Errorf("svc after the second ProcMan: %+v, want still running as pid %d", st, pid)
+	}
+	if got := fileLines(t, filepath.Join(dir, "boots.txt")); len(got) != 1 {
+		t.Errorf("boots.txt: %q, want the reboot job to have run once", got)
+	}
+	if rs := jobRuns(t, base, "svc"); len(rs) != 1 || rs[0].EndedAt != nil {
+		t.Errorf("runs of svc: %+v, want its one run, still open", rs)
+	}
+	stopAndCheck(t, cmd, dir)
 }
