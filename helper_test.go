@@ -3,13 +3,17 @@ package procman
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/uptrace/bun/driver/sqliteshim"
 )
 
 // helperVar makes the test binary a helper process (see TestMain), as
@@ -32,6 +36,9 @@ func runHelper(mode string) int {
 	}
 	if err == nil {
 		err = m.Start(ctx, "svc")
+	}
+	if err == nil {
+		err = m.w.sync(ctx) // its start is recorded: what a crash may lose is not what is tested
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
@@ -66,4 +73,37 @@ func startCrashingManager(t *testing.T, dbPath string) *exec.Cmd {
 		t.Fatalf("helper manager: %q, %v", line, err)
 	}
 	return cmd
+}
+
+// holdDB takes the database's write lock from a connection of its own, as
+// another program holding BEGIN EXCLUSIVE would, until release is called
+// (cleanup calls it too). ProcMan can still read; it cannot write.
+func holdDB(t *testing.T, path string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open(sqliteshim.ShimName, "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err == nil { // wait out a transaction of ProcMan's own
+		_, err = conn.ExecContext(ctx, "PRAGMA busy_timeout = 10000")
+	}
+	if err == nil {
+		_, err = conn.ExecContext(ctx, "BEGIN EXCLUSIVE")
+	}
+	if err != nil {
+		db.Close()
+		t.Fatalf("lock the database: %v", err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			conn.ExecContext(ctx, "ROLLBACK")
+			conn.Close()
+			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
 }

@@ -22,6 +22,9 @@ func TestSecondOpenIsRefused(t *testing.T) {
 	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous})
 	w.start("svc")
 	pid := w.waitFor("svc", StateRunning).PID
+	if err := w.m.w.sync(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
 	files := func() map[string][]byte {
 		out := map[string][]byte{}
 		for _, suffix := range []string{"", "-wal", ".lock"} {

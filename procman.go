@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -23,6 +24,8 @@ type Manager struct {
 	log   *slog.Logger
 	lock  *dbLock // held from Open to the end of Shutdown
 	store *store
+	w     *writer      // every database write but the definitions', in order (writer.go)
+	runID atomic.Int64 // the last run ID given (nextRunID)
 	guard *guardian
 	kids  *reaper // every child process: runs, the guardian, adopted orphans
 	hub   hub
@@ -68,6 +71,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		lock.release()
 		return nil, err
 	}
+	m.w.start()
 	m.cron.Start()
 	for _, j := range m.List() {
 		if j.startsOnBoot() {
@@ -102,13 +106,14 @@ func open(ctx context.Context, cfg Config, lock *dbLock) (*Manager, error) {
 		st.close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, guard: g, kids: kids,
-		jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger)}
+	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, cfg.Logger),
+		guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.root = os.Geteuid() == 0
 	m.metrics = newMetrics(m) // before load, so that recovery counts
 	if err := m.load(ctx, jobs); err != nil {
 		m.cancel()
+		m.w.cancel()
 		g.close()
 		kids.close()
 		st.close()
@@ -118,7 +123,7 @@ func open(ctx context.Context, cfg Config, lock *dbLock) (*Manager, error) {
 }
 
 // load builds the runners, after closing what an earlier ProcMan left open.
-func (m *Manager) load(ctx context.Context, jobs []Job) error {
+func (m *Manager) load(ctx context.Context, jobs []storedJob) error {
 	lost, err := m.recover(ctx)
 	if err != nil {
 		return err
@@ -127,12 +132,17 @@ func (m *Manager) load(ctx context.Context, jobs []Job) error {
 	if err != nil {
 		return err
 	}
+	top, err := m.store.maxRunID(ctx)
+	if err != nil {
+		return err
+	}
+	m.runID.Store(top)
 	for _, j := range jobs {
-		r := newRunner(m, j)
-		if run, ok := last[j.Name]; ok {
+		r := newRunner(m, j.id, j.Job)
+		if run, ok := last[j.id]; ok {
 			r.st.LastRun = run.summary()
 		}
-		if lost[j.Name] {
+		if lost[j.id] {
 			r.st.State, r.st.Error = StateUnknown, unknownCause
 		}
 		r.planLocked() // no other goroutine knows r yet
@@ -201,10 +211,11 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	if _, err := m.runner(j.Name); err == nil {
 		return fmt.Errorf("create %q: %w", j.Name, ErrExists)
 	}
-	if err := m.store.insert(ctx, j); err != nil {
+	id := newJobID()
+	if err := m.store.insert(ctx, id, j); err != nil {
 		return err
 	}
-	r := newRunner(m, j)
+	r := newRunner(m, id, j)
 	r.mu.Lock()
 	r.planLocked()
 	r.mu.Unlock()
@@ -291,46 +302,96 @@ func (m *Manager) Replace(ctx context.Context, name string, j Job) error {
 	if j.Name != name {
 		return invalid("name", "is %q but the job being replaced is %q; a job cannot be renamed", j.Name, name)
 	}
+	return m.redefine(ctx, name, func(Job) (Job, error) { return j, nil })
+}
+
+// redefine validates and saves the definition that edit makes of the job's
+// current one, and applies it. A job's definition writes are serialised
+// (each edit sees the last one's result, so that a read-modify-write loses
+// nothing), under the job's edit lock, never its control lock: a Stop never
+// waits behind the database.
+func (m *Manager) redefine(ctx context.Context, name string, edit func(cur Job) (Job, error)) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	r, err := m.runner(name)
+	if err != nil {
+		return err
+	}
+	if err := lockSlot(ctx, r.edit); err != nil {
+		return err
+	}
+	defer unlockSlot(r.edit)
+	r.mu.Lock()
+	cur, deleted := r.job, r.deleted
+	r.mu.Unlock()
+	if deleted {
+		return fmt.Errorf("job %q: %w", name, ErrNotFound)
+	}
+	j, err := edit(cur)
+	if err != nil {
+		return err
+	}
 	if err := j.Validate(); err != nil {
 		return err
 	}
 	if err := m.checkUser(j); err != nil {
 		return err
 	}
-	return m.control(ctx, name, func(r *runner) error {
-		if err := m.store.update(ctx, j); err != nil {
-			return err
-		}
-		r.mu.Lock()
-		r.job, r.def = j, nil
-		r.gen++ // a queued schedule tick belongs to the old definition
-		r.planLocked()
-		r.mu.Unlock()
-		return nil
-	})
+	if err := m.store.update(ctx, r.id, j); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.job, r.def = j, nil
+	r.gen++ // a queued schedule tick belongs to the old definition
+	r.planLocked()
+	r.mu.Unlock()
+	return nil
 }
 
-// Delete stops the job (as Stop does) and removes it; its name can then be reused.
-// Its log files are kept.
+// Delete stops the job (as Stop does) and removes it; its name can then be
+// reused, by a new job with a history of its own. Its log files are kept.
 func (m *Manager) Delete(ctx context.Context, name string) error {
-	return m.control(ctx, name, func(r *runner) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	r, err := m.runner(name)
+	if err != nil {
+		return err
+	}
+	// Stop it and mark it deleted under its control lock, so that no start
+	// sneaks in; then write, under its edit lock only.
+	err = r.control(ctx, func(r *runner) error {
 		if err := r.stop(ctx); err != nil && !errors.Is(err, ErrStopFailed) {
 			return err
 		}
-		if err := m.store.delete(ctx, name); err != nil {
-			return err
-		}
-		r.mu.Lock()
-		r.deleted = true
-		r.gen++
-		r.planLocked()
-		r.mu.Unlock()
-		m.mu.Lock()
-		delete(m.jobs, name)
-		m.sorted = nil
-		m.mu.Unlock()
+		r.setDeleted(true)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if err = lockSlot(ctx, r.edit); err == nil { // a Replace under way ends first
+		err = m.store.delete(ctx, r.id, name)
+		unlockSlot(r.edit)
+	}
+	if err != nil {
+		r.setDeleted(false) // still there, and stopped
+		return err
+	}
+	m.mu.Lock()
+	delete(m.jobs, name)
+	m.sorted = nil
+	m.mu.Unlock()
+	return nil
+}
+
+func (r *runner) setDeleted(deleted bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deleted = deleted
+	r.gen++
+	r.planLocked()
 }
 
 // Start starts a job that is not active. It returns once the first run has
@@ -377,10 +438,10 @@ func (m *Manager) control(ctx context.Context, name string, op func(*runner) err
 // been deleted. Schedule ticks use it directly: they belong to this runner,
 // never to a later job that reuses the name.
 func (r *runner) control(ctx context.Context, op func(*runner) error) error {
-	if err := r.lock(ctx); err != nil {
+	if err := lockSlot(ctx, r.ctl); err != nil {
 		return err
 	}
-	defer r.unlock()
+	defer unlockSlot(r.ctl)
 	r.mu.Lock()
 	deleted := r.deleted
 	r.mu.Unlock()
@@ -436,18 +497,14 @@ func (m *Manager) waitUntil(ctx context.Context, name string, ok func(Status) bo
 	}
 }
 
-// Ping reports whether the database answers.
-func (m *Manager) Ping(ctx context.Context) error {
-	if m.isClosed() {
-		return ErrClosed
-	}
-	return m.store.ping(ctx)
-}
-
 // Shutdown stops every job in parallel, each gracefully (stop signal, then
 // SIGKILL after its stop timeout). If ctx ends first, every remaining group is
-// killed at once. It then waits for every goroutine, ends the guardian and
-// closes and releases the database. Later calls return the first call's result.
+// killed at once. It then waits for every goroutine, gives the database up to
+// 5 s (whatever ctx says) to take the records still queued, which a healthy
+// one does in milliseconds, ends the guardian and closes and releases the
+// database. Records left unwritten then are logged and reported in the
+// error; a run whose end was among them shows outcome unknown at the next
+// Open. Later calls return the first call's result.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.shutdownOnce.Do(func() { m.shutdownErr = m.shutdown(ctx) })
 	return m.shutdownErr
@@ -491,6 +548,10 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	}
 	<-ticks.Done()
 	m.hub.close()
+	if lost := m.w.close(drainLimit); lost > 0 {
+		m.log.Error("records not written to the database before shutdown", "count", lost, "waited", drainLimit)
+		err = errors.Join(err, fmt.Errorf("shutdown: %d records not written to the database", lost))
+	}
 	err = errors.Join(err, m.guard.close(), m.kids.close(), m.store.close(), m.lock.release())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
 	return err
