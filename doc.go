@@ -39,6 +39,12 @@
 // written before those calls return. Ping reports a database that cannot be
 // written.
 //
+// # Desired state
+//
+// A continuous job started, and not stopped by hand since, is started again
+// by the next Open (trigger resume), after a shutdown or a crash; see
+// Config.NoResume.
+//
 // # Errors
 //
 // Methods return errors wrapping ErrNotFound, ErrExists, ErrInvalid (as a

@@ -74,7 +74,7 @@ func TestLockOfACrashedManagerIsReleased(t *testing.T) {
 	}
 	helper.Process.Signal(syscall.SIGKILL)
 	helper.Wait()
-	m, err := Open(ctxT(t), cfg)
+	m, err := Open(ctxT(t), Config{DBPath: db, LogDir: cfg.LogDir, NoResume: true})
 	if err != nil {
 		t.Fatalf("Open after the holder was killed: %v", err)
 	}

@@ -52,8 +52,9 @@ type Manager struct {
 
 // Open opens (or creates) the database, which it holds until Shutdown (a
 // second Open fails with ErrLocked, having touched nothing), starts the
-// guardian process, loads every job and starts those with the reboot
-// schedule.
+// guardian process, loads every job, and starts those with the reboot
+// schedule and the continuous jobs that were running when the last Manager on
+// the database ended (see Config.NoResume).
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -73,13 +74,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m.w.start()
 	m.cron.Start()
-	for _, j := range m.List() {
-		if j.startsOnBoot() {
-			if err := m.start(ctx, j.Name, TriggerReboot); err != nil {
-				m.log.Error("reboot start failed", "job", j.Name, "err", err)
-			}
-		}
-	}
+	m.startAtOpen(ctx)
 	m.log.Info("procman open", "db", cfg.DBPath, "logs", cfg.LogDir, "jobs", len(m.jobs))
 	return m, nil
 }
@@ -139,6 +134,7 @@ func (m *Manager) load(ctx context.Context, jobs []storedJob) error {
 	m.runID.Store(top)
 	for _, j := range jobs {
 		r := newRunner(m, j.id, j.Job)
+		r.wanted = j.wanted
 		if run, ok := last[j.id]; ok {
 			r.st.LastRun = run.summary()
 		}
@@ -345,6 +341,9 @@ func (m *Manager) redefine(ctx context.Context, name string, edit func(cur Job) 
 	r.job, r.def = j, nil
 	r.gen++ // a queued schedule tick belongs to the old definition
 	r.planLocked()
+	if j.Type != Continuous {
+		r.wantLocked(false) // one_time jobs are never started again at Open
+	}
 	r.mu.Unlock()
 	return nil
 }
@@ -362,6 +361,9 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	// Stop it and mark it deleted under its control lock, so that no start
 	// sneaks in; then write, under its edit lock only.
 	err = r.control(ctx, func(r *runner) error {
+		r.mu.Lock()
+		r.wantLocked(false) // also if the write fails: the user wants it gone, not resumed
+		r.mu.Unlock()
 		if err := r.stop(ctx); err != nil && !errors.Is(err, ErrStopFailed) {
 			return err
 		}
@@ -407,8 +409,14 @@ func (m *Manager) start(ctx context.Context, name string, trigger Trigger) error
 // Stop stops an active job: its stop signal to the whole process group, SIGKILL
 // after its stop timeout. It returns once no process of the group is left.
 // Stopping a job that is not active does nothing.
+// A stop by hand clears the job's desired state: it is not started again at Open.
 func (m *Manager) Stop(ctx context.Context, name string) error {
-	return m.control(ctx, name, func(r *runner) error { return r.stop(ctx) })
+	return m.control(ctx, name, func(r *runner) error {
+		r.mu.Lock()
+		r.wantLocked(false)
+		r.mu.Unlock()
+		return r.stop(ctx)
+	})
 }
 
 // Restart stops the job if it is active and starts it again with its current
@@ -504,7 +512,8 @@ func (m *Manager) waitUntil(ctx context.Context, name string, ok func(Status) bo
 // one does in milliseconds, ends the guardian and closes and releases the
 // database. Records left unwritten then are logged and reported in the
 // error; a run whose end was among them shows outcome unknown at the next
-// Open. Later calls return the first call's result.
+// Open. Shutdown's stops leave every job's desired state as it was. Later
+// calls return the first call's result.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.shutdownOnce.Do(func() { m.shutdownErr = m.shutdown(ctx) })
 	return m.shutdownErr

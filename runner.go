@@ -37,6 +37,7 @@ type runner struct {
 	gen     int           // bumped by Stop, Replace and Delete: a queued tick is then dropped
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
+	wanted  bool // the desired state (desired.go)
 }
 
 func newRunner(m *Manager, id string, j Job) *runner {
@@ -347,6 +348,7 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 	if edit != nil {
 		edit(&r.st)
 	}
+	r.noteStateLocked(from, to)
 	if !to.active() && r.sup != nil {
 		// At rest: a new Start may begin at once, and Stop's wait is over.
 		close(r.sup.done)

@@ -17,6 +17,7 @@ const (
 	TriggerReboot  Trigger = "reboot"  // the reboot schedule, at Open or Create
 	TriggerRestart Trigger = "restart" // Restart
 	TriggerRetry   Trigger = "retry"   // a continuous job's automatic restart
+	// TriggerSchedule (schedule.go) and TriggerResume (desired.go) complete the list.
 )
 
 // Outcome says how a run ended.

@@ -56,6 +56,7 @@ type jobRow struct {
 	// under its name is another job, with a history of its own. Random, so
 	// that hosts sharing a database never need to agree on one.
 	ID             string            `bun:"id,notnull"`
+	Wanted         bool              `bun:"wanted,notnull"` // desired.go
 	Command        string            `bun:"command,notnull"`
 	Type           string            `bun:"type,notnull"`
 	Schedule       string            `bun:"schedule,notnull"`
@@ -201,6 +202,8 @@ func migrationSteps() [][]string {
 			`CREATE INDEX runs_job ON runs (job_id, id)`},
 		// One row that /healthz rewrites to prove the database takes writes.
 		{`CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), written_at TIMESTAMP NOT NULL)`},
+		// The desired state: a continuous job started and not stopped by a user.
+		{`ALTER TABLE jobs ADD COLUMN wanted BOOLEAN NOT NULL DEFAULT 0`},
 	}
 }
 
@@ -239,7 +242,8 @@ func newJobID() string {
 // storedJob is a job as loaded at Open.
 type storedJob struct {
 	Job
-	id string
+	id     string
+	wanted bool
 }
 
 func (s *store) insert(ctx context.Context, id string, j Job) error {
@@ -256,12 +260,12 @@ func (s *store) insert(ctx context.Context, id string, j Job) error {
 	return nil
 }
 
-// update saves a new definition of job id. Its identity is not the
-// definition's: it stays.
+// update saves a new definition of job id. Its identity and desired state
+// are not the definition's: they stay.
 func (s *store) update(ctx context.Context, id string, j Job) error {
 	row := toRow(j)
 	row.UpdatedAt = time.Now().UTC()
-	res, err := s.wdb.NewUpdate().Model(&row).ExcludeColumn("created_at", "id").Where("id = ?", id).Exec(ctx)
+	res, err := s.wdb.NewUpdate().Model(&row).ExcludeColumn("created_at", "id", "wanted").Where("id = ?", id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("replace %q: %w", j.Name, err)
 	}
@@ -289,9 +293,18 @@ func (s *store) all(ctx context.Context) ([]storedJob, error) {
 	}
 	jobs := make([]storedJob, len(rows))
 	for i, r := range rows {
-		jobs[i] = storedJob{Job: r.job(), id: r.ID}
+		jobs[i] = storedJob{Job: r.job(), id: r.ID, wanted: r.Wanted}
 	}
 	return jobs, nil
+}
+
+// setWanted records job id's desired state (desired.go). A job deleted
+// meanwhile has no row: nothing to do.
+func setWanted(ctx context.Context, db bun.IDB, id string, wanted bool) error {
+	if _, err := db.NewUpdate().Model((*jobRow)(nil)).Set("wanted = ?", wanted).Where("id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("record desired state: %w", err)
+	}
+	return nil
 }
 
 // writeProbe rewrites the health row: a write that must commit (health.go).

@@ -156,7 +156,7 @@ func TestShutdownWritesWhatIsQueued(t *testing.T) {
 func TestShutdownGivesUpOnAStuckDatabase(t *testing.T) {
 	w := &world{t: t, dir: t.TempDir(), logs: &bugLog{t: t}} // no cleanup that would see Shutdown's error
 	cfg := Config{DBPath: filepath.Join(w.dir, "procman.db"), LogDir: filepath.Join(w.dir, "logs"),
-		Logger: slog.New(w.logs)}
+		Logger: slog.New(w.logs), NoResume: true}
 	m, err := Open(ctxT(t), cfg)
 	if err != nil {
 		t.Fatal(err)

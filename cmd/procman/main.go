@@ -68,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	socket := fs.String("socket", "", "also serve the API on this Unix socket (mode 0600); the port is then optional")
 	tokenFile := fs.String("token-file", "", "require the token in this file (or $PROCMAN_TOKEN) as Authorization: Bearer <token>")
 	insecure := fs.Bool("insecure-no-auth", false, "allow listening on a non-loopback address without a token")
+	noResume := fs.Bool("no-resume", false, "do not start again the continuous jobs that were running when ProcMan last ended")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: procman [flags] <port>\n       procman [flags] -socket PATH [port]\n\nflags:\n")
@@ -86,7 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 		return options{}, 2
 	}
 	o := options{socket: *socket, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
-		Subreaper: true}} // the binary starts no process of its own but the Manager's
+		NoResume: *noResume, Subreaper: true}} // the binary starts no process of its own but the Manager's
 	switch {
 	case fs.NArg() == 0 && *socket != "":
 	case fs.NArg() == 1:
