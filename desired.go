@@ -38,8 +38,8 @@ func (r *runner) wantLocked(wanted bool) {
 		return
 	}
 	r.wanted = wanted
-	id := r.id
-	r.m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return setWanted(ctx, db, id, wanted) })
+	name, id := r.name, r.id
+	r.m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return setWanted(ctx, db, name, id, wanted) })
 }
 
 // startAtOpen starts the jobs with the reboot schedule, and, unless

@@ -191,10 +191,11 @@ func migrationSteps() [][]string {
 		// Job identity: history belongs to one incarnation of a job, not to its
 		// name. A run is given to the job of its name created before it
 		// started; the runs of an earlier job of that name, since deleted, to
-		// none. (Times are text of one format, so they compare as strings.)
+		// none. (Times are text of one format, so they compare as strings.) A
+		// job is found by name, its key, and id: no index on id, whose random
+		// keys would cost every create a page.
 		{`ALTER TABLE jobs ADD COLUMN id TEXT NOT NULL DEFAULT ''`,
 			`UPDATE jobs SET id = lower(hex(randomblob(16)))`,
-			`CREATE UNIQUE INDEX jobs_id ON jobs (id)`,
 			`ALTER TABLE runs ADD COLUMN job_id TEXT NOT NULL DEFAULT ''`,
 			`UPDATE runs SET job_id = coalesce((SELECT id FROM jobs
 				WHERE jobs.name = runs.job AND jobs.created_at <= runs.started_at), '')`,
@@ -261,11 +262,13 @@ func (s *store) insert(ctx context.Context, id string, j Job) error {
 }
 
 // update saves a new definition of job id. Its identity and desired state
-// are not the definition's: they stay.
+// are not the definition's: they stay. Like every query of one job, it names
+// the incarnation (name and id), never a later job of the same name.
 func (s *store) update(ctx context.Context, id string, j Job) error {
 	row := toRow(j)
 	row.UpdatedAt = time.Now().UTC()
-	res, err := s.wdb.NewUpdate().Model(&row).ExcludeColumn("created_at", "id", "wanted").Where("id = ?", id).Exec(ctx)
+	res, err := s.wdb.NewUpdate().Model(&row).ExcludeColumn("created_at", "id", "wanted").
+		Where("name = ? AND id = ?", j.Name, id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("replace %q: %w", j.Name, err)
 	}
@@ -276,7 +279,7 @@ func (s *store) update(ctx context.Context, id string, j Job) error {
 }
 
 func (s *store) delete(ctx context.Context, id, name string) error {
-	res, err := s.wdb.NewDelete().Model((*jobRow)(nil)).Where("id = ?", id).Exec(ctx)
+	res, err := s.wdb.NewDelete().Model((*jobRow)(nil)).Where("name = ? AND id = ?", name, id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("delete %q: %w", name, err)
 	}
@@ -298,10 +301,11 @@ func (s *store) all(ctx context.Context) ([]storedJob, error) {
 	return jobs, nil
 }
 
-// setWanted records job id's desired state (desired.go). A job deleted
-// meanwhile has no row: nothing to do.
-func setWanted(ctx context.Context, db bun.IDB, id string, wanted bool) error {
-	if _, err := db.NewUpdate().Model((*jobRow)(nil)).Set("wanted = ?", wanted).Where("id = ?", id).Exec(ctx); err != nil {
+// setWanted records the desired state of job id, named name (desired.go). A
+// job deleted meanwhile has no row: nothing to do.
+func setWanted(ctx context.Context, db bun.IDB, name, id string, wanted bool) error {
+	_, err := db.NewUpdate().Model((*jobRow)(nil)).Set("wanted = ?", wanted).Where("name = ? AND id = ?", name, id).Exec(ctx)
+	if err != nil {
 		return fmt.Errorf("record desired state: %w", err)
 	}
 	return nil
