@@ -28,8 +28,8 @@ const (
 // wrong: the database file was deleted or replaced under ProcMan, it or its
 // file system is read-only, its disk is full, its writes have been failing
 // (and how many wait), or a write did not commit within a second. It waits
-// for that second at most, and writes at most once a second however often it
-// is called.
+// for that second at most; concurrent calls share one probe, and a probe
+// that committed vouches for a second while no other write waits.
 func (m *Manager) Ping(ctx context.Context) error {
 	if m.isClosed() {
 		return ErrClosed

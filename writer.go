@@ -31,8 +31,9 @@ const (
 // backoff, until it commits; none is dropped, except those still queued when
 // Shutdown's drain runs out (they are counted and logged).
 //
-// Definition writes (Create, Replace, Delete) do not come here: their callers
-// must learn whether they were saved.
+// Definition writes (Create, Replace, Delete) are not queued: their callers
+// must learn whether they were saved. They take turns with the writer on its
+// connection (store.wdb).
 type writer struct {
 	db     *bun.DB
 	log    *slog.Logger
