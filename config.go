@@ -50,6 +50,13 @@ type Config struct {
 	// binary does). Default false.
 	Subreaper bool
 
+	// NoResume turns off the desired state at Open: continuous jobs that were
+	// running when the last Manager on the database ended (shut down or died)
+	// are not started again, only those with the reboot schedule. Each job's
+	// desired state is still recorded. Default false: they are started again,
+	// with trigger resume.
+	NoResume bool
+
 	// KillWait is how long a group may take to vanish after SIGKILL before the
 	// job goes to StateError. Default 5s.
 	KillWait time.Duration

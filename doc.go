@@ -35,10 +35,27 @@
 // itself to a new session or process group (setsid) escapes both. With
 // Config.Subreaper, the Manager also adopts and reaps every orphan of its jobs.
 //
+// # The database
+//
+// A Manager holds its database alone, from Open to Shutdown (a flock on a
+// file beside it; Open fails with ErrLocked while another Manager holds it).
+// Run records, retention and desired states are queued to one writer
+// goroutine and written in order, retried until the database takes them, so
+// a slow or locked database never delays supervision; Runs, Run and Logs wait
+// for what was queued before them. Definitions (Create, Replace, Delete) are
+// written before those calls return. Ping reports a database that cannot be
+// written.
+//
+// # Desired state
+//
+// A continuous job started, and not stopped by hand since, is started again
+// by the next Open (trigger resume), after a shutdown or a crash; see
+// Config.NoResume.
+//
 // # Errors
 //
 // Methods return errors wrapping ErrNotFound, ErrExists, ErrInvalid (as a
 // *FieldError naming the field; a definition's every problem, joined:
-// FieldErrors lists them), ErrRunning, ErrClosed or ErrStopFailed; check them
-// with errors.Is.
+// FieldErrors lists them), ErrRunning, ErrClosed, ErrStopFailed or ErrLocked;
+// check them with errors.Is.
 package procman

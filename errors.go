@@ -21,6 +21,9 @@ var (
 	ErrClosed = errors.New("manager is shut down")
 	// ErrStopFailed: a process group survived SIGKILL; the job is left in StateError.
 	ErrStopFailed = errors.New("process group did not exit after SIGKILL")
+	// ErrLocked: Open found the database held by another Manager, in this
+	// process or another; the message names the holder's pid.
+	ErrLocked = errors.New("database is in use by another ProcMan")
 )
 
 // FieldError names the job field that failed validation. It wraps ErrInvalid.

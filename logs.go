@@ -37,7 +37,7 @@ func (m *Manager) Logs(ctx context.Context, name string, opts LogOptions) (io.Re
 	if opts.Tail < 0 || opts.Tail > MaxTail {
 		return nil, fmt.Errorf("%w: tail must be 1 to %d lines", ErrInvalid, MaxTail)
 	}
-	run, err := m.logRun(ctx, name, opts.Run)
+	run, err := m.logRun(ctx, r, opts.Run)
 	if err != nil {
 		return nil, err
 	}
@@ -74,16 +74,21 @@ func (m *Manager) Logs(ctx context.Context, name string, opts LogOptions) (io.Re
 	return &follower{ctx: ctx, f: f, ended: ended}, nil
 }
 
-func (m *Manager) logRun(ctx context.Context, name string, id int64) (Run, error) {
-	if id != 0 {
-		return m.store.run(ctx, name, id)
+// logRun finds the run whose log Logs reads, once the runs recorded before
+// the call are in the database.
+func (m *Manager) logRun(ctx context.Context, r *runner, id int64) (Run, error) {
+	if err := m.w.sync(ctx); err != nil {
+		return Run{}, fmt.Errorf("log of %q: %w", r.name, err)
 	}
-	runs, err := m.store.runs(ctx, name, 1)
+	if id != 0 {
+		return m.store.run(ctx, r.id, r.name, id)
+	}
+	runs, err := m.store.runs(ctx, r.id, r.name, 1)
 	if err != nil {
 		return Run{}, err
 	}
 	if len(runs) == 0 {
-		return Run{}, fmt.Errorf("job %q has not run yet, so it has no log: %w", name, ErrNotFound)
+		return Run{}, fmt.Errorf("job %q has not run yet, so it has no log: %w", r.name, ErrNotFound)
 	}
 	return runs[0], nil
 }

@@ -15,7 +15,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if h := os.Getenv(helperVar); h != "" { // this binary re-run as a helper process (helper_test.go)
+		os.Exit(runHelper(h))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // world is one Manager in a temporary folder.
 type world struct {
@@ -25,22 +30,38 @@ type world struct {
 	logs *bugLog
 }
 
-// bugLog fails the test when the Manager logs an invalid state transition.
+// bugLog fails the test when the Manager logs an invalid state transition,
+// and keeps every message for the test to look at.
 type bugLog struct {
-	t  *testing.T
-	mu sync.Mutex
-	n  int
+	t    *testing.T
+	mu   sync.Mutex
+	msgs []string // each: the message, then its attributes
+}
+
+// has reports whether a message containing text was logged.
+func (b *bugLog) has(text string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.msgs {
+		if strings.Contains(m, text) {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *bugLog) Enabled(context.Context, slog.Level) bool { return true }
 func (b *bugLog) WithAttrs([]slog.Attr) slog.Handler       { return b }
 func (b *bugLog) WithGroup(string) slog.Handler            { return b }
 func (b *bugLog) Handle(_ context.Context, r slog.Record) error {
+	var sb strings.Builder
+	r.Attrs(func(a slog.Attr) bool { sb.WriteString(" " + a.String()); return true })
 	if r.Message == "invalid state transition" {
-		var sb strings.Builder
-		r.Attrs(func(a slog.Attr) bool { sb.WriteString(" " + a.String()); return true })
 		b.t.Errorf("invalid state transition:%s", sb.String())
 	}
+	b.mu.Lock()
+	b.msgs = append(b.msgs, r.Message+sb.String())
+	b.mu.Unlock()
 	return nil
 }
 
@@ -52,7 +73,9 @@ func setup(t *testing.T, cfgs ...Config) *world {
 	if len(cfgs) > 0 {
 		cfg = cfgs[0]
 	}
-	cfg.DBPath = filepath.Join(dir, "procman.db")
+	if cfg.DBPath == "" {
+		cfg.DBPath = filepath.Join(dir, "procman.db")
+	}
 	cfg.LogDir = filepath.Join(dir, "logs")
 	cfg.Logger = slog.New(w.logs)
 	if cfg.StopTimeout == 0 {
@@ -193,5 +216,27 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// insertOpenRun records a run of the job named row.Job in the database at
+// dbPath, which no Manager holds, as a ProcMan that died would have left it.
+func insertOpenRun(t *testing.T, dbPath string, row runRow) {
+	t.Helper()
+	ctx := ctxT(t)
+	s, err := openStore(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if err := s.db.NewRaw("SELECT id FROM jobs WHERE name = ?", row.Job).Scan(ctx, &row.JobID); err != nil {
+		t.Fatalf("job %s: %v", row.Job, err)
+	}
+	if row.ID, err = s.maxRunID(ctx); err != nil {
+		t.Fatal(err)
+	}
+	row.ID++
+	if err := insertRun(ctx, s.db, &row); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -48,7 +48,7 @@ func newMetrics(m *Manager) *metrics {
 		}),
 	}
 	// Every label value from the start, so each series exists at 0 before its first event.
-	for _, t := range []Trigger{TriggerManual, TriggerReboot, TriggerRestart, TriggerRetry, TriggerSchedule} {
+	for _, t := range []Trigger{TriggerManual, TriggerReboot, TriggerRestart, TriggerRetry, TriggerSchedule, TriggerResume} {
 		mt.started.WithLabelValues(string(t))
 	}
 	for _, o := range []Outcome{OutcomeExited, OutcomeStopped, OutcomeKilled, OutcomeFailedToStart, OutcomeUnknown, OutcomeSkipped} {

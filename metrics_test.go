@@ -191,15 +191,7 @@ func TestMetricsFailedStartSkipAndUnknown(t *testing.T) {
 	if err := w.m.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := openStore(ctxT(t), cfg.DBPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	row := runRow{Job: "nodir", Trigger: string(TriggerManual), StartedAt: time.Now().UTC()}
-	if err := s.insertRun(ctxT(t), &row); err != nil {
-		t.Fatal(err)
-	}
-	s.close()
+	insertOpenRun(t, cfg.DBPath, runRow{Job: "nodir", Trigger: string(TriggerManual), StartedAt: time.Now().UTC()})
 	m2 := w.open(cfg)
 	g2 := m2.Metrics()
 	wantMetric(t, g2, 1, "procman_runs_finished_total", "outcome", "unknown")

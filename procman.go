@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -21,7 +22,10 @@ import (
 type Manager struct {
 	cfg   Config
 	log   *slog.Logger
+	lock  *dbLock // held from Open to the end of Shutdown
 	store *store
+	w     *writer      // every database write but the definitions', in order (writer.go)
+	runID atomic.Int64 // the last run ID given (nextRunID)
 	guard *guardian
 	kids  *reaper // every child process: runs, the guardian, adopted orphans
 	hub   hub
@@ -46,13 +50,37 @@ type Manager struct {
 	root bool
 }
 
-// Open opens (or creates) the database, starts the guardian process, loads
-// every job and starts those with the reboot schedule.
+// Open opens (or creates) the database, which it holds until Shutdown (a
+// second Open fails with ErrLocked, having touched nothing), starts the
+// guardian process, loads every job, and starts those with the reboot
+// schedule and the continuous jobs that were running when the last Manager on
+// the database ended (see Config.NoResume).
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDBPath(cfg.DBPath); err != nil { // before the lock file is made beside it
+		return nil, err
+	}
+	lock, err := lockDB(cfg.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	m, err := open(ctx, cfg, lock)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	m.w.start()
+	m.cron.Start()
+	m.startAtOpen(ctx)
+	m.log.Info("procman open", "db", cfg.DBPath, "logs", cfg.LogDir, "jobs", len(m.jobs))
+	return m, nil
+}
+
+// open builds the Manager on a locked database: store, guardian, jobs.
+func open(ctx context.Context, cfg Config, lock *dbLock) (*Manager, error) {
 	st, err := openStore(ctx, cfg.DBPath)
 	if err != nil {
 		return nil, err
@@ -73,31 +101,24 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		st.close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, store: st, guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)),
-		cron: newCron(cfg.Logger)}
+	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, cfg.Logger),
+		guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.root = os.Geteuid() == 0
 	m.metrics = newMetrics(m) // before load, so that recovery counts
 	if err := m.load(ctx, jobs); err != nil {
+		m.cancel()
+		m.w.cancel()
 		g.close()
 		kids.close()
 		st.close()
 		return nil, err
 	}
-	m.cron.Start()
-	for _, j := range jobs {
-		if j.startsOnBoot() {
-			if err := m.start(ctx, j.Name, TriggerReboot); err != nil {
-				m.log.Error("reboot start failed", "job", j.Name, "err", err)
-			}
-		}
-	}
-	m.log.Info("procman open", "db", cfg.DBPath, "logs", cfg.LogDir, "jobs", len(jobs))
 	return m, nil
 }
 
 // load builds the runners, after closing what an earlier ProcMan left open.
-func (m *Manager) load(ctx context.Context, jobs []Job) error {
+func (m *Manager) load(ctx context.Context, jobs []storedJob) error {
 	lost, err := m.recover(ctx)
 	if err != nil {
 		return err
@@ -106,12 +127,18 @@ func (m *Manager) load(ctx context.Context, jobs []Job) error {
 	if err != nil {
 		return err
 	}
+	top, err := m.store.maxRunID(ctx)
+	if err != nil {
+		return err
+	}
+	m.runID.Store(top)
 	for _, j := range jobs {
-		r := newRunner(m, j)
-		if run, ok := last[j.Name]; ok {
+		r := newRunner(m, j.id, j.Job)
+		r.wanted = j.wanted
+		if run, ok := last[j.id]; ok {
 			r.st.LastRun = run.summary()
 		}
-		if lost[j.Name] {
+		if lost[j.id] {
 			r.st.State, r.st.Error = StateUnknown, unknownCause
 		}
 		r.planLocked() // no other goroutine knows r yet
@@ -178,10 +205,11 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	if _, err := m.runner(j.Name); err == nil {
 		return fmt.Errorf("create %q: %w", j.Name, ErrExists)
 	}
-	if err := m.store.insert(ctx, j); err != nil {
+	id := newJobID()
+	if err := m.store.insert(ctx, id, j); err != nil {
 		return err
 	}
-	r := newRunner(m, j)
+	r := newRunner(m, id, j)
 	r.mu.Lock()
 	r.planLocked()
 	r.mu.Unlock()
@@ -288,45 +316,60 @@ func (m *Manager) Update(ctx context.Context, name string, edit func(*Job) error
 
 // save is the one way a job's definition changes (Replace, Update): edit
 // turns the saved definition into the new one, which is checked, stored and
-// put in place while the job's control lock is held.
+// put in place. A job's definition changes are serialised under its edit
+// lock (each edit sees the last one's result, so that a read-modify-write
+// loses nothing), never its control lock: a Stop never waits behind the
+// database.
 func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, error)) (Job, error) {
-	var saved Job
-	err := m.control(ctx, name, func(r *runner) error {
-		r.mu.Lock()
-		old := r.job
-		r.mu.Unlock()
-		old.Env = maps.Clone(old.Env) // an edit may change the map it is given
-		j, err := edit(old)
-		if err != nil {
-			return err
+	if m.isClosed() {
+		return Job{}, ErrClosed
+	}
+	r, err := m.runner(name)
+	if err != nil {
+		return Job{}, err
+	}
+	if err := lockSlot(ctx, r.edit); err != nil {
+		return Job{}, err
+	}
+	defer unlockSlot(r.edit)
+	r.mu.Lock()
+	old, deleted := r.job, r.deleted
+	r.mu.Unlock()
+	if deleted {
+		return Job{}, fmt.Errorf("job %q: %w", name, ErrNotFound)
+	}
+	old.Env = maps.Clone(old.Env) // an edit may change the map it is given
+	j, err := edit(old)
+	if err != nil {
+		return Job{}, err
+	}
+	if j.Name == "" {
+		j.Name = name
+	}
+	if j.Name != name {
+		return Job{}, invalid("name", "is %q but the job being changed is %q; a job cannot be renamed", j.Name, name)
+	}
+	j.fillDefaults()
+	if err := j.Validate(); err != nil {
+		return Job{}, err
+	}
+	if j.User != old.User { // an unchanged user was checked when it was saved
+		if err := m.checkUser(j); err != nil {
+			return Job{}, err
 		}
-		if j.Name == "" {
-			j.Name = name
-		}
-		if j.Name != name {
-			return invalid("name", "is %q but the job being changed is %q; a job cannot be renamed", j.Name, name)
-		}
-		j.fillDefaults()
-		if err := j.Validate(); err != nil {
-			return err
-		}
-		if j.User != old.User { // an unchanged user was checked when it was saved
-			if err := m.checkUser(j); err != nil {
-				return err
-			}
-		}
-		if err := m.store.update(ctx, j); err != nil {
-			return err
-		}
-		r.mu.Lock()
-		r.job, r.def = j, nil
-		r.gen++ // a queued schedule tick belongs to the old definition
-		r.planLocked()
-		r.mu.Unlock()
-		saved = j
-		return nil
-	})
-	return saved, err
+	}
+	if err := m.store.update(ctx, r.id, j); err != nil {
+		return Job{}, err
+	}
+	r.mu.Lock()
+	r.job, r.def = j, nil
+	r.gen++ // a queued schedule tick belongs to the old definition
+	r.planLocked()
+	if j.Type != Continuous {
+		r.wantLocked(false) // one_time jobs are never started again at Open
+	}
+	r.mu.Unlock()
+	return j, nil
 }
 
 // check reports every problem of a definition: Validate's, and a user this
@@ -341,27 +384,52 @@ func (m *Manager) check(j Job) error {
 	return errors.Join(err, m.checkUser(j))
 }
 
-// Delete stops the job (as Stop does) and removes it; its name can then be reused.
-// Its log files are kept.
+// Delete stops the job (as Stop does) and removes it; its name can then be
+// reused, by a new job with a history of its own. Its log files are kept.
 func (m *Manager) Delete(ctx context.Context, name string) error {
-	return m.control(ctx, name, func(r *runner) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	r, err := m.runner(name)
+	if err != nil {
+		return err
+	}
+	// Stop it and mark it deleted under its control lock, so that no start
+	// sneaks in; then write, under its edit lock only.
+	err = r.control(ctx, func(r *runner) error {
+		r.mu.Lock()
+		r.wantLocked(false) // also if the write fails: the user wants it gone, not resumed
+		r.mu.Unlock()
 		if err := r.stop(ctx); err != nil && !errors.Is(err, ErrStopFailed) {
 			return err
 		}
-		if err := m.store.delete(ctx, name); err != nil {
-			return err
-		}
-		r.mu.Lock()
-		r.deleted = true
-		r.gen++
-		r.planLocked()
-		r.mu.Unlock()
-		m.mu.Lock()
-		delete(m.jobs, name)
-		m.sorted = nil
-		m.mu.Unlock()
+		r.setDeleted(true)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if err = lockSlot(ctx, r.edit); err == nil { // a Replace under way ends first
+		err = m.store.delete(ctx, r.id, name)
+		unlockSlot(r.edit)
+	}
+	if err != nil {
+		r.setDeleted(false) // still there, and stopped
+		return err
+	}
+	m.mu.Lock()
+	delete(m.jobs, name)
+	m.sorted = nil
+	m.mu.Unlock()
+	return nil
+}
+
+func (r *runner) setDeleted(deleted bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deleted = deleted
+	r.gen++
+	r.planLocked()
 }
 
 // Start starts a job that is not active. It returns once the first run has
@@ -377,8 +445,14 @@ func (m *Manager) start(ctx context.Context, name string, trigger Trigger) error
 // Stop stops an active job: its stop signal to the whole process group, SIGKILL
 // after its stop timeout. It returns once no process of the group is left.
 // Stopping a job that is not active does nothing.
+// A stop by hand clears the job's desired state: it is not started again at Open.
 func (m *Manager) Stop(ctx context.Context, name string) error {
-	return m.control(ctx, name, func(r *runner) error { return r.stop(ctx) })
+	return m.control(ctx, name, func(r *runner) error {
+		r.mu.Lock()
+		r.wantLocked(false)
+		r.mu.Unlock()
+		return r.stop(ctx)
+	})
 }
 
 // Restart stops the job if it is active and starts it again with its current
@@ -408,10 +482,10 @@ func (m *Manager) control(ctx context.Context, name string, op func(*runner) err
 // been deleted. Schedule ticks use it directly: they belong to this runner,
 // never to a later job that reuses the name.
 func (r *runner) control(ctx context.Context, op func(*runner) error) error {
-	if err := r.lock(ctx); err != nil {
+	if err := lockSlot(ctx, r.ctl); err != nil {
 		return err
 	}
-	defer r.unlock()
+	defer unlockSlot(r.ctl)
 	r.mu.Lock()
 	deleted := r.deleted
 	r.mu.Unlock()
@@ -467,18 +541,15 @@ func (m *Manager) waitUntil(ctx context.Context, name string, ok func(Status) bo
 	}
 }
 
-// Ping reports whether the database answers.
-func (m *Manager) Ping(ctx context.Context) error {
-	if m.isClosed() {
-		return ErrClosed
-	}
-	return m.store.ping(ctx)
-}
-
 // Shutdown stops every job in parallel, each gracefully (stop signal, then
 // SIGKILL after its stop timeout). If ctx ends first, every remaining group is
-// killed at once. It then waits for every goroutine, ends the guardian and
-// closes the database. Later calls return the first call's result.
+// killed at once. It then waits for every goroutine, gives the database up to
+// 5 s (whatever ctx says) to take the records still queued, which a healthy
+// one does in milliseconds, ends the guardian and closes and releases the
+// database. Records left unwritten then are logged and reported in the
+// error; a run whose end was among them shows outcome unknown at the next
+// Open. Shutdown's stops leave every job's desired state as it was. Later
+// calls return the first call's result.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.shutdownOnce.Do(func() { m.shutdownErr = m.shutdown(ctx) })
 	return m.shutdownErr
@@ -522,7 +593,11 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	}
 	<-ticks.Done()
 	m.hub.close()
-	err = errors.Join(err, m.guard.close(), m.kids.close(), m.store.close())
+	if lost := m.w.close(drainLimit); lost > 0 {
+		m.log.Error("records not written to the database before shutdown", "count", lost, "waited", drainLimit)
+		err = errors.Join(err, fmt.Errorf("shutdown: %d records not written to the database", lost))
+	}
+	err = errors.Join(err, m.guard.close(), m.kids.close(), m.store.close(), m.lock.release())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
 	return err
 }

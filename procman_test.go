@@ -102,8 +102,9 @@ func TestPersistenceAndReboot(t *testing.T) {
 	if st, _ := m2.State("boot"); st.State != StateRunning || st.PID == first.PID {
 		t.Fatalf("reboot job after reopen: %+v", st)
 	}
-	if st, _ := m2.State("hand"); st.State != StateStopped {
-		t.Fatalf("manual job after reopen: %+v", st)
+	// Started by hand and never stopped: wanted running (desired.go).
+	if st, _ := m2.State("hand"); st.State != StateRunning {
+		t.Fatalf("manual job after reopen: %+v, want resumed", st)
 	}
 	if n := len(m2.List()); n != 2 {
 		t.Fatalf("%d jobs", n)

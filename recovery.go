@@ -13,7 +13,8 @@ const unknownCause = "ProcMan ended without shutting down while this run went on
 
 // recover closes the runs an earlier ProcMan left open (it died: SIGKILL,
 // power loss) with outcome unknown, after killing whatever is left of them.
-// It returns the jobs whose last run was lost that way.
+// It returns the jobs (by ID) whose last run was lost that way. It runs at
+// Open, before any job does, so it writes directly.
 func (m *Manager) recover(ctx context.Context) (map[string]bool, error) {
 	rows, err := m.store.openRuns(ctx)
 	if err != nil {
@@ -30,11 +31,11 @@ func (m *Manager) recover(ctx context.Context) (map[string]bool, error) {
 		if fi, err := os.Stat(row.LogFile); err == nil && row.LogFile != "" {
 			row.LogBytes = fi.Size()
 		}
-		if err := m.store.endRun(ctx, &row); err != nil {
+		if err := endRun(ctx, m.store.db, &row); err != nil {
 			return nil, err
 		}
 		m.metrics.runFinished(OutcomeUnknown)
-		lost[row.Job] = true
+		lost[row.JobID] = true
 	}
 	return lost, nil
 }

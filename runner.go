@@ -17,9 +17,13 @@ import (
 type runner struct {
 	m    *Manager
 	name string
-	// ctl is a one-slot semaphore that serialises Start, Stop, Restart, Replace
-	// and Delete of this job; a channel so that waiting for it honours a context.
+	id   string // this incarnation of the job (jobRow.ID), which its runs carry
+	// ctl is a one-slot semaphore that serialises Start, Stop, Restart and
+	// Delete's stop of this job; a channel so that waiting for it honours a context.
 	ctl chan struct{}
+	// edit serialises the definition writes of this job (Replace, Delete's
+	// write), which wait on the database: never under ctl, which Stop needs.
+	edit chan struct{}
 
 	mu      sync.Mutex
 	job     Job
@@ -33,25 +37,27 @@ type runner struct {
 	gen     int           // bumped by Stop, Replace and Delete: a queued tick is then dropped
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
+	wanted  bool // the desired state (desired.go)
 }
 
-func newRunner(m *Manager, j Job) *runner {
+func newRunner(m *Manager, id string, j Job) *runner {
 	return &runner{
-		m: m, name: j.Name, job: j, ctl: make(chan struct{}, 1), changed: make(chan struct{}),
+		m: m, name: j.Name, id: id, job: j, ctl: make(chan struct{}, 1), edit: make(chan struct{}, 1), changed: make(chan struct{}),
 		st: Status{Name: j.Name, State: StateStopped, Since: time.Now()},
 	}
 }
 
-func (r *runner) lock(ctx context.Context) error {
+// lockSlot takes a one-slot semaphore (runner.ctl, runner.edit), unless ctx ends first.
+func lockSlot(ctx context.Context, slot chan struct{}) error {
 	select {
-	case r.ctl <- struct{}{}:
+	case slot <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (r *runner) unlock() { <-r.ctl }
+func unlockSlot(slot chan struct{}) { <-slot }
 
 // supervisor is one activation of a job, from start until it rests again.
 type supervisor struct {
@@ -342,6 +348,7 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 	if edit != nil {
 		edit(&r.st)
 	}
+	r.noteStateLocked(from, to)
 	if !to.active() && r.sup != nil {
 		// At rest: a new Start may begin at once, and Stop's wait is over.
 		close(r.sup.done)

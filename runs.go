@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/uptrace/bun"
 )
 
 // Trigger says what started a run.
@@ -15,6 +17,7 @@ const (
 	TriggerReboot  Trigger = "reboot"  // the reboot schedule, at Open or Create
 	TriggerRestart Trigger = "restart" // Restart
 	TriggerRetry   Trigger = "retry"   // a continuous job's automatic restart
+	// TriggerSchedule (schedule.go) and TriggerResume (desired.go) complete the list.
 )
 
 // Outcome says how a run ended.
@@ -33,7 +36,8 @@ const (
 	OutcomeUnknown Outcome = "unknown"
 )
 
-// Run is one run of a job, as recorded in the runs table.
+// Run is one run of a job, as recorded in the runs table. IDs are given by
+// the Manager, in order, and never twice on one database.
 type Run struct {
 	ID        int64      `json:"id"`
 	Job       string     `json:"job"`
@@ -81,9 +85,13 @@ type RunsOptions struct {
 // MaxRunsLimit caps RunsOptions.Limit.
 const MaxRunsLimit = 1000
 
-// Runs returns the job's runs, newest first.
+// Runs returns the job's runs, newest first. Runs of an earlier job of the
+// same name, since deleted, are not its runs. Every run recorded before the
+// call is in the answer: it waits, as long as ctx lets it, for the database
+// to take what is queued for it.
 func (m *Manager) Runs(ctx context.Context, name string, opts RunsOptions) ([]Run, error) {
-	if _, err := m.runner(name); err != nil {
+	r, err := m.runner(name)
+	if err != nil {
 		return nil, err
 	}
 	switch {
@@ -92,24 +100,40 @@ func (m *Manager) Runs(ctx context.Context, name string, opts RunsOptions) ([]Ru
 	case opts.Limit < 0 || opts.Limit > MaxRunsLimit:
 		return nil, fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxRunsLimit)
 	}
-	return m.store.runs(ctx, name, opts.Limit)
+	if err := m.w.sync(ctx); err != nil {
+		return nil, fmt.Errorf("runs of %q: %w", name, err)
+	}
+	return m.store.runs(ctx, r.id, name, opts.Limit)
 }
 
-// Run returns one run of the job.
+// Run returns one run of the job; like Runs, it sees every run recorded before it.
 func (m *Manager) Run(ctx context.Context, name string, id int64) (Run, error) {
-	if _, err := m.runner(name); err != nil {
+	r, err := m.runner(name)
+	if err != nil {
 		return Run{}, err
 	}
-	return m.store.run(ctx, name, id)
+	if err := m.w.sync(ctx); err != nil {
+		return Run{}, fmt.Errorf("run %d of %q: %w", id, name, err)
+	}
+	return m.store.run(ctx, r.id, name, id)
 }
 
-// recordStart saves a run as it begins. A database fault is logged, not fatal:
-// the run goes on, only its history is missing.
+// nextRunID gives a run its ID. The Manager holds the database alone
+// (lock.go), so IDs come from memory: a run's record may wait in the writer's
+// queue, and a failed write never lets two runs share an ID.
+func (m *Manager) nextRunID() int64 { return m.runID.Add(1) }
+
+// recordRun queues a run's first record; the writer retries it until the
+// database takes it.
+func (r *runner) recordRun(row runRow) {
+	r.m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return insertRun(ctx, db, &row) })
+}
+
+// recordStart saves a run as it begins.
 func (r *runner) recordStart(p *proc, trigger Trigger) {
+	p.row.ID, p.row.JobID = r.m.nextRunID(), r.id
 	p.row.Job, p.row.Trigger = r.name, string(trigger)
-	if err := r.m.store.insertRun(context.Background(), &p.row); err != nil {
-		r.m.log.Error("run not recorded", "job", r.name, "err", err)
-	}
+	r.recordRun(p.row)
 	r.m.metrics.runStarted(trigger)
 	r.mu.Lock()
 	r.cur = p
@@ -119,11 +143,9 @@ func (r *runner) recordStart(p *proc, trigger Trigger) {
 // recordFailedStart saves a run that never had a process.
 func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 	now := dbNow()
-	row := runRow{Job: r.name, Trigger: string(trigger), StartedAt: now, EndedAt: &now,
+	row := runRow{ID: r.m.nextRunID(), JobID: r.id, Job: r.name, Trigger: string(trigger), StartedAt: now, EndedAt: &now,
 		Outcome: string(OutcomeFailedToStart), Error: cause.Error()}
-	if err := r.m.store.insertRun(context.Background(), &row); err != nil {
-		r.m.log.Error("run not recorded", "job", r.name, "err", err)
-	}
+	r.recordRun(row)
 	r.m.metrics.failedStart(trigger)
 	r.mu.Lock()
 	r.st.LastRun = row.run().summary()
@@ -139,11 +161,8 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	if fi, err := os.Stat(p.row.LogFile); err == nil {
 		p.row.LogBytes = fi.Size()
 	}
-	if p.row.ID != 0 {
-		if err := r.m.store.endRun(context.Background(), &p.row); err != nil {
-			r.m.log.Error("run end not recorded", "job", r.name, "run", p.row.ID, "err", err)
-		}
-	}
+	row := p.row
+	r.m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return endRun(ctx, db, &row) })
 	r.m.metrics.runEnded(outcome, time.Since(p.started))
 	r.mu.Lock()
 	r.st.LastRun = p.row.run().summary()
@@ -152,7 +171,7 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	job := r.job
 	r.mu.Unlock()
 	close(p.ended)
-	r.m.prune(job)
+	r.m.prune(r.id, job)
 }
 
 // dbNow is the current time as the database keeps it (microseconds), so that

@@ -185,11 +185,9 @@ func (r *runner) queue(ctx context.Context) error {
 // recordSkip records a tick that did not run, in the history and as an event.
 func (r *runner) recordSkip(reason string) {
 	now := dbNow()
-	row := runRow{Job: r.name, Trigger: string(TriggerSchedule), StartedAt: now, EndedAt: &now,
+	row := runRow{ID: r.m.nextRunID(), JobID: r.id, Job: r.name, Trigger: string(TriggerSchedule), StartedAt: now, EndedAt: &now,
 		Outcome: string(OutcomeSkipped), Error: reason}
-	if err := r.m.store.insertRun(context.Background(), &row); err != nil {
-		r.m.log.Error("skipped run not recorded", "job", r.name, "err", err)
-	}
+	r.recordRun(row)
 	r.m.metrics.runFinished(OutcomeSkipped)
 	r.m.hub.publish(Event{Type: "skipped", Job: r.name, Time: now, Reason: reason})
 }

@@ -2,10 +2,12 @@ package procman
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,18 +20,43 @@ import (
 	"github.com/uptrace/bun/migrate"
 )
 
-// store persists job definitions. It is the only code that sees bun or driver
-// errors: everything it returns is either nil, a ProcMan sentinel, or a wrapped
-// database fault.
+// store persists job definitions and run history. It is the only code that
+// sees bun or driver errors: everything it returns is either nil, a ProcMan
+// sentinel, or a wrapped database fault.
+//
+// It has two handles on the database: db, a small pool for reads, and wdb,
+// one connection for every write: the writer's (writer.go) and the
+// definitions', whose callers wait for them. ProcMan's writes then take
+// turns on that connection instead of making each other wait inside SQLite,
+// whose busy handler sleeps, and a write waits for another program's lock
+// for writerBusy at most.
 type store struct {
 	db     *bun.DB
+	wdb    *bun.DB
+	path   string
+	file   os.FileInfo // the database file as opened: health.go notices it deleted or replaced
 	closed atomic.Bool // reads that come in as the Manager shuts down get ErrClosed, not a driver error
 }
+
+// Busy timeouts: how long a statement waits for another connection's write
+// lock. SQLite's wait ignores the context, so these bound it. A definition
+// write's caller learns of a failure after writerBusy; the writer retries
+// anyway, and a short wait keeps its shutdown drain within its bound.
+const (
+	poolBusy   = 5 * time.Second
+	writerBusy = time.Second
+	poolConns  = 4 // concurrent readers; SQLite in WAL mode never makes them wait for a writer
+)
 
 type jobRow struct {
 	bun.BaseModel `bun:"table:jobs"`
 
-	Name           string            `bun:"name,pk"`
+	Name string `bun:"name,pk"`
+	// ID names this incarnation of the job: a job deleted and created again
+	// under its name is another job, with a history of its own. Random, so
+	// that hosts sharing a database never need to agree on one.
+	ID             string            `bun:"id,notnull"`
+	Wanted         bool              `bun:"wanted,notnull"` // desired.go
 	Command        string            `bun:"command,notnull"`
 	Type           string            `bun:"type,notnull"`
 	Schedule       string            `bun:"schedule,notnull"`
@@ -50,37 +77,82 @@ type jobRow struct {
 	UpdatedAt      time.Time         `bun:"updated_at,notnull"`
 }
 
-func openStore(ctx context.Context, path string) (*store, error) {
-	// SQLite reports these as "out of memory" or "unable to open": say what is wrong.
+// checkDBPath refuses, before anything is created, a database path SQLite
+// would report as "out of memory" or "unable to open": it says what is wrong.
+func checkDBPath(path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("open database %s: is a directory", path)
+		return fmt.Errorf("open database %s: is a directory", path)
 	}
 	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	return nil
+}
+
+func openStore(ctx context.Context, path string) (*store, error) {
+	if err := checkDBPath(path); err != nil {
+		return nil, err
+	}
+	s := &store{path: path, db: openPool(path, poolBusy, poolConns)}
+	if err := s.init(ctx, migrations()); err != nil {
+		s.db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	sqldb, err := sql.Open(sqliteshim.ShimName, "file:"+path)
+	fi, err := os.Stat(path)
 	if err != nil {
+		s.db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	// One connection: SQLite has one writer anyway, and per-connection pragmas
-	// (busy_timeout, foreign_keys) then hold for every statement.
-	sqldb.SetMaxOpenConns(1)
-	db := bun.NewDB(sqldb, sqlitedialect.New())
-	s := &store{db: db}
-	if err := s.init(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
+	s.file, s.wdb = fi, openPool(path, writerBusy, 1)
 	return s, nil
 }
 
-func (s *store) init(ctx context.Context) error {
-	for _, p := range []string{"PRAGMA busy_timeout = 5000", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"} {
-		if _, err := s.db.ExecContext(ctx, p); err != nil {
-			return err
+// openPool opens a handle of up to conns connections, each set up alike.
+// Transactions begin IMMEDIATE: one that reads and then writes (retention)
+// must not fail on upgrading its lock, which no busy timeout would retry.
+func openPool(path string, busy time.Duration, conns int) *bun.DB {
+	name := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) + "?_txlock=immediate"
+	sqldb := sql.OpenDB(connector{name: name, setup: []string{
+		fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()),
+		"PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"}})
+	sqldb.SetMaxOpenConns(conns)
+	sqldb.SetMaxIdleConns(conns) // kept open: SQLite's per-connection setup and caches are not free
+	return bun.NewDB(sqldb, sqlitedialect.New())
+}
+
+// connector runs setup on each new connection, whichever driver sqliteshim
+// picked: per-connection pragmas then hold for every statement of a pool.
+type connector struct {
+	name  string
+	setup []string
+}
+
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Driver().Open(c.name)
+	if err != nil {
+		return nil, err
+	}
+	ex, ok := conn.(driver.ExecerContext)
+	if !ok {
+		conn.Close()
+		return nil, errors.New("the SQLite driver cannot run statements on a connection")
+	}
+	for _, q := range c.setup {
+		if _, err := ex.ExecContext(ctx, q, nil); err != nil {
+			conn.Close()
+			return nil, err
 		}
 	}
-	mg := migrate.NewMigrator(s.db, migrations(), migrate.WithMarkAppliedOnSuccess(true))
+	return conn, nil
+}
+
+func (c connector) Driver() driver.Driver { return sqliteshim.Driver() }
+
+func (s *store) init(ctx context.Context, ms *migrate.Migrations) error {
+	if _, err := s.db.ExecContext(ctx, "PRAGMA journal_mode = WAL"); err != nil { // kept in the file
+		return err
+	}
+	mg := migrate.NewMigrator(s.db, ms, migrate.WithMarkAppliedOnSuccess(true))
 	if err := mg.Init(ctx); err != nil {
 		return err
 	}
@@ -90,11 +162,13 @@ func (s *store) init(ctx context.Context) error {
 	return nil
 }
 
-// migrations lists the schema versions in order. Each is frozen SQL: later
-// versions are appended, never edited, so every database upgrades the same way.
-func migrations() *migrate.Migrations {
-	ms := migrate.NewMigrations()
-	for i, step := range [][]string{
+// migrations lists the schema versions in order.
+func migrations() *migrate.Migrations { return migrationsOf(migrationSteps()) }
+
+// migrationSteps are the schema versions, each frozen SQL: later versions are
+// appended, never edited, so every database upgrades the same way.
+func migrationSteps() [][]string {
+	return [][]string{
 		{`CREATE TABLE jobs (
 			name TEXT PRIMARY KEY, command TEXT NOT NULL, type TEXT NOT NULL, schedule TEXT NOT NULL,
 			dir TEXT NOT NULL, env TEXT, stop_signal TEXT NOT NULL, stop_timeout INTEGER NOT NULL,
@@ -114,7 +188,29 @@ func migrations() *migrate.Migrations {
 		{`ALTER TABLE jobs ADD COLUMN overlap TEXT NOT NULL DEFAULT ''`},
 		{`ALTER TABLE jobs ADD COLUMN run_as TEXT NOT NULL DEFAULT ''`,
 			`ALTER TABLE jobs ADD COLUMN env_file TEXT NOT NULL DEFAULT ''`},
-	} {
+		// Job identity: history belongs to one incarnation of a job, not to its
+		// name. A run is given to the job of its name created before it
+		// started; the runs of an earlier job of that name, since deleted, to
+		// none. (Times are text of one format, so they compare as strings.) A
+		// job is found by name, its key, and id: no index on id, whose random
+		// keys would cost every create a page.
+		{`ALTER TABLE jobs ADD COLUMN id TEXT NOT NULL DEFAULT ''`,
+			`UPDATE jobs SET id = lower(hex(randomblob(16)))`,
+			`ALTER TABLE runs ADD COLUMN job_id TEXT NOT NULL DEFAULT ''`,
+			`UPDATE runs SET job_id = coalesce((SELECT id FROM jobs
+				WHERE jobs.name = runs.job AND jobs.created_at <= runs.started_at), '')`,
+			`DROP INDEX runs_job_id`,
+			`CREATE INDEX runs_job ON runs (job_id, id)`},
+		// One row that /healthz rewrites to prove the database takes writes.
+		{`CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), written_at TIMESTAMP NOT NULL)`},
+		// The desired state: a continuous job started and not stopped by a user.
+		{`ALTER TABLE jobs ADD COLUMN wanted BOOLEAN NOT NULL DEFAULT 0`},
+	}
+}
+
+func migrationsOf(steps [][]string) *migrate.Migrations {
+	ms := migrate.NewMigrations()
+	for i, step := range steps {
 		ms.Add(migrate.Migration{
 			Name: fmt.Sprintf("%014d", 20261125000001+i),
 			Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
@@ -134,22 +230,29 @@ func migrations() *migrate.Migrations {
 
 func (s *store) close() error {
 	s.closed.Store(true)
-	return s.db.Close()
+	return errors.Join(s.wdb.Close(), s.db.Close())
 }
 
-func (s *store) ping(ctx context.Context) error {
-	var one int
-	if err := s.db.NewSelect().ColumnExpr("1").Scan(ctx, &one); err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
-	return nil
+// newJobID returns a new job identity: 128 random bits, as hex.
+func newJobID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
-func (s *store) insert(ctx context.Context, j Job) error {
+// storedJob is a job as loaded at Open.
+type storedJob struct {
+	Job
+	id     string
+	wanted bool
+}
+
+func (s *store) insert(ctx context.Context, id string, j Job) error {
 	row := toRow(j)
+	row.ID = id
 	row.CreatedAt = time.Now().UTC()
 	row.UpdatedAt = row.CreatedAt
-	if _, err := s.db.NewInsert().Model(&row).Exec(ctx); err != nil {
+	if _, err := s.wdb.NewInsert().Model(&row).Exec(ctx); err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("create %q: %w", j.Name, ErrExists)
 		}
@@ -158,10 +261,14 @@ func (s *store) insert(ctx context.Context, j Job) error {
 	return nil
 }
 
-func (s *store) update(ctx context.Context, j Job) error {
+// update saves a new definition of job id. Its identity and desired state
+// are not the definition's: they stay. Like every query of one job, it names
+// the incarnation (name and id), never a later job of the same name.
+func (s *store) update(ctx context.Context, id string, j Job) error {
 	row := toRow(j)
 	row.UpdatedAt = time.Now().UTC()
-	res, err := s.db.NewUpdate().Model(&row).ExcludeColumn("created_at").WherePK().Exec(ctx)
+	res, err := s.wdb.NewUpdate().Model(&row).ExcludeColumn("created_at", "id", "wanted").
+		Where("name = ? AND id = ?", j.Name, id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("replace %q: %w", j.Name, err)
 	}
@@ -171,8 +278,8 @@ func (s *store) update(ctx context.Context, j Job) error {
 	return nil
 }
 
-func (s *store) delete(ctx context.Context, name string) error {
-	res, err := s.db.NewDelete().Model((*jobRow)(nil)).Where("name = ?", name).Exec(ctx)
+func (s *store) delete(ctx context.Context, id, name string) error {
+	res, err := s.wdb.NewDelete().Model((*jobRow)(nil)).Where("name = ? AND id = ?", name, id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("delete %q: %w", name, err)
 	}
@@ -182,16 +289,36 @@ func (s *store) delete(ctx context.Context, name string) error {
 	return nil
 }
 
-func (s *store) all(ctx context.Context) ([]Job, error) {
+func (s *store) all(ctx context.Context) ([]storedJob, error) {
 	var rows []jobRow
 	if err := s.db.NewSelect().Model(&rows).Order("name").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("load jobs: %w", err)
 	}
-	jobs := make([]Job, len(rows))
+	jobs := make([]storedJob, len(rows))
 	for i, r := range rows {
-		jobs[i] = r.job()
+		jobs[i] = storedJob{Job: r.job(), id: r.ID, wanted: r.Wanted}
 	}
 	return jobs, nil
+}
+
+// setWanted records the desired state of job id, named name (desired.go). A
+// job deleted meanwhile has no row: nothing to do.
+func setWanted(ctx context.Context, db bun.IDB, name, id string, wanted bool) error {
+	_, err := db.NewUpdate().Model((*jobRow)(nil)).Set("wanted = ?", wanted).Where("name = ? AND id = ?", name, id).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("record desired state: %w", err)
+	}
+	return nil
+}
+
+// writeProbe rewrites the health row: a write that must commit (health.go).
+func writeProbe(ctx context.Context, db bun.IDB) error {
+	_, err := db.NewRaw(`INSERT INTO health (id, written_at) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at`, time.Now().UTC()).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("health probe: %w", err)
+	}
+	return nil
 }
 
 func isUniqueViolation(err error) bool {
@@ -220,143 +347,4 @@ func (r jobRow) job() Job {
 		KeepRuns: r.KeepRuns, MaxLogBytes: r.MaxLogBytes, Overlap: r.Overlap,
 		User: r.RunAs, EnvFile: r.EnvFile,
 	}
-}
-
-type runRow struct {
-	bun.BaseModel `bun:"table:runs"`
-
-	ID        int64      `bun:"id,pk,autoincrement"`
-	Job       string     `bun:"job,notnull"`
-	Trigger   string     `bun:"trigger,notnull"`
-	StartedAt time.Time  `bun:"started_at,notnull"`
-	EndedAt   *time.Time `bun:"ended_at"`
-	PID       int        `bun:"pid,notnull"`
-	PGID      int        `bun:"pgid,notnull"`
-	ProcStart uint64     `bun:"proc_start,notnull"`
-	ExitCode  *int       `bun:"exit_code"`
-	Signal    string     `bun:"signal,notnull"`
-	Outcome   string     `bun:"outcome,notnull"`
-	Error     string     `bun:"error,notnull"`
-	LogFile   string     `bun:"log_file,notnull"`
-	LogBytes  int64      `bun:"log_bytes,notnull"`
-	Pruned    bool       `bun:"pruned,notnull"`
-	// Invocation is a random ID put in the run's environment as
-	// PROCMAN_INVOCATION, which every process of the run inherits.
-	Invocation string `bun:"invocation,notnull"`
-}
-
-func (r runRow) run() Run {
-	return Run{ID: r.ID, Job: r.Job, Trigger: Trigger(r.Trigger), StartedAt: r.StartedAt, EndedAt: r.EndedAt,
-		PID: r.PID, PGID: r.PGID, ProcStart: r.ProcStart, ExitCode: r.ExitCode, Signal: r.Signal,
-		Outcome: Outcome(r.Outcome), Error: r.Error, LogFile: r.LogFile, Pruned: r.Pruned, Invocation: r.Invocation}
-}
-
-// insertRun records a run as it starts (or fails to) and sets its ID.
-func (s *store) insertRun(ctx context.Context, row *runRow) error {
-	if _, err := s.db.NewInsert().Model(row).Exec(ctx); err != nil {
-		return fmt.Errorf("record run of %q: %w", row.Job, err)
-	}
-	return nil
-}
-
-// endRun records how a run ended.
-func (s *store) endRun(ctx context.Context, row *runRow) error {
-	_, err := s.db.NewUpdate().Model(row).
-		Column("ended_at", "exit_code", "signal", "outcome", "error", "log_bytes").WherePK().Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("record end of run %d: %w", row.ID, err)
-	}
-	return nil
-}
-
-func (s *store) runs(ctx context.Context, job string, limit int) ([]Run, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	var rows []runRow
-	err := s.db.NewSelect().Model(&rows).Where("job = ?", job).OrderExpr("id DESC").Limit(int64(limit)).Scan(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("runs of %q: %w", job, err)
-	}
-	out := make([]Run, len(rows))
-	for i, r := range rows {
-		out[i] = r.run()
-	}
-	return out, nil
-}
-
-func (s *store) run(ctx context.Context, job string, id int64) (Run, error) {
-	if s.closed.Load() {
-		return Run{}, ErrClosed
-	}
-	var row runRow
-	err := s.db.NewSelect().Model(&row).Where("job = ? AND id = ?", job, id).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Run{}, fmt.Errorf("run %d of job %q: %w", id, job, ErrNotFound)
-	}
-	if err != nil {
-		return Run{}, fmt.Errorf("run %d of %q: %w", id, job, err)
-	}
-	return row.run(), nil
-}
-
-// lastEnded returns the newest finished run of each job, for Status.LastRun at start-up.
-func (s *store) lastEnded(ctx context.Context) (map[string]Run, error) {
-	var rows []runRow
-	err := s.db.NewSelect().Model(&rows).
-		Where("id IN (SELECT max(id) FROM runs WHERE ended_at IS NOT NULL GROUP BY job)").Scan(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("last runs: %w", err)
-	}
-	out := make(map[string]Run, len(rows))
-	for _, r := range rows {
-		out[r.Job] = r.run()
-	}
-	return out, nil
-}
-
-// openRuns returns the runs that never ended: left by a ProcMan that died.
-func (s *store) openRuns(ctx context.Context) ([]runRow, error) {
-	var rows []runRow
-	if err := s.db.NewSelect().Model(&rows).Where("ended_at IS NULL").OrderExpr("id").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("open runs: %w", err)
-	}
-	return rows, nil
-}
-
-// finishedRuns returns the job's finished runs, newest first, with what
-// retention needs.
-func (s *store) finishedRuns(ctx context.Context, job string, skip int) ([]runRow, error) {
-	var rows []runRow
-	q := s.db.NewSelect().Model(&rows).Column("id", "log_file", "log_bytes", "pruned").
-		Where("job = ? AND ended_at IS NOT NULL", job).OrderExpr("id DESC")
-	if skip > 0 {
-		q = q.Limit(math.MaxInt32).Offset(int64(skip)) // SQLite takes no OFFSET without LIMIT
-	}
-	err := q.Scan(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("runs of %q: %w", job, err)
-	}
-	return rows, nil
-}
-
-// pruneRuns deletes some run rows and marks others' logs as removed, in one transaction.
-func (s *store) pruneRuns(ctx context.Context, del, pruned []int64) error {
-	if len(del) == 0 && len(pruned) == 0 {
-		return nil // most runs end with nothing to prune: no empty write transaction
-	}
-	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if len(del) > 0 {
-			if _, err := tx.NewDelete().Model((*runRow)(nil)).Where("id IN (?)", bun.In(del)).Exec(ctx); err != nil {
-				return fmt.Errorf("prune runs: %w", err)
-			}
-		}
-		if len(pruned) > 0 {
-			_, err := tx.NewUpdate().Model((*runRow)(nil)).Set("pruned = 1").Where("id IN (?)", bun.In(pruned)).Exec(ctx)
-			if err != nil {
-				return fmt.Errorf("prune runs: %w", err)
-			}
-		}
-		return nil
-	})
 }

@@ -5,14 +5,23 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/uptrace/bun/driver/sqliteshim"
 )
 
 // faultExitLimit is how soon the binary must give up on an unusable database.
@@ -281,4 +290,147 @@ func TestLogDiskFull(t *testing.T) {
 	if b, err := os.ReadFile(r.LogFile); err != nil || string(b) != "small\n" {
 		t.Errorf("log %s after space was freed: %q (err %v), want %q", r.LogFile, b, err, "small\n")
 	}
+}
+
+// A second ProcMan on a database in use must refuse to start, naming the
+// first one's pid, and leave its jobs alone: before, it killed them as
+// leftovers of a crash and ran the reboot jobs again.
+func TestSecondBinaryOnOneDatabase(t *testing.T) {
+	dir := newDir(t)
+	base, cmd := startBinary(t, dir)
+	createJob(t, base, map[string]any{"name": "boot", "type": "one_time", "schedule": "reboot", "command": "echo boot >> boots.txt"})
+	poll(t, 10*time.Second, "boot job exited", func() bool { return jobState(t, base, "boot").State == "exited" })
+	createJob(t, base, map[string]any{"name": "svc", "type": "continuous", "command": "sleep 1000"})
+	startJob(t, base, "svc")
+	pid := waitRunning(t, base, "svc")
+
+	db := filepath.Join(dir, "procman.db")
+	code, stderr, took := faultRun(t, dir, "-db", db, "-logs", filepath.Join(dir, "logs"), "0")
+	faultWantRefusal(t, code, stderr, db, took)
+	if !strings.Contains(stderr, "in use by another ProcMan") || !strings.Contains(stderr, fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		t.Errorf("stderr does not say the database is in use by pid %d", cmd.Process.Pid)
+	}
+	if st := jobState(t, base, "svc"); st.State != "running" || st.PID != pid || gone(pid) {
+		t.Errorf("svc after the second ProcMan: %+v, want still running as pid %d", st, pid)
+	}
+	if got := fileLines(t, filepath.Join(dir, "boots.txt")); len(got) != 1 {
+		t.Errorf("boots.txt: %q, want the reboot job to have run once", got)
+	}
+	if rs := jobRuns(t, base, "svc"); len(rs) != 1 || rs[0].EndedAt != nil {
+		t.Errorf("runs of svc: %+v, want its one run, still open", rs)
+	}
+	stopAndCheck(t, cmd, dir)
+}
+
+// holdDB takes the database's write lock from this process, as another
+// program holding BEGIN EXCLUSIVE would, until release (or cleanup).
+func holdDB(t *testing.T, path string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open(sqliteshim.ShimName, "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err == nil {
+		_, err = conn.ExecContext(ctx, "PRAGMA busy_timeout = 10000")
+	}
+	if err == nil {
+		_, err = conn.ExecContext(ctx, "BEGIN EXCLUSIVE")
+	}
+	if err != nil {
+		db.Close()
+		t.Fatalf("lock the database: %v", err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			conn.ExecContext(ctx, "ROLLBACK")
+			conn.Close()
+			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// getStatus answers GET url's status code and how long it took.
+func getStatus(t *testing.T, url string) (int, time.Duration) {
+	t.Helper()
+	began := time.Now()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, time.Since(began)
+}
+
+var startedRE = regexp.MustCompile(`(?m)^procman_runs_started_total\{trigger="\w+"\} (\d+)$`)
+
+// With another program holding the database's write lock, supervision goes
+// on at its own pace, /healthz says 503 at once, a stop answers at once, and
+// once the lock goes every run started meanwhile is in the history.
+func TestLockedDatabaseKeepsSupervising(t *testing.T) {
+	dir := newDir(t)
+	base, cmd := startBinary(t, dir)
+	createJob(t, base, map[string]any{"name": "crash", "type": "continuous", "command": "exit 1",
+		"backoff_initial": "50ms", "backoff_max": "50ms", "min_uptime": "1h"})
+	createJob(t, base, map[string]any{"name": "svc", "type": "continuous", "command": "sleep 1000"})
+	startJob(t, base, "svc")
+	startJob(t, base, "crash")
+	if code, _ := getStatus(t, base+"/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz before the lock: %d", code)
+	}
+	release := holdDB(t, filepath.Join(dir, "procman.db"))
+
+	restarts := func() int {
+		var st struct{ Restarts int }
+		call(t, http.MethodGet, base+"/job/crash/state", nil, http.StatusOK, &st)
+		return st.Restarts
+	}
+	before := restarts()
+	poll(t, 4*time.Second, "5 restarts of crash while the database is locked", func() bool { return restarts() >= before+5 })
+	if code, took := getStatus(t, base+"/healthz"); code != http.StatusServiceUnavailable || took > 2*time.Second {
+		t.Errorf("healthz while the database is locked: %d after %s, want 503 within 2s", code, took.Round(time.Millisecond))
+	}
+	if code, took := getStatus(t, base+"/job/svc/stop"); code != http.StatusOK || took > 2*time.Second {
+		t.Errorf("stop while the database is locked: %d after %s, want 200 within 2s", code, took.Round(time.Millisecond))
+	}
+	if code, took := getStatus(t, base+"/job/crash/stop"); code != http.StatusOK || took > 2*time.Second {
+		t.Errorf("stop while the database is locked: %d after %s, want 200 within 2s", code, took.Round(time.Millisecond))
+	}
+
+	release()
+	poll(t, 10*time.Second, "healthz 200 once the lock is gone", func() bool {
+		code, _ := getStatus(t, base+"/healthz")
+		return code == http.StatusOK
+	})
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	started := 0
+	for _, m := range startedRE.FindAllStringSubmatch(string(text), -1) {
+		n, _ := strconv.Atoi(m[1])
+		started += n
+	}
+	recorded := 0
+	for _, name := range []string{"crash", "svc"} {
+		var rs []recRun
+		call(t, http.MethodGet, base+"/job/"+name+"/runs?limit=1000", nil, http.StatusOK, &rs)
+		for _, r := range rs {
+			if r.EndedAt == nil {
+				t.Errorf("run %d of %s has no end recorded", r.ID, name)
+			}
+		}
+		recorded += len(rs)
+	}
+	if recorded != started || started < 7 {
+		t.Errorf("%d runs in the history, %d started", recorded, started)
+	}
+	stopAndCheck(t, cmd, dir)
 }

@@ -91,6 +91,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 	tlsKey := fs.String("tls-key", "", "the private key of -tls-cert, a PEM `file`")
 	maxConns := fs.Int("max-conns", 0, "most connections to the API at once; 0: a quarter of the descriptor limit, at most 1024")
 	maxPerClient := fs.Int("max-conns-per-client", 0, "most connections from one IP address; 0: 128, or -max-conns if lower")
+	noResume := fs.Bool("no-resume", false, "do not start again the continuous jobs that were running when ProcMan last ended")
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log from this `level` up: debug (adds the requests that only read), info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -106,7 +107,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 			return options{}, 2
 		}
 		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
-			Subreaper: true}} // the binary starts no process of its own but the Manager's
+			NoResume: *noResume, Subreaper: true}} // the binary starts no process of its own but the Manager's
 		o.tlsCert, o.tlsKey = *tlsCert, *tlsKey
 		if err := o.setAddr(*addr, fs.Args(), *socket != ""); err != nil {
 			return usage(err)

@@ -582,22 +582,31 @@ func TestSIGKILLGuardianKillsEveryJob(t *testing.T) {
 }
 
 // Job definitions survive a restart of the binary: a reboot job runs again
-// (as a new process), a manual job that was running comes back stopped.
+// (as a new process); a continuous job started by hand comes back too
+// (trigger resume), unless it was stopped by hand or the binary is given
+// -no-resume.
 func TestRestartKeepsJobsAndStartsRebootJobs(t *testing.T) {
 	dir := newDir(t)
 	base, cmd := startBinary(t, dir)
 	createJob(t, base, map[string]any{"name": "r", "type": "continuous", "schedule": "reboot", "command": "sleep 1000"})
 	createJob(t, base, map[string]any{"name": "m", "type": "continuous", "schedule": "manual", "command": "sleep 1000"})
+	createJob(t, base, map[string]any{"name": "h", "type": "continuous", "command": "sleep 1000"})
 	oldR := waitRunning(t, base, "r") // a reboot job starts when created
 	startJob(t, base, "m")
 	oldM := waitRunning(t, base, "m")
-
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	startJob(t, base, "h")
+	waitRunning(t, base, "h")
+	call(t, http.MethodGet, base+"/job/h/stop", nil, http.StatusOK, nil)
+	sigterm := func(which string) {
+		t.Helper()
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if st := waitExit(t, cmd, 15*time.Second); st.ExitCode() != 0 {
+			t.Fatalf("%s procman: exit code %d, want 0", which, st.ExitCode())
+		}
 	}
-	if st := waitExit(t, cmd, 15*time.Second); st.ExitCode() != 0 {
-		t.Fatalf("first procman: exit code %d, want 0", st.ExitCode())
-	}
+	sigterm("first")
 	deadline := time.Now().Add(time.Second)
 	waitGone(t, oldR, deadline)
 	waitGone(t, oldM, deadline)
@@ -610,25 +619,36 @@ func TestRestartKeepsJobsAndStartsRebootJobs(t *testing.T) {
 	if gone(newR) {
 		t.Errorf("reboot job r reports pid %d, which is not alive", newR)
 	}
-	// Open starts reboot jobs before the API listens, so m's state is settled.
-	if st := jobState(t, base, "m"); st.State != "stopped" || st.PID != 0 {
-		t.Errorf("manual job m after restart: state %q pid %d, want stopped with no pid", st.State, st.PID)
+	// Open starts reboot and resumed jobs before the API listens, so states are settled.
+	newM := jobState(t, base, "m")
+	if newM.State != "running" || newM.PID == oldM || gone(newM.PID) {
+		t.Errorf("manual job m after restart: %+v, want running again as a new process", newM)
+	}
+	if rs := jobRuns(t, base, "m"); len(rs) != 2 || rs[0].Trigger != "resume" || rs[1].Outcome != "stopped" {
+		t.Errorf("runs of m after restart: %+v, want a run with trigger resume after the stopped one", rs)
+	}
+	if st := jobState(t, base, "h"); st.State != "stopped" || st.PID != 0 {
+		t.Errorf("job h, stopped by hand, after restart: state %q pid %d, want stopped with no pid", st.State, st.PID)
 	}
 	var jobs []struct{ Name, Command, Schedule string }
 	call(t, http.MethodGet, base+"/jobs", nil, http.StatusOK, &jobs)
-	if len(jobs) != 2 || jobs[0].Name != "m" || jobs[0].Command != "sleep 1000" || jobs[1].Name != "r" || jobs[1].Schedule != "reboot" {
+	if len(jobs) != 3 || jobs[1].Name != "m" || jobs[1].Command != "sleep 1000" || jobs[2].Name != "r" || jobs[2].Schedule != "reboot" {
 		t.Errorf("jobs after restart: %+v", jobs)
 	}
-
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if st := waitExit(t, cmd, 15*time.Second); st.ExitCode() != 0 {
-		t.Errorf("second procman: exit code %d, want 0", st.ExitCode())
-	}
+	sigterm("second")
 	deadline = time.Now().Add(time.Second)
 	waitGone(t, newR, deadline)
-	assertNoProcsIn(t, dir, deadline, newR)
+	waitGone(t, newM.PID, deadline)
+
+	base, cmd = startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "procman.db"), "-logs", filepath.Join(dir, "logs"), "-no-resume", "0")
+	lastR := waitRunning(t, base, "r")
+	if st := jobState(t, base, "m"); st.State != "stopped" {
+		t.Errorf("manual job m after a restart with -no-resume: state %q, want stopped", st.State)
+	}
+	sigterm("third")
+	deadline = time.Now().Add(time.Second)
+	waitGone(t, lastR, deadline)
+	assertNoProcsIn(t, dir, deadline, lastR)
 }
 
 func TestUsage(t *testing.T) {

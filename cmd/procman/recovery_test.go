@@ -115,6 +115,13 @@ func newCrashScene(t *testing.T, dir string, withBoot bool) crashScene {
 	return sc
 }
 
+// startBinaryNoResume starts the binary on dir's database with -no-resume:
+// a job whose run was lost stays unknown instead of being started again.
+func startBinaryNoResume(t *testing.T, dir string) (string, *exec.Cmd) {
+	t.Helper()
+	return startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "procman.db"), "-logs", filepath.Join(dir, "logs"), "-no-resume", "0")
+}
+
 // killBinary SIGKILLs the binary and waits for it to end.
 func killBinary(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
@@ -193,7 +200,7 @@ func TestCrashRecoveryReapsLeftovers(t *testing.T) {
 		t.Fatalf("grandchild %d is gone before the restart: the reaper would have nothing to do", sc.gc)
 	}
 
-	base, cmd := startBinary(t, dir)
+	base, cmd := startBinaryNoResume(t, dir)
 	restarted := time.Now()
 	// Open, which reaps, ends before the binary listens: allow only a moment.
 	if !waitGone(t, sc.gc, restarted.Add(3*time.Second)) {
@@ -255,7 +262,7 @@ func TestCrashRecoveryAfterGuardian(t *testing.T) {
 		t.FailNow()
 	}
 
-	base, cmd := startBinary(t, dir)
+	base, cmd := startBinaryNoResume(t, dir)
 	checkLostRun(t, base, sc.run)
 	if got := reapedLines(stderrOf(cmd)); len(got) != 0 {
 		t.Errorf("reaped though the guardian left nothing: %q", got)
@@ -270,6 +277,30 @@ func TestCrashRecoveryAfterGuardian(t *testing.T) {
 	rs := jobRuns(t, base, "cont")
 	if len(rs) != 2 || rs[0].ID <= sc.run.ID || rs[0].Outcome != "" || rs[0].Trigger != "manual" || rs[1].Outcome != "unknown" {
 		t.Errorf("runs of cont after a new start: %+v, want a new open run, then the unknown one", rs)
+	}
+	stopAndCheck(t, cmd, dir)
+}
+
+// A continuous job started by hand is wanted running: after a crash the next
+// ProcMan records its lost run as unknown and starts it again, as a new run
+// with trigger resume, before it listens.
+func TestCrashResumesWantedJob(t *testing.T) {
+	dir := newDir(t)
+	sc := newCrashScene(t, dir, false)
+	killBinary(t, sc.cmd)
+	deadline := time.Now().Add(5 * time.Second)
+	for _, p := range append(sc.group, sc.guardian) {
+		waitGone(t, p, deadline)
+	}
+
+	base, cmd := startBinary(t, dir)
+	st := fullState(t, base, "cont")
+	if st.State != "running" || st.PID == sc.shell || gone(st.PID) {
+		t.Fatalf("cont after the crash: %+v, want running again as a new process", st)
+	}
+	rs := jobRuns(t, base, "cont")
+	if len(rs) != 2 || rs[0].Trigger != "resume" || rs[0].EndedAt != nil || rs[1].ID != sc.run.ID || rs[1].Outcome != "unknown" {
+		t.Errorf("runs of cont after the crash: %+v, want a resumed open run, then the lost one (unknown)", rs)
 	}
 	stopAndCheck(t, cmd, dir)
 }

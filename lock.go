@@ -1,0 +1,61 @@
+package procman
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// dbLock holds a database for one Manager: an exclusive flock(2) on a file
+// beside it. Two Managers on one database would each take the other's runs
+// for leftovers of a crash and kill them; the kernel releases a flock when its
+// holder ends, however it ends, so a crash never leaves the database held.
+type dbLock struct{ f *os.File }
+
+// lockDB takes the lock of the database at dbPath, or fails with ErrLocked
+// naming the holder's pid, having changed nothing.
+func lockDB(dbPath string) (*dbLock, error) {
+	path := dbPath + ".lock"
+	// Opened close-on-exec (as Go opens every file): no job inherits the lock.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: lock file: %w", dbPath, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		holder := lockHolder(f)
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("open database %s: %w (%s holds %s)", dbPath, ErrLocked, holder, path)
+		}
+		return nil, fmt.Errorf("open database %s: lock %s: %w", dbPath, path, err)
+	}
+	// The holder's pid is for the error a second ProcMan reports; the lock
+	// itself is the flock, so a stale pid left by a crash does no harm.
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return &dbLock{f: f}, nil
+}
+
+// lockHolder names the process that wrote its pid into the lock file.
+func lockHolder(f *os.File) string {
+	b := make([]byte, 32)
+	n, _ := f.ReadAt(b, 0)
+	if pid, err := strconv.Atoi(string(bytes.TrimSpace(b[:n]))); err == nil && pid > 0 {
+		return "pid " + strconv.Itoa(pid)
+	}
+	return "a process that has not written its pid yet"
+}
+
+// release ends the hold. The file stays: removing it would let a third
+// Manager lock a new file while a second still holds the old one.
+func (l *dbLock) release() error {
+	if l == nil {
+		return nil
+	}
+	return l.f.Close()
+}
