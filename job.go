@@ -77,8 +77,8 @@ type Job struct {
 	// Continuous jobs only.
 
 	// BackoffInitial is the first interval between the starts of a failing job
-	// (default 1s). A failed run that outlived the interval restarts at once;
-	// one that ended sooner waits for the rest of it, and the interval doubles.
+	// (default 1s). Every failed run doubles it, and the next start waits for
+	// what is left of it once the run's own duration is taken off.
 	BackoffInitial Duration `json:"backoff_initial,omitempty"`
 	// BackoffMax caps that interval (default 1m).
 	BackoffMax Duration `json:"backoff_max,omitempty"`

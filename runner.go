@@ -281,16 +281,17 @@ func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration,
 	}
 }
 
-// throttle spaces the starts of a continuous job that keeps failing: no two
-// starts closer than the backoff interval, which doubles each time a run ends
-// sooner than that (the job would restart faster than allowed) and resets
-// after a healthy run. So a failed run that outlived the interval restarts at
-// once: a service killed now and then is back without delay, while one that
-// dies on start waits 1s, 2s, 4s, and so on.
+// throttle spaces the starts of a continuous job that keeps failing. Each
+// failed run (or failure to spawn) doubles the interval, from backoff_initial
+// up to backoff_max (±50% jitter, never above backoff_max), and the next start
+// waits for what is left of the interval once the run's own duration is
+// taken off; a healthy run resets it. So a job that dies on start waits 1s,
+// 2s, 4s, ...; one that fails after 1.6s restarts at once, then after about
+// 0.4s, 2.4s, 6.4s, ...; and a service killed now and then, after a healthy
+// run, is back at once.
 type throttle struct {
-	bo      backoff.BackOff
-	cur     time.Duration // the interval in force
-	failing bool          // cur is set: there was a failure since the last reset
+	bo  backoff.BackOff
+	max time.Duration
 }
 
 func newThrottle(set settings) *throttle {
@@ -300,26 +301,19 @@ func newThrottle(set settings) *throttle {
 	b.Multiplier = 2
 	b.MaxElapsedTime = 0 // a supervisor never gives up on its own clock; max_retries decides
 	b.Reset()
-	return &throttle{bo: b}
+	return &throttle{bo: b, max: set.backoffMax}
 }
 
-func (t *throttle) reset() {
-	t.bo.Reset()
-	t.failing = false
-}
+func (t *throttle) reset() { t.bo.Reset() }
 
 // wait is how long to wait before the next start, after a failed run that
-// lasted ran (0 for a failure to spawn).
+// lasted ran (0 for a failure to spawn, which always waits).
 func (t *throttle) wait(ran time.Duration) time.Duration {
-	if !t.failing {
-		t.cur, t.failing = t.bo.NextBackOff(), true
+	iv := min(t.bo.NextBackOff(), t.max) // the jitter may go above the cap
+	if ran == 0 {
+		return max(iv, time.Millisecond)
 	}
-	if ran > 0 && ran >= t.cur {
-		return 0
-	}
-	w := max(t.cur-ran, time.Millisecond) // a failure to spawn always waits
-	t.cur = t.bo.NextBackOff()
-	return w
+	return max(iv-ran, 0)
 }
 
 // transition moves the job to state to, applying edit to its status.

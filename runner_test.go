@@ -108,31 +108,60 @@ func TestHealthyRunRestartsAtOnce(t *testing.T) {
 	w.stop("svc")
 }
 
-// A failed run (shorter than min_uptime) that still outlived the backoff
-// interval restarts at once, and the interval does not grow: only a job that
-// would restart faster than the interval is held back. The runs still count
-// toward max_retries.
-func TestFailedRunOutlivingTheIntervalRestartsAtOnce(t *testing.T) {
+// Every failed run (shorter than min_uptime) doubles the interval, even one
+// that outlived it: runs of 200ms with an interval from 100ms restart at once
+// at first, then wait for what is left of the interval (400ms or more from
+// the 4th failure). The runs count toward max_retries.
+func TestEveryFailedRunDoublesTheInterval(t *testing.T) {
 	w := setup(t)
-	w.create(Job{Name: "svc", Command: "sleep 0.1", Type: Continuous, MaxRetries: 5,
-		BackoffInitial: dur(20 * time.Millisecond), BackoffMax: dur(time.Hour), MinUptime: dur(time.Hour)})
+	w.create(Job{Name: "svc", Command: "sleep 0.2; exit 1", Type: Continuous, MaxRetries: 6,
+		BackoffInitial: dur(100 * time.Millisecond), BackoffMax: dur(time.Hour), MinUptime: dur(time.Hour)})
 	events, cancel := w.m.Subscribe(context.Background())
 	defer cancel()
 	w.start("svc")
 	st := w.waitFor("svc", StateError)
-	if !strings.Contains(st.Error, "gave up after 5 consecutive failures") {
+	if !strings.Contains(st.Error, "gave up after 6 consecutive failures") {
 		t.Fatalf("status %+v", st)
 	}
-	for {
-		select {
-		case ev := <-events:
-			if ev.Job == "svc" && ev.To == StateRetrying {
-				t.Fatalf("went to retrying although each run outlived the interval: %+v", ev)
-			}
-			continue
-		default:
+	waited := 0
+	for len(events) > 0 {
+		if ev := <-events; ev.Job == "svc" && ev.To == StateRetrying {
+			waited++
 		}
-		break
+	}
+	if waited == 0 {
+		t.Fatal("never waited in retrying: the interval did not grow past the runs' 200ms")
+	}
+}
+
+// The wait after a failed run is what is left of the interval, which
+// doubles at each failure up to backoff_max, whatever the run lasted: the
+// README's "sleep 1.6; exit 1" with the defaults.
+func TestThrottleWaitIsWhatIsLeftOfADoublingInterval(t *testing.T) {
+	th := newThrottle(settings{backoffInitial: time.Second, backoffMax: time.Minute})
+	ran := 1600 * time.Millisecond
+	var waits []time.Duration
+	for range 12 {
+		waits = append(waits, th.wait(ran))
+	}
+	// Intervals with ±50% jitter: [0.5s,1.5s], [1s,3s], [2s,6s], [4s,12s], ...
+	if waits[0] != 0 {
+		t.Errorf("first wait %s: a run longer than the interval restarts at once", waits[0])
+	}
+	if waits[3] < 4*time.Second-ran || waits[4] < 8*time.Second-ran {
+		t.Errorf("waits %v: the 4th and 5th must be at least 2.4s and 6.4s", waits)
+	}
+	for i, w := range waits {
+		if w > time.Minute-ran {
+			t.Errorf("wait %d is %s: the interval must stay within backoff_max", i, w)
+		}
+	}
+	th.reset() // after a healthy run
+	if w := th.wait(ran); w != 0 {
+		t.Errorf("after a reset: wait %s, want 0", w)
+	}
+	if w := th.wait(0); w < time.Millisecond {
+		t.Errorf("a failure to spawn waits %s, want at least 1ms", w)
 	}
 }
 
