@@ -31,6 +31,7 @@
 // # Errors
 //
 // Methods return errors wrapping ErrNotFound, ErrExists, ErrInvalid (as a
-// *FieldError naming the field), ErrRunning, ErrClosed or ErrStopFailed; check
-// them with errors.Is.
+// *FieldError naming the field), ErrRunning, ErrClosed, ErrStopFailed or
+// ErrStartFailed (a start whose first run could not be spawned); check them
+// with errors.Is.
 package procman

@@ -21,6 +21,9 @@ var (
 	ErrClosed = errors.New("manager is shut down")
 	// ErrStopFailed: a process group survived SIGKILL; the job is left in StateError.
 	ErrStopFailed = errors.New("process group did not exit after SIGKILL")
+	// ErrStartFailed: Start or Restart could not spawn the job's first run (bad
+	// dir, env_file or user, log folder not writable, ...); the message says why.
+	ErrStartFailed = errors.New("the run failed to start")
 )
 
 // FieldError names the job field that failed validation. It wraps ErrInvalid.

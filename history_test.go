@@ -44,7 +44,7 @@ func TestRunHistoryRecordsTriggersAndOutcomes(t *testing.T) {
 	eventually(t, "trap set", func() bool { return readFile(t, st.LogFile) == "ready\n" })
 	w.stop("deaf")
 	w.create(Job{Name: "nodir", Command: "true", Type: OneTime, Dir: filepath.Join(w.dir, "missing")})
-	w.start("nodir")
+	w.startFails("nodir")
 	w.waitFor("nodir", StateError)
 	w.create(Job{Name: "flaky", Command: "exit 1", Type: Continuous, MaxRetries: 2, BackoffInitial: dur(time.Millisecond)})
 	w.start("flaky")

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -27,9 +28,30 @@ type proc struct {
 	row     runRow
 }
 
-// spawn opens the run's log file and starts the shell in its own process
-// group, writing straight into the file: ProcMan copies no output.
-func (r *runner) spawn(job Job) (*proc, error) {
+// spawnPrep is what a run needs before its process is forked. Making it reads
+// files the job names (env_file, dir, the user database) and creates the log
+// file: all of which a strange file or a slow disk may hold up, so it is done
+// apart from the supervisor, which can walk away from it (runner.prepare).
+type spawnPrep struct {
+	cred       *credential
+	env        []string
+	invocation string
+	log        *os.File
+	logPath    string
+}
+
+// discard closes and removes the log file of a run that will never be.
+func (sp *spawnPrep) discard() {
+	if sp == nil || sp.log == nil {
+		return
+	}
+	sp.log.Close()
+	os.Remove(sp.logPath)
+}
+
+// prepareSpawn checks the job's dir and user, reads its env_file and opens the
+// run's log file.
+func (m *Manager) prepareSpawn(job Job) (*spawnPrep, error) {
 	if job.Dir != "" {
 		// exec reports a bad working directory as "fork/exec /bin/sh: ...", which
 		// blames the shell; name the real culprit.
@@ -37,7 +59,7 @@ func (r *runner) spawn(job Job) (*proc, error) {
 			return nil, fmt.Errorf("dir %q: not a usable directory", job.Dir)
 		}
 	}
-	cred, err := lookupUser(job.User, r.m.root)
+	cred, err := lookupUser(job.User, m.root)
 	if err != nil { // the user or group may have gone since the job was saved
 		return nil, fmt.Errorf("user %q: %w", job.User, err)
 	}
@@ -45,34 +67,43 @@ func (r *runner) spawn(job Job) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, path, err := openLog(r.m.cfg.LogDir, job.Name)
+	f, path, err := openLog(m.cfg.LogDir, job.Name)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close() // the child holds its own copy
 	invocation := newInvocation()
+	return &spawnPrep{cred: cred, env: jobEnv(job, invocation, cred, fileEnv), invocation: invocation,
+		log: f, logPath: path}, nil
+}
+
+// spawn starts the shell in its own process group, writing straight into the
+// log file: ProcMan copies no output.
+func (r *runner) spawn(job Job, sp *spawnPrep) (*proc, error) {
 	cmd := exec.Command("/bin/sh", "-c", job.Command)
 	cmd.Dir = job.Dir
-	cmd.Env = jobEnv(job, invocation, cred, fileEnv)
-	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = sp.env
+	cmd.Stdout, cmd.Stderr = sp.log, sp.log
 	// Pdeathsig is bound to the OS thread that forks, which Go never retires
 	// while it runs ordinary goroutines; the guardian covers the rest of the group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if cred != nil {
+	if cred := sp.cred; cred != nil {
 		// The child switches after the fork; it keeps the log file ProcMan
 		// opened, so the file stays ProcMan's. Go sets Pdeathsig after the switch,
 		// which would otherwise clear it.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: cred.uid, Gid: cred.gid, Groups: cred.groups}
 	}
 	if err := r.m.kids.start(cmd); err != nil {
-		if cred != nil { // most likely the user may not enter dir or run /bin/sh
+		sp.discard()        // no process will ever write to it
+		if sp.cred != nil { // most likely the user may not enter dir or run /bin/sh
 			return nil, fmt.Errorf("spawn as user %q: %w", job.User, err)
 		}
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
+	sp.log.Close() // the child holds its own copy
 	p := &proc{pgid: cmd.Process.Pid, started: time.Now(),
 		done: make(chan struct{}), ended: make(chan struct{})}
-	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: path, StartedAt: p.started.UTC().Truncate(time.Microsecond), Invocation: invocation}
+	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: sp.logPath, StartedAt: p.started.UTC().Truncate(time.Microsecond),
+		Invocation: sp.invocation}
 	if st, ok := readStat(strconv.Itoa(p.pgid)); ok {
 		p.row.ProcStart = st.start
 	}
@@ -151,6 +182,50 @@ func (p *proc) exit() (code *int, signal string) {
 		return &c, ""
 	}
 	return nil, "" // the wait failed
+}
+
+// readSmallFile reads a regular file of at most limit bytes. It opens it
+// without blocking and checks what it opened, so that no other kind of file
+// (pipe, device, socket, directory) is ever read, even one put in its place.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d allowed", path, fi.Size(), limit)
+	}
+	// The file may grow as it is read, and some (in /proc) say nothing of their size.
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: more than the %d bytes allowed", path, limit)
+	}
+	return b, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "mode " + m.String()
 }
 
 // openLog creates LogDir/<job>/<unix-nanos>.log, never reusing an existing name.
@@ -292,11 +367,19 @@ func parseID(s string) (uint32, error) {
 	return uint32(n), err
 }
 
+// MaxEnvFileBytes is the largest env_file ProcMan reads; a larger one makes
+// the run fail to start.
+const MaxEnvFileBytes = 1 << 20
+
 // readEnvFile reads the job's env_file as "KEY=VALUE" entries, in file order:
 // blank lines and '#' comments are skipped, an "export " prefix and one pair of
 // matching single or double quotes around the value are removed; nothing else
 // (no escapes, no ${VAR} expansion, no trailing comments). A relative path is
 // taken from the job's dir. Errors name the file, and the line, never its content.
+//
+// Only a regular file of at most MaxEnvFileBytes is read, opened without
+// blocking: a named pipe would hold the start up until something writes to it,
+// and /dev/zero never ends.
 func readEnvFile(job Job) ([]string, error) {
 	if job.EnvFile == "" {
 		return nil, nil
@@ -305,7 +388,7 @@ func readEnvFile(job Job) ([]string, error) {
 	if !filepath.IsAbs(path) && job.Dir != "" {
 		path = filepath.Join(job.Dir, path)
 	}
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path, MaxEnvFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("env_file: %w", err)
 	}

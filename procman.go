@@ -38,12 +38,15 @@ type Manager struct {
 	sorted []*runner // jobs by name, built on demand; nil after a create or delete. Never modified in place.
 	closed bool
 	wg     sync.WaitGroup // one per supervisor goroutine
+	preps  sync.WaitGroup // one per spawn being prepared (runner.prepare)
 
 	shutdownOnce sync.Once
 	shutdownErr  error
 
 	// root: ProcMan runs as root, so jobs may have a user. Set by Open; tests flip it.
 	root bool
+	// prepareRun is prepareSpawn; tests wrap it to hold a preparation up.
+	prepareRun func(Job) (*spawnPrep, error)
 }
 
 // Open opens (or creates) the database, starts the guardian process, loads
@@ -77,6 +80,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		cron: newCron(cfg.Logger)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.root = os.Geteuid() == 0
+	m.prepareRun = m.prepareSpawn
 	m.metrics = newMetrics(m) // before load, so that recovery counts
 	if err := m.load(ctx, jobs); err != nil {
 		g.close()
@@ -166,7 +170,9 @@ func (m *Manager) runners() []*runner {
 }
 
 // Create validates and saves a new job. A job with the reboot schedule is
-// started at once, as it would be at the next start-up.
+// started at once, as it would be at the next start-up; Create returns once
+// its first run is spawned or failed to be, and a failure to start is no
+// error of Create.
 func (m *Manager) Create(ctx context.Context, j Job) error {
 	if err := j.Validate(); err != nil {
 		return err
@@ -192,7 +198,11 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	m.sorted = nil
 	m.mu.Unlock()
 	if j.startsOnBoot() {
-		return m.start(ctx, j.Name, TriggerReboot)
+		// The job exists whatever its first run does: a run that failed to
+		// start is in its status and history, not an error of Create.
+		if err := m.start(ctx, j.Name, TriggerReboot); err != nil && !errors.Is(err, ErrStartFailed) {
+			return err
+		}
 	}
 	return nil
 }
@@ -312,14 +322,25 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	})
 }
 
-// Start starts a job that is not active. It returns once the first run has
-// been spawned (or failed to be); ErrRunning if the job is already active.
+// Start starts a job that is not active, and returns once its first run has
+// been spawned: ErrRunning if the job is already active, or an error wrapping
+// ErrStartFailed, with the reason, if the run failed to start (bad dir,
+// env_file or user, log folder not writable, ...). The job then goes on as
+// after any failed run: a continuous job retries, a one_time job is in error.
 func (m *Manager) Start(ctx context.Context, name string) error {
 	return m.start(ctx, name, TriggerManual)
 }
 
 func (m *Manager) start(ctx context.Context, name string, trigger Trigger) error {
-	return m.control(ctx, name, func(r *runner) error { return r.start(trigger) })
+	var s *supervisor
+	err := m.control(ctx, name, func(r *runner) (err error) {
+		s, err = r.start(trigger)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.firstRun(ctx, name) // the control lock is free again: a stop may come meanwhile
 }
 
 // Stop stops an active job: its stop signal to the whole process group, SIGKILL
@@ -330,14 +351,21 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 }
 
 // Restart stops the job if it is active and starts it again with its current
-// definition and a fresh backoff.
+// definition and a fresh backoff. Like Start, it returns once the new first
+// run has been spawned, or an error wrapping ErrStartFailed.
 func (m *Manager) Restart(ctx context.Context, name string) error {
-	return m.control(ctx, name, func(r *runner) error {
+	var s *supervisor
+	err := m.control(ctx, name, func(r *runner) (err error) {
 		if err := r.stop(ctx); err != nil {
 			return err
 		}
-		return r.start(TriggerRestart)
+		s, err = r.start(TriggerRestart)
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	return s.firstRun(ctx, name)
 }
 
 // control runs op on the named job while holding its control lock.
@@ -469,8 +497,26 @@ func (m *Manager) shutdown(ctx context.Context) error {
 		<-all
 	}
 	<-ticks.Done()
+	err = errors.Join(err, m.waitPreps(ctx))
 	m.hub.close()
 	err = errors.Join(err, m.guard.close(), m.kids.close(), m.store.close())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
 	return err
+}
+
+// waitPreps waits for the spawn preparations that stops walked away from. They
+// touch only files, so the database may close without them; ctx bounds the
+// wait for one that a file keeps blocked.
+func (m *Manager) waitPreps(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		m.preps.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown: a run's preparation is still blocked on a file: %w", ctx.Err())
+	}
 }

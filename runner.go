@@ -60,10 +60,17 @@ type supervisor struct {
 	done     chan struct{} // closed when the job comes to rest (transitionLocked)
 	stopOnce sync.Once
 	killOnce sync.Once
+
+	// first is closed once the first run is spawned, or failed to be (then
+	// firstErr says why) and the job has moved on to retrying or error.
+	first     chan struct{}
+	firstErr  error
+	firstOnce sync.Once
 }
 
 func newSupervisor() *supervisor {
-	return &supervisor{stopReq: make(chan struct{}), killReq: make(chan struct{}), done: make(chan struct{})}
+	return &supervisor{stopReq: make(chan struct{}), killReq: make(chan struct{}), done: make(chan struct{}),
+		first: make(chan struct{})}
 }
 
 func (s *supervisor) stop() { s.stopOnce.Do(func() { close(s.stopReq) }) }
@@ -76,6 +83,28 @@ func (s *supervisor) stopping() bool {
 	default:
 		return false
 	}
+}
+
+// report settles the outcome of the first run; later calls do nothing.
+func (s *supervisor) report(err error) {
+	s.firstOnce.Do(func() {
+		s.firstErr = err
+		close(s.first)
+	})
+}
+
+// firstRun waits for the outcome of the job's first run: nil once it is
+// spawned (or a stop came first), else an error wrapping ErrStartFailed.
+func (s *supervisor) firstRun(ctx context.Context, name string) error {
+	select {
+	case <-s.first:
+	case <-ctx.Done():
+		return fmt.Errorf("start %q: %w", name, ctx.Err())
+	}
+	if s.firstErr != nil {
+		return fmt.Errorf("start %q: %w: %w", name, ErrStartFailed, s.firstErr)
+	}
+	return nil
 }
 
 // settings is a job definition with the Manager's defaults filled in.
@@ -91,44 +120,27 @@ type settings struct {
 	maxLogBytes    int64
 }
 
-// start activates the job. The caller holds r.ctl. It returns once the first
-// run is spawned (or failed to be), so that the state seen next is meaningful.
-func (r *runner) start(trigger Trigger) error {
+// start activates the job: its supervisor goroutine spawns the first run.
+// The caller holds r.ctl, and waits for the first run (supervisor.firstRun)
+// only once it has let go of it, so that a stop is never held up by a spawn.
+func (r *runner) start(trigger Trigger) (*supervisor, error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.deleted {
-		r.mu.Unlock()
-		return fmt.Errorf("start %q: %w", r.name, ErrNotFound)
+		return nil, fmt.Errorf("start %q: %w", r.name, ErrNotFound)
 	}
 	if r.sup != nil {
-		st := r.st.State
-		r.mu.Unlock()
-		return fmt.Errorf("start %q: %w (state %s)", r.name, ErrRunning, st)
+		return nil, fmt.Errorf("start %q: %w (state %s)", r.name, ErrRunning, r.st.State)
 	}
 	if err := r.m.track(); err != nil {
-		r.mu.Unlock()
-		return fmt.Errorf("start %q: %w", r.name, err)
+		return nil, fmt.Errorf("start %q: %w", r.name, err)
 	}
 	s := newSupervisor()
 	r.sup = s
 	job := r.job
 	r.transitionLocked(StateStarting, func(st *Status) { st.Restarts = 0 })
-	r.mu.Unlock()
-
-	// The first spawn runs on a goroutine of its own: not on the caller's,
-	// whose OS thread may be locked and end with it, taking the parent-death
-	// signal's trigger along (Go ties it to the forking thread); and not on
-	// the supervisor's, which lives as long as the job and would keep the
-	// stack a spawn and a database write grow (some 7 KiB per running job).
-	var p *proc
-	var err error
-	launched := make(chan struct{})
-	go func() {
-		defer close(launched)
-		p, err = r.launch(job, trigger)
-	}()
-	<-launched
-	go r.supervise(s, job, r.m.cfg.settings(job), p, err)
-	return nil
+	go r.supervise(s, job, r.m.cfg.settings(job), trigger)
+	return s, nil
 }
 
 // stop asks the active supervisor, if any, to stop and waits until it has.
@@ -153,20 +165,25 @@ func (r *runner) stop(ctx context.Context) error {
 	return nil
 }
 
-// supervise runs the job until it rests: stopped, exited or error. From its
-// first run (p, or the failure to spawn it) on, it is the only code that
-// spawns, waits for or signals the job's processes.
-func (r *runner) supervise(s *supervisor, job Job, set settings, p *proc, err error) {
+// supervise runs the job until it rests: stopped, exited or error. It is the
+// only code that spawns, waits for or signals the job's processes.
+func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger) {
 	// The transition to a resting state ends the supervisor's ownership of the
 	// job (see transitionLocked); returning is all that is left to do.
 	defer r.m.wg.Done()
 	th := newThrottle(set)
 	failures := 0
-	for ; ; p, err = r.launch(job, TriggerRetry) {
+	for ; ; trigger = TriggerRetry {
+		p, err := r.launch(s, job, trigger)
+		if p == nil && err == nil { // stopped before the run was spawned
+			s.report(nil)
+			return
+		}
 		reason, ran := "", time.Duration(0)
 		if err != nil {
 			reason = err.Error()
 		} else {
+			s.report(nil)
 			var rested bool
 			ran, rested = r.watch(s, p, set)
 			if rested {
@@ -190,22 +207,79 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, p *proc, err er
 			reason = fmt.Sprintf("run lasted %s, less than min_uptime %s", ran.Round(time.Millisecond), set.minUptime)
 		}
 		failures++
-		if !r.retry(s, job, set, th.wait(ran), failures, reason) {
+		if !r.retry(s, job, set, th.wait(ran), failures, reason, err) {
 			return
 		}
 	}
 }
 
-// launch spawns a run and records it, or records the failure to.
-func (r *runner) launch(job Job, trigger Trigger) (*proc, error) {
-	p, err := r.spawn(job)
-	if err != nil {
-		r.recordFailedStart(trigger, err)
-		return nil, err
+// launch prepares and spawns a run and records it, or records the failure to.
+// A stop that comes while the run is being prepared ends the job at once
+// (stopped), and launch returns neither a run nor an error.
+func (r *runner) launch(s *supervisor, job Job, trigger Trigger) (*proc, error) {
+	prep, ok := r.prepare(s, job)
+	if !ok || (prep.err == nil && s.stopping()) {
+		prep.sp.discard()
+		r.transition(StateStopped, nil)
+		return nil, nil
 	}
-	r.recordStart(p, trigger)
-	r.transition(StateRunning, func(st *Status) { st.PID, st.LogFile, st.Error = p.pgid, p.row.LogFile, "" })
-	return p, nil
+	// Spawning and recording run on a goroutine of their own, not on the
+	// supervisor's: it lives as long as the job, and would keep the stack a
+	// spawn and a database write grow (some 7 KiB per running job).
+	var p *proc
+	err := prep.err
+	onFreshStack(func() {
+		if err == nil {
+			p, err = r.spawn(job, prep.sp)
+		}
+		if err != nil {
+			r.recordFailedStart(trigger, err)
+			return
+		}
+		r.recordStart(p, trigger)
+		r.transition(StateRunning, func(st *Status) { st.PID, st.LogFile, st.Error = p.pgid, p.row.LogFile, "" })
+	})
+	return p, err
+}
+
+// prepared is the outcome of prepareSpawn.
+type prepared struct {
+	sp  *spawnPrep
+	err error
+}
+
+// prepare runs prepareSpawn on a goroutine of its own and waits for it or for
+// a stop request, whichever comes first (ok is then false): a file the job
+// names can take its time, or never answer, without holding the job up. The
+// preparation a stop walked away from is discarded when it ends.
+func (r *runner) prepare(s *supervisor, job Job) (res prepared, ok bool) {
+	handed := make(chan prepared) // unbuffered: the result is either taken or discarded
+	r.m.preps.Add(1)
+	go func() {
+		defer r.m.preps.Done()
+		sp, err := r.m.prepareRun(job)
+		select {
+		case handed <- prepared{sp, err}:
+		case <-s.stopReq:
+			sp.discard()
+		}
+	}()
+	select {
+	case res = <-handed:
+		return res, true
+	case <-s.stopReq:
+		return prepared{}, false
+	}
+}
+
+// onFreshStack runs f on a new goroutine and waits for it.
+func onFreshStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
 }
 
 func (r *runner) restartNow() {
@@ -252,8 +326,11 @@ func (r *runner) watch(s *supervisor, p *proc, set settings) (time.Duration, boo
 
 // retry decides what follows a failed run or spawn: restart at once, or wait
 // (state retrying), and report true; or give up (state error) or stop, and
-// report false.
-func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration, failures int, reason string) bool {
+// report false. spawnErr is the failure to spawn, if that is what failed: it
+// settles the outcome of a first run (supervisor.report) once the job has
+// moved on.
+func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration, failures int, reason string, spawnErr error) bool {
+	defer s.report(spawnErr)
 	if job.Type == OneTime {
 		r.transition(StateError, func(st *Status) { st.Error = reason })
 		return false
@@ -269,6 +346,7 @@ func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration,
 		return true
 	}
 	r.transition(StateRetrying, func(st *Status) { st.Error = reason })
+	s.report(spawnErr) // before the wait
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {

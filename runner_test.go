@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -252,14 +253,14 @@ func TestSpawnFailure(t *testing.T) {
 	w := setup(t)
 	missing := filepath.Join(w.dir, "missing")
 	w.create(Job{Name: "once", Command: "true", Type: OneTime, Dir: missing})
-	w.start("once")
+	w.startFails("once")
 	if st := w.waitFor("once", StateError); !strings.Contains(st.Error, "missing") {
 		t.Fatalf("status %+v", st)
 	}
 	// For a continuous job a spawn failure is a failure like any other.
 	w.create(Job{Name: "svc", Command: "true", Type: Continuous, Dir: missing, MaxRetries: 2,
 		BackoffInitial: dur(10 * time.Millisecond)})
-	w.start("svc")
+	w.startFails("svc")
 	if st := w.waitFor("svc", StateError); !strings.Contains(st.Error, "gave up after 2") || st.Restarts != 1 {
 		t.Fatalf("status %+v", st)
 	}
@@ -275,7 +276,7 @@ func TestUnwritableLogFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.create(Job{Name: "blocked", Command: "true", Type: OneTime})
-	w.start("blocked")
+	w.startFails("blocked")
 	if st := w.waitFor("blocked", StateError); !strings.Contains(st.Error, "log folder") {
 		t.Fatalf("status %+v", st)
 	}
@@ -455,7 +456,7 @@ func TestSpawnFailureAlwaysWaits(t *testing.T) {
 		BackoffInitial: dur(time.Nanosecond), BackoffMax: dur(time.Nanosecond)})
 	events, cancel := w.m.Subscribe(context.Background())
 	defer cancel()
-	w.start("nodir")
+	w.startFails("nodir")
 	w.waitFor("nodir", StateError)
 	retrying := 0
 	for len(events) > 0 {
@@ -465,5 +466,90 @@ func TestSpawnFailureAlwaysWaits(t *testing.T) {
 	}
 	if retrying != 2 {
 		t.Fatalf("%d waits in retrying between 3 failed spawns, want 2", retrying)
+	}
+}
+
+// A start answers with what happened to the first run: nil once it is
+// spawned, ErrStartFailed with the reason when it could not be; the job goes
+// where a failed run takes it (a one_time job to error, a continuous one to
+// retrying). Restart answers the same way.
+func TestStartAnswersWhatTheFirstRunDid(t *testing.T) {
+	w := setup(t)
+	missing := filepath.Join(w.dir, "missing")
+	w.create(Job{Name: "once", Command: "true", Type: OneTime, Dir: missing})
+	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous, Dir: missing, BackoffInitial: dur(time.Hour)})
+	w.create(Job{Name: "good", Command: "sleep 100", Type: Continuous})
+	ctx := ctxT(t)
+	for name, want := range map[string]State{"once": StateError, "svc": StateRetrying} {
+		err := w.m.Start(ctx, name)
+		if !errors.Is(err, ErrStartFailed) || !strings.Contains(err.Error(), "not a usable directory") {
+			t.Errorf("Start %s: %v, want ErrStartFailed naming the dir", name, err)
+		}
+		if st, _ := w.m.State(name); st.State != want || !strings.Contains(st.Error, "not a usable directory") {
+			t.Errorf("%s after Start: %+v, want %s with the reason", name, st, want)
+		}
+	}
+	if err := w.m.Restart(ctx, "svc"); !errors.Is(err, ErrStartFailed) {
+		t.Errorf("Restart svc: %v, want ErrStartFailed", err)
+	}
+	if err := w.m.Start(ctx, "good"); err != nil {
+		t.Fatalf("Start good: %v", err)
+	}
+	if st, _ := w.m.State("good"); st.State != StateRunning || st.PID == 0 {
+		t.Errorf("good after Start: %+v", st)
+	}
+	w.stop("svc")
+}
+
+// holdPreparations makes every run's preparation wait until release is
+// called (or the test ends).
+func (w *world) holdPreparations() (held <-chan struct{}, release func()) {
+	orig := w.m.prepareRun
+	gate, in := make(chan struct{}), make(chan struct{}, 100)
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	w.t.Cleanup(release)
+	w.m.prepareRun = func(j Job) (*spawnPrep, error) {
+		in <- struct{}{}
+		<-gate
+		return orig(j)
+	}
+	return in, release
+}
+
+// A spawn being prepared (env_file, dir, user, log file) holds up neither a
+// stop nor a delete: they answer at once, the job is stopped, and the
+// preparation is thrown away when it ends, leaving no process and no log file.
+func TestStopIsNotHeldUpBySpawnPreparation(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous})
+	held, release := w.holdPreparations()
+	started := make(chan error, 1)
+	go func() { started <- w.m.Start(context.Background(), "svc") }()
+	<-held
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.m.Stop(ctx, "svc"); err != nil {
+		t.Fatalf("Stop while the first run is prepared: %v", err)
+	}
+	if err := <-started; err != nil {
+		t.Errorf("Start: %v, want nil (stopped before its run began)", err)
+	}
+	if st, _ := w.m.State("svc"); st.State != StateStopped {
+		t.Errorf("after Stop: %+v", st)
+	}
+	// The same for Delete, with a run being prepared again.
+	go func() { started <- w.m.Start(context.Background(), "svc") }()
+	<-held
+	if err := w.m.Delete(ctx, "svc"); err != nil {
+		t.Fatalf("Delete while a run is prepared: %v", err)
+	}
+	<-started
+	release()
+	if err := w.m.Shutdown(ctx); err != nil { // waits for the preparations to end
+		t.Fatal(err)
+	}
+	if files := w.logFiles("svc"); len(files) != 0 {
+		t.Errorf("log files of runs that never began: %v", files)
 	}
 }

@@ -82,7 +82,10 @@ func (r *runner) tick(sched cron.Schedule) {
 	job := r.job
 	r.mu.Unlock()
 	ctx := r.m.ctx
-	start := func(r *runner) error { return r.start(TriggerSchedule) }
+	start := func(r *runner) error {
+		_, err := r.start(TriggerSchedule)
+		return err
+	}
 	err := r.control(ctx, start)
 	if !errors.Is(err, ErrRunning) {
 		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotFound) {
@@ -99,7 +102,8 @@ func (r *runner) tick(sched cron.Schedule) {
 			if err := r.stop(ctx); err != nil {
 				return err
 			}
-			return r.start(TriggerSchedule)
+			_, err := r.start(TriggerSchedule)
+			return err
 		})
 	case OverlapQueue:
 		err = r.queue(ctx)
@@ -138,7 +142,8 @@ func (r *runner) queue(ctx context.Context) error {
 			if cancelled { // stopped, replaced or deleted by hand since the tick: drop it
 				return nil
 			}
-			return r.start(TriggerSchedule)
+			_, err := r.start(TriggerSchedule)
+			return err
 		})
 		if !errors.Is(err, ErrRunning) {
 			return err

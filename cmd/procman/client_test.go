@@ -374,6 +374,7 @@ func TestCLIExitCodes(t *testing.T) {
 	dir := newDir(t)
 	base, _ := startBinary(t, dir)
 	pm(t, base, "add", "web", "--", "sleep 1000")
+	pm(t, base, "add", "nodir", "-type", "one_time", "-dir", "/nonexistent/dir", "--", "true")
 	for _, tc := range []struct {
 		code int
 		want string
@@ -381,6 +382,8 @@ func TestCLIExitCodes(t *testing.T) {
 	}{
 		{1, `job "nope": not found (HTTP 404)`, []string{"show", "nope"}},
 		{1, `job "nope": not found (HTTP 404)`, []string{"start", "nope"}},
+		{1, `dir "/nonexistent/dir": not a usable directory (HTTP 422)`, []string{"start", "nodir"}},
+		{1, `dir "/nonexistent/dir": not a usable directory (HTTP 422)`, []string{"restart", "nodir"}},
 		{1, "(HTTP 400)", []string{"add", "bad", "-schedule", "rebot", "--", "true"}},
 		{1, "already exists (HTTP 409)", []string{"add", "web", "--", "true"}},
 		{2, "missing NAME", []string{"show"}},
