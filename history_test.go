@@ -345,6 +345,54 @@ func TestRetentionKeepsNewestRuns(t *testing.T) {
 	}
 }
 
+// Runs that failed to start and skipped ticks count toward keep_runs like any
+// other: a job that cannot start, or whose ticks keep being skipped, must not
+// grow its history without bound.
+func TestRetentionCountsFailedStartsAndSkips(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "nodir", Command: "true", Type: Continuous, Dir: "/nonexistent/dir", KeepRuns: 3,
+		MaxRetries: 12, BackoffInitial: dur(time.Millisecond), BackoffMax: dur(time.Millisecond)})
+	w.startFails("nodir")
+	w.waitFor("nodir", StateError)
+	if runs := w.runs("nodir"); len(runs) != 3 {
+		t.Errorf("%d runs of a job that failed to start 12 times, want keep_runs 3", len(runs))
+	}
+
+	w.create(Job{Name: "slow", Command: "sleep 100", Type: OneTime, Schedule: "@yearly", KeepRuns: 2})
+	w.start("slow")
+	sched, err := parseCron("@yearly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := w.m.runner("slow")
+	for range 5 {
+		r.tick(sched) // the run goes on: each tick is skipped
+	}
+	runs := w.runs("slow")
+	if len(runs) != 3 || runs[0].Outcome != OutcomeSkipped || runs[2].EndedAt != nil {
+		t.Errorf("runs %+v, want 2 skipped ticks and the run going on", runs)
+	}
+	w.stop("slow")
+}
+
+// A spawn that fails once its log file is open (here execve refuses an
+// environment string over 128 KiB) leaves no empty log file behind.
+func TestFailedSpawnRemovesItsLogFile(t *testing.T) {
+	w := setup(t)
+	env := filepath.Join(w.dir, "big.env")
+	if err := os.WriteFile(env, []byte("BIG="+strings.Repeat("x", 200<<10)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.create(Job{Name: "big", Command: "true", Type: OneTime, EnvFile: env})
+	w.startFails("big")
+	if st := w.waitFor("big", StateError); !strings.Contains(st.Error, "argument list too long") {
+		t.Fatalf("status %+v", st)
+	}
+	if files := w.logFiles("big"); len(files) != 0 {
+		t.Errorf("log files left by a failed spawn: %v", files)
+	}
+}
+
 func TestRetentionCapsLogBytes(t *testing.T) {
 	w := setup(t)
 	// Each run writes 1000 bytes; a 2500-byte cap keeps two logs.

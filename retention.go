@@ -6,10 +6,11 @@ import (
 	"os"
 )
 
-// prune applies log retention to a job after one of its runs ended: beyond the
-// newest keep_runs finished runs, rows and log files go; within them, the
-// oldest logs go while their total exceeds max_log_bytes (those rows stay,
-// marked pruned). A running run is never finished, so its file is never touched.
+// prune applies log retention to a job after one of its runs ended, failed
+// to start or was skipped: beyond the newest keep_runs finished runs (of any
+// outcome), rows and log files go; within them, the oldest logs go while
+// their total exceeds max_log_bytes (those rows stay, marked pruned). A
+// running run is never finished, so its file is never touched.
 func (m *Manager) prune(j Job) {
 	set := m.cfg.settings(j)
 	ctx := context.Background()

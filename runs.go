@@ -116,7 +116,8 @@ func (r *runner) recordStart(p *proc, trigger Trigger) {
 	r.mu.Unlock()
 }
 
-// recordFailedStart saves a run that never had a process.
+// recordFailedStart saves a run that never had a process, and applies log
+// retention: such runs count as any other.
 func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 	now := dbNow()
 	row := runRow{Job: r.name, Trigger: string(trigger), StartedAt: now, EndedAt: &now,
@@ -127,7 +128,9 @@ func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 	r.m.metrics.failedStart(trigger)
 	r.mu.Lock()
 	r.st.LastRun = row.run().summary()
+	job := r.job
 	r.mu.Unlock()
+	r.m.prune(job)
 }
 
 // recordEnd saves how a run ended, releases its log followers and applies

@@ -161,7 +161,8 @@ func (r *runner) queue(ctx context.Context) error {
 	}
 }
 
-// recordSkip records a tick that did not run, in the history and as an event.
+// recordSkip records a tick that did not run, in the history and as an
+// event, and applies log retention: skipped runs count as any other.
 func (r *runner) recordSkip(reason string) {
 	now := dbNow()
 	row := runRow{Job: r.name, Trigger: string(TriggerSchedule), StartedAt: now, EndedAt: &now,
@@ -171,6 +172,10 @@ func (r *runner) recordSkip(reason string) {
 	}
 	r.m.metrics.runFinished(OutcomeSkipped)
 	r.m.hub.publish(Event{Type: "skipped", Job: r.name, Time: now, Reason: reason})
+	r.mu.Lock()
+	job := r.job
+	r.mu.Unlock()
+	r.m.prune(job)
 }
 
 func validateOverlap(j Job) error {
