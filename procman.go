@@ -368,7 +368,10 @@ func (m *Manager) Restart(ctx context.Context, name string) error {
 	return s.firstRun(ctx, name)
 }
 
-// control runs op on the named job while holding its control lock.
+// control runs op on the named job while holding its control lock. It is a
+// change by hand: it first drops the job's pending and queued schedule ticks,
+// before it waits for the lock, so that none of them acts after it (a stop
+// that waits behind a tick's restart must not see it start the job again).
 func (m *Manager) control(ctx context.Context, name string, op func(*runner) error) error {
 	if m.isClosed() {
 		return ErrClosed
@@ -377,6 +380,9 @@ func (m *Manager) control(ctx context.Context, name string, op func(*runner) err
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.gen++
+	r.mu.Unlock()
 	return r.control(ctx, op)
 }
 

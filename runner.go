@@ -30,7 +30,8 @@ type runner struct {
 	entry   cron.EntryID  // the job's schedule entry, if it has a cron schedule
 	next    time.Time     // the schedule's next tick
 	queued  bool          // a schedule tick waits for the current run to end
-	gen     int           // bumped by Stop, Replace and Delete: a queued tick is then dropped
+	ticking bool          // a schedule tick waits for or holds ctl: later ticks are dropped
+	gen     int           // bumped by every change by hand: pending and queued ticks are then dropped
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
 }
@@ -148,7 +149,6 @@ func (r *runner) start(trigger Trigger) (*supervisor, error) {
 func (r *runner) stop(ctx context.Context) error {
 	r.mu.Lock()
 	s := r.sup
-	r.gen++ // a stop by hand also cancels a queued schedule tick
 	r.mu.Unlock()
 	if s == nil {
 		return nil
