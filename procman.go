@@ -70,7 +70,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		st.close()
 		return nil, err
 	}
-	g, err := startGuardian(kids)
+	g, err := startGuardian(kids, cfg.Logger)
 	if err != nil {
 		kids.close()
 		st.close()

@@ -45,12 +45,13 @@ func TestScheduleRunsAtEachTickAndNextRunMoves(t *testing.T) {
 		t.Fatalf("before the first tick: %+v", st)
 	}
 	first := *st.NextRun
-	w.untilRuns("tick", "by schedule", 2, bySchedule)
+	// Finished runs: the newest may have just been spawned and have written nothing yet.
+	done := w.untilRuns("tick", "by schedule", 2, func(r Run) bool { return bySchedule(r) && r.EndedAt != nil })
 	st, _ = w.m.State("tick")
 	if st.NextRun == nil || !st.NextRun.After(first) {
 		t.Fatalf("next_run did not move forward from %s: %+v", first, st.NextRun)
 	}
-	if r := w.runs("tick")[0]; readFile(t, r.LogFile) != "tick\n" {
+	if r := done[0]; readFile(t, r.LogFile) != "tick\n" {
 		t.Fatalf("run %+v", r)
 	}
 }
