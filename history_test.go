@@ -168,22 +168,6 @@ func TestLogsWholeTailAndByRun(t *testing.T) {
 	}
 }
 
-func TestSeekTailWithoutFinalNewline(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "f")
-	for content, want := range map[string]string{"a\nb\nc": "b\nc", "": "", "\n\n": "\n\n", "abc": "abc", "a\n\nb\n": "\nb\n"} {
-		os.WriteFile(path, []byte(content), 0o644)
-		f, _ := os.Open(path)
-		if err := seekTail(f, 2); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(f)
-		f.Close()
-		if string(b) != want {
-			t.Errorf("tail 2 of %q = %q, want %q", content, b, want)
-		}
-	}
-}
-
 func TestLogsFollowUntilRunEnds(t *testing.T) {
 	w := setup(t)
 	gate := filepath.Join(w.dir, "gate")

@@ -93,9 +93,13 @@ type Job struct {
 
 	// KeepRuns is how many finished runs (rows and log files) are kept. 0: the Manager's default (100).
 	KeepRuns int `json:"keep_runs,omitempty"`
-	// MaxLogBytes caps the finished runs' log files in total; the oldest go first, the
-	// newest finished run's log is always kept. 0: the Manager's default (no cap).
+	// MaxLogBytes caps the job's log files in total (finished runs' files and the
+	// running run's rotated parts); the oldest go first, the newest finished
+	// run's last file is always kept. 0: the Manager's default (no cap).
 	MaxLogBytes int64 `json:"max_log_bytes,omitempty"`
+	// MaxRunLogBytes caps the running run's live log file: past it, its oldest
+	// part moves to a numbered file of the run. 0: the Manager's default (100 MiB).
+	MaxRunLogBytes int64 `json:"max_run_log_bytes,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes Go duration strings ("1m30s") in JSON.
@@ -220,6 +224,9 @@ func (j Job) validateDurations() error {
 	}
 	if j.MaxLogBytes < 0 {
 		return invalid("max_log_bytes", "must not be negative")
+	}
+	if j.MaxRunLogBytes < 0 {
+		return invalid("max_run_log_bytes", "must not be negative")
 	}
 	if j.Type == OneTime {
 		switch {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/Mk-Chan/procman/internal/runlog"
 )
 
 // MaxTail caps LogOptions.Tail.
@@ -27,7 +29,8 @@ type LogOptions struct {
 	Follow bool
 }
 
-// Logs returns a run's output. ErrNotFound if the job has no such run, or its
+// Logs returns a run's output: its rotated parts (see Job.MaxRunLogBytes),
+// then its last file, in order. ErrNotFound if the job has no such run, or its
 // log was removed by retention; ErrInvalid for a bad Tail.
 func (m *Manager) Logs(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error) {
 	r, err := m.runner(name)
@@ -47,7 +50,7 @@ func (m *Manager) Logs(ctx context.Context, name string, opts LogOptions) (io.Re
 	case run.LogFile == "":
 		return nil, fmt.Errorf("run %d of %q has no log (%s: %s): %w", run.ID, name, run.Outcome, run.Error, ErrNotFound)
 	}
-	f, err := os.Open(run.LogFile)
+	rd, err := runlog.Open(run.LogFile, m.rot.Lookup(run.LogFile))
 	if errors.Is(err, os.ErrNotExist) { // retention removed it since the row was read
 		return nil, fmt.Errorf("log of run %d of %q was removed: %w", run.ID, name, ErrNotFound)
 	}
@@ -55,8 +58,8 @@ func (m *Manager) Logs(ctx context.Context, name string, opts LogOptions) (io.Re
 		return nil, fmt.Errorf("log of run %d of %q: %w", run.ID, name, err)
 	}
 	if opts.Tail > 0 {
-		if err := seekTail(f, opts.Tail); err != nil {
-			f.Close()
+		if err := rd.Tail(opts.Tail); err != nil {
+			rd.Close()
 			return nil, fmt.Errorf("log of run %d of %q: %w", run.ID, name, err)
 		}
 	}
@@ -69,9 +72,9 @@ func (m *Manager) Logs(ctx context.Context, name string, opts LogOptions) (io.Re
 		r.mu.Unlock()
 	}
 	if ended == nil { // not following, or the run is over: the file is complete
-		return f, nil
+		return rd, nil
 	}
-	return &follower{ctx: ctx, f: f, ended: ended}, nil
+	return &follower{ctx: ctx, f: rd, ended: ended}, nil
 }
 
 func (m *Manager) logRun(ctx context.Context, name string, id int64) (Run, error) {
@@ -88,46 +91,11 @@ func (m *Manager) logRun(ctx context.Context, name string, id int64) (Run, error
 	return runs[0], nil
 }
 
-// seekTail positions f at the start of its last n lines.
-func seekTail(f *os.File, n int) error {
-	end, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return err
-	}
-	buf := make([]byte, 32<<10)
-	// A final newline ends the last line; it does not start another.
-	if end > 0 {
-		if _, err := f.ReadAt(buf[:1], end-1); err != nil {
-			return err
-		}
-		if buf[0] == '\n' {
-			end--
-		}
-	}
-	for pos := end; pos > 0; {
-		size := min(int64(len(buf)), pos)
-		pos -= size
-		if _, err := f.ReadAt(buf[:size], pos); err != nil {
-			return err
-		}
-		for i := size - 1; i >= 0; i-- {
-			if buf[i] == '\n' {
-				if n--; n == 0 {
-					_, err := f.Seek(pos+i+1, io.SeekStart)
-					return err
-				}
-			}
-		}
-	}
-	_, err = f.Seek(0, io.SeekStart)
-	return err
-}
-
 // follower reads a run's log as it grows. At end of file it waits for more,
 // for the run's end (then drains what is left) or for ctx.
 type follower struct {
 	ctx   context.Context
-	f     *os.File
+	f     *runlog.Reader
 	ended <-chan struct{}
 	timer *time.Timer
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/Mk-Chan/procman/internal/runlog"
 )
 
 // proc is one run: a process group led by /bin/sh.
@@ -26,6 +28,8 @@ type proc struct {
 	done    chan struct{} // closed when the leader has been waited for
 	ended   chan struct{} // closed when the run is over and recorded (log followers stop)
 	row     runRow
+	live    *runlog.Live  // its log file, kept under max_run_log_bytes
+	rotated chan struct{} // capacity 1: a part was rotated out of the log (retention)
 }
 
 // spawnPrep is what a run needs before its process is forked. Making it reads
@@ -67,7 +71,7 @@ func (m *Manager) prepareSpawn(job Job) (*spawnPrep, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, path, err := openLog(m.cfg.LogDir, job.Name)
+	f, path, err := openLog(m.jobLogDir(job.Name))
 	if err != nil {
 		return nil, err
 	}
@@ -77,8 +81,8 @@ func (m *Manager) prepareSpawn(job Job) (*spawnPrep, error) {
 }
 
 // spawn starts the shell in its own process group, writing straight into the
-// log file: ProcMan copies no output.
-func (r *runner) spawn(job Job, sp *spawnPrep) (*proc, error) {
+// log file: ProcMan copies no output, and only watches the file's size.
+func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 	cmd := exec.Command("/bin/sh", "-c", job.Command)
 	cmd.Dir = job.Dir
 	cmd.Env = sp.env
@@ -99,9 +103,16 @@ func (r *runner) spawn(job Job, sp *spawnPrep) (*proc, error) {
 		}
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
-	sp.log.Close() // the child holds its own copy
 	p := &proc{pgid: cmd.Process.Pid, started: time.Now(),
-		done: make(chan struct{}), ended: make(chan struct{})}
+		done: make(chan struct{}), ended: make(chan struct{}), rotated: make(chan struct{}, 1)}
+	// The watcher keeps ProcMan's descriptor, to cut the file's head through
+	// it; the child writes through its own copy.
+	p.live = r.m.rot.Watch(sp.log, sp.logPath, set.maxRunLogBytes, func() {
+		select {
+		case p.rotated <- struct{}{}:
+		default:
+		}
+	})
 	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: sp.logPath, StartedAt: p.started.UTC().Truncate(time.Microsecond),
 		Invocation: sp.invocation}
 	if st, ok := readStat(strconv.Itoa(p.pgid)); ok {
@@ -228,15 +239,19 @@ func fileKind(m os.FileMode) string {
 	return "mode " + m.String()
 }
 
-// openLog creates LogDir/<job>/<unix-nanos>.log, never reusing an existing name.
-func openLog(dir, job string) (*os.File, string, error) {
-	dir = filepath.Join(dir, job)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// jobLogDir is the folder of a job's log files.
+func (m *Manager) jobLogDir(job string) string { return filepath.Join(m.cfg.LogDir, job) }
+
+// openLog creates dir/<unix-nanos>.log, never reusing an existing name, not
+// readable by others (output may hold secrets). The child appends to it; the
+// descriptor is also readable, for the rotation that keeps it small.
+func openLog(dir string) (*os.File, string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, "", fmt.Errorf("log folder: %w", err)
 	}
 	for t := time.Now().UnixNano(); ; t++ {
 		path := filepath.Join(dir, strconv.FormatInt(t, 10)+".log")
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
 		if errors.Is(err, os.ErrExist) {
 			continue
 		}

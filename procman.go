@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Mk-Chan/procman/internal/runlog"
 	"github.com/robfig/cron/v3"
 )
 
@@ -23,7 +24,8 @@ type Manager struct {
 	log   *slog.Logger
 	store *store
 	guard *guardian
-	kids  *reaper // every child process: runs, the guardian, adopted orphans
+	kids  *reaper         // every child process: runs, the guardian, adopted orphans
+	rot   *runlog.Watcher // keeps running runs' log files under max_run_log_bytes
 	hub   hub
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
@@ -77,12 +79,13 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, store: st, guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)),
-		cron: newCron(cfg.Logger)}
+		cron: newCron(cfg.Logger), rot: runlog.NewWatcher(cfg.Logger)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.root = os.Geteuid() == 0
 	m.prepareRun = m.prepareSpawn
 	m.metrics = newMetrics(m) // before load, so that recovery counts
 	if err := m.load(ctx, jobs); err != nil {
+		m.rot.Close()
 		g.close()
 		kids.close()
 		st.close()
@@ -505,7 +508,7 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	<-ticks.Done()
 	err = errors.Join(err, m.waitPreps(ctx))
 	m.hub.close()
-	err = errors.Join(err, m.guard.close(), m.kids.close(), m.store.close())
+	err = errors.Join(err, m.rot.Close(), m.guard.close(), m.kids.close(), m.store.close())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
 	return err
 }

@@ -119,6 +119,7 @@ type settings struct {
 	killWait       time.Duration
 	keepRuns       int
 	maxLogBytes    int64
+	maxRunLogBytes int64
 }
 
 // start activates the job: its supervisor goroutine spawns the first run.
@@ -174,7 +175,7 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 	th := newThrottle(set)
 	failures := 0
 	for ; ; trigger = TriggerRetry {
-		p, err := r.launch(s, job, trigger)
+		p, err := r.launch(s, job, set, trigger)
 		if p == nil && err == nil { // stopped before the run was spawned
 			s.report(nil)
 			return
@@ -185,7 +186,7 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 		} else {
 			s.report(nil)
 			var rested bool
-			ran, rested = r.watch(s, p, set)
+			ran, rested = r.watch(s, p, job, set)
 			if rested {
 				return
 			}
@@ -216,7 +217,7 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 // launch prepares and spawns a run and records it, or records the failure to.
 // A stop that comes while the run is being prepared ends the job at once
 // (stopped), and launch returns neither a run nor an error.
-func (r *runner) launch(s *supervisor, job Job, trigger Trigger) (*proc, error) {
+func (r *runner) launch(s *supervisor, job Job, set settings, trigger Trigger) (*proc, error) {
 	prep, ok := r.prepare(s, job)
 	if !ok || (prep.err == nil && s.stopping()) {
 		prep.sp.discard()
@@ -230,7 +231,7 @@ func (r *runner) launch(s *supervisor, job Job, trigger Trigger) (*proc, error) 
 	err := prep.err
 	onFreshStack(func() {
 		if err == nil {
-			p, err = r.spawn(job, prep.sp)
+			p, err = r.spawn(job, set, prep.sp)
 		}
 		if err != nil {
 			r.recordFailedStart(trigger, err)
@@ -289,39 +290,68 @@ func (r *runner) restartNow() {
 
 // watch waits for the run to end by itself or for a stop request, and records
 // its end. It reports how long the run lasted, and whether the job has come
-// to rest (stopped or error).
-func (r *runner) watch(s *supervisor, p *proc, set settings) (time.Duration, bool) {
-	select {
-	case <-p.done:
-		ran := time.Since(p.started)
-		killed, err := r.sweep(p, set, s.killReq)
-		if err != nil {
-			r.recordEnd(p, OutcomeKilled, err.Error())
-			r.transition(StateError, func(st *Status) { st.Error = err.Error() })
-			return ran, true
+// to rest (stopped or error). Meanwhile, whenever a part is rotated out of
+// the run's log, it applies log retention on a goroutine of its own (one at a
+// time), so that a slow database never delays a stop.
+func (r *runner) watch(s *supervisor, p *proc, job Job, set settings) (time.Duration, bool) {
+	var pruning chan struct{} // closed when the retention under way is done
+	rotated := p.rotated
+	defer func() {
+		if pruning != nil {
+			<-pruning
 		}
-		outcome := OutcomeExited
-		if killed && s.stopping() { // a forced shutdown cut the sweep short
-			outcome = OutcomeKilled
+	}()
+	for {
+		select {
+		case <-rotated:
+			rotated, pruning = nil, make(chan struct{}) // one at a time: the next waits for this one
+			go func(done chan struct{}) {
+				defer close(done)
+				r.m.prune(job, p.live)
+			}(pruning)
+		case <-pruning:
+			rotated, pruning = p.rotated, nil
+		case <-p.done:
+			return r.ended(s, p, set)
+		case <-s.stopReq:
+			return r.stopRun(s, p, set)
 		}
-		r.recordEnd(p, outcome, "")
-		return ran, false
-	case <-s.stopReq:
-		r.transition(StateStopping, nil)
-		killed, err := r.terminate(p, set, s.killReq)
-		switch {
-		case err != nil:
-			r.recordEnd(p, OutcomeKilled, err.Error())
-			r.transition(StateError, func(st *Status) { st.Error = err.Error() })
-		case killed:
-			r.recordEnd(p, OutcomeKilled, "")
-			r.transition(StateStopped, nil)
-		default:
-			r.recordEnd(p, OutcomeStopped, "")
-			r.transition(StateStopped, nil)
-		}
-		return time.Since(p.started), true
 	}
+}
+
+// ended records a run that ended by itself, once nothing is left of its group.
+func (r *runner) ended(s *supervisor, p *proc, set settings) (time.Duration, bool) {
+	ran := time.Since(p.started)
+	killed, err := r.sweep(p, set, s.killReq)
+	if err != nil {
+		r.recordEnd(p, OutcomeKilled, err.Error())
+		r.transition(StateError, func(st *Status) { st.Error = err.Error() })
+		return ran, true
+	}
+	outcome := OutcomeExited
+	if killed && s.stopping() { // a forced shutdown cut the sweep short
+		outcome = OutcomeKilled
+	}
+	r.recordEnd(p, outcome, "")
+	return ran, false
+}
+
+// stopRun stops the run on request and records its end.
+func (r *runner) stopRun(s *supervisor, p *proc, set settings) (time.Duration, bool) {
+	r.transition(StateStopping, nil)
+	killed, err := r.terminate(p, set, s.killReq)
+	switch {
+	case err != nil:
+		r.recordEnd(p, OutcomeKilled, err.Error())
+		r.transition(StateError, func(st *Status) { st.Error = err.Error() })
+	case killed:
+		r.recordEnd(p, OutcomeKilled, "")
+		r.transition(StateStopped, nil)
+	default:
+		r.recordEnd(p, OutcomeStopped, "")
+		r.transition(StateStopped, nil)
+	}
+	return time.Since(p.started), true
 }
 
 // retry decides what follows a failed run or spawn: restart at once, or wait

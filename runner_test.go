@@ -286,7 +286,7 @@ func TestOpenLogNeverReusesAName(t *testing.T) {
 	dir := t.TempDir()
 	seen := map[string]bool{}
 	for range 500 {
-		f, path, err := openLog(dir, "j")
+		f, path, err := openLog(filepath.Join(dir, "j"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,12 +419,12 @@ func TestZombieInGroupDoesNotHoldUpStop(t *testing.T) {
 func TestOpenLogSkipsATakenName(t *testing.T) {
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
-		f1, p1, err := openLog(dir, "j")
+		f1, p1, err := openLog(filepath.Join(dir, "j"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f1.Close()
-		f2, p2, err := openLog(dir, "j")
+		f2, p2, err := openLog(filepath.Join(dir, "j"))
 		if err != nil {
 			t.Fatal(err)
 		}

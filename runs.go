@@ -3,7 +3,6 @@ package procman
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 )
 
@@ -130,7 +129,7 @@ func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 	r.st.LastRun = row.run().summary()
 	job := r.job
 	r.mu.Unlock()
-	r.m.prune(job)
+	r.m.prune(job, nil)
 }
 
 // recordEnd saves how a run ended, releases its log followers and applies
@@ -139,9 +138,8 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	now := dbNow()
 	p.row.EndedAt, p.row.Outcome, p.row.Error = &now, string(outcome), cause
 	p.row.ExitCode, p.row.Signal = p.exit()
-	if fi, err := os.Stat(p.row.LogFile); err == nil {
-		p.row.LogBytes = fi.Size()
-	}
+	p.live.Unwatch() // no one writes to it any more
+	p.row.LogBytes = p.live.Bytes()
 	if p.row.ID != 0 {
 		if err := r.m.store.endRun(context.Background(), &p.row); err != nil {
 			r.m.log.Error("run end not recorded", "job", r.name, "run", p.row.ID, "err", err)
@@ -155,7 +153,7 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	job := r.job
 	r.mu.Unlock()
 	close(p.ended)
-	r.m.prune(job)
+	r.m.prune(job, nil)
 }
 
 // dbNow is the current time as the database keeps it (microseconds), so that

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Mk-Chan/procman/internal/runlog"
 	"github.com/robfig/cron/v3"
 )
 
@@ -202,9 +203,13 @@ func (r *runner) recordSkip(reason string) {
 	r.m.metrics.runFinished(OutcomeSkipped)
 	r.m.hub.publish(Event{Type: "skipped", Job: r.name, Time: now, Reason: reason})
 	r.mu.Lock()
-	job := r.job
+	job, cur := r.job, r.cur
 	r.mu.Unlock()
-	r.m.prune(job)
+	var live *runlog.Live
+	if cur != nil {
+		live = cur.live
+	}
+	r.m.prune(job, live)
 }
 
 func validateOverlap(j Job) error {

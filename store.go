@@ -46,6 +46,7 @@ type jobRow struct {
 	Overlap        string            `bun:"overlap,notnull"`
 	RunAs          string            `bun:"run_as,notnull"` // Job.User
 	EnvFile        string            `bun:"env_file,notnull"`
+	MaxRunLogBytes int64             `bun:"max_run_log_bytes,notnull"`
 	CreatedAt      time.Time         `bun:"created_at,notnull"`
 	UpdatedAt      time.Time         `bun:"updated_at,notnull"`
 }
@@ -114,6 +115,7 @@ func migrations() *migrate.Migrations {
 		{`ALTER TABLE jobs ADD COLUMN overlap TEXT NOT NULL DEFAULT ''`},
 		{`ALTER TABLE jobs ADD COLUMN run_as TEXT NOT NULL DEFAULT ''`,
 			`ALTER TABLE jobs ADD COLUMN env_file TEXT NOT NULL DEFAULT ''`},
+		{`ALTER TABLE jobs ADD COLUMN max_run_log_bytes INTEGER NOT NULL DEFAULT 0`},
 	} {
 		ms.Add(migrate.Migration{
 			Name: fmt.Sprintf("%014d", 20261125000001+i),
@@ -207,7 +209,7 @@ func toRow(j Job) jobRow {
 		BackoffInitial: time.Duration(j.BackoffInitial), BackoffMax: time.Duration(j.BackoffMax),
 		MinUptime: time.Duration(j.MinUptime), MaxRetries: j.MaxRetries,
 		KeepRuns: j.KeepRuns, MaxLogBytes: j.MaxLogBytes, Overlap: j.Overlap,
-		RunAs: j.User, EnvFile: j.EnvFile,
+		RunAs: j.User, EnvFile: j.EnvFile, MaxRunLogBytes: j.MaxRunLogBytes,
 	}
 }
 
@@ -218,7 +220,7 @@ func (r jobRow) job() Job {
 		BackoffInitial: Duration(r.BackoffInitial), BackoffMax: Duration(r.BackoffMax),
 		MinUptime: Duration(r.MinUptime), MaxRetries: r.MaxRetries,
 		KeepRuns: r.KeepRuns, MaxLogBytes: r.MaxLogBytes, Overlap: r.Overlap,
-		User: r.RunAs, EnvFile: r.EnvFile,
+		User: r.RunAs, EnvFile: r.EnvFile, MaxRunLogBytes: r.MaxRunLogBytes,
 	}
 }
 
