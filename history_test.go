@@ -517,3 +517,75 @@ func TestLogsOfARemovedFile(t *testing.T) {
 		t.Fatalf("Logs of a removed file: %v", err)
 	}
 }
+
+// gatedCounter counts its runs in dir/count, prints "run N" and exits 1; its
+// first run waits for dir/gate first.
+func gatedCounter(name, dir string) Job {
+	return Job{Name: name, Type: Continuous, Dir: dir, MaxRetries: 3, MinUptime: dur(time.Hour),
+		BackoffInitial: dur(10 * time.Millisecond), BackoffMax: dur(20 * time.Millisecond),
+		Command: `n=$(( $(cat count 2>/dev/null || echo 0) + 1 )); echo $n > count; printf "run $n"; [ $n -gt 1 ] || echo; ` +
+			`if [ $n -eq 1 ]; then while [ ! -e gate ]; do sleep 0.05; done; fi; exit 1`}
+}
+
+// Following a job goes on into its next runs, with a marker line between
+// them (after a newline the run did not write), until the job comes to rest.
+func TestLogsFollowGoesOnIntoNextRuns(t *testing.T) {
+	w := setup(t)
+	w.create(gatedCounter("svc", w.dir))
+	w.start("svc")
+	rc, err := w.m.Logs(ctxT(t), "svc", LogOptions{Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	br := bufio.NewReader(rc)
+	if line, err := br.ReadString('\n'); line != "run 1\n" || err != nil {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	os.WriteFile(filepath.Join(w.dir, "gate"), nil, 0o644)
+	rest, err := io.ReadAll(br) // ends by itself when the job gives up (error)
+	want := "--- procman: run 1 exited, exit code 1; run 2 started (retry) ---\nrun 2\n" +
+		"--- procman: run 2 exited, exit code 1; run 3 started (retry) ---\nrun 3"
+	if err != nil || string(rest) != want {
+		t.Fatalf("after the first run: %q, %v\nwant %q", rest, err, want)
+	}
+	if st, _ := w.m.State("svc"); st.State != StateError {
+		t.Errorf("the follow ended before the job came to rest: %+v", st)
+	}
+}
+
+// A follow that begins between two runs (here while the next one is being
+// prepared) reads the last one and waits for the next; a restart by hand,
+// which stops the job, ends it.
+func TestLogsFollowBetweenRunsAndUntilStopped(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "svc", Type: Continuous, Dir: w.dir, MinUptime: dur(time.Hour),
+		BackoffInitial: dur(time.Millisecond), BackoffMax: dur(time.Millisecond),
+		Command: `if [ -e up ]; then echo up; exec sleep 1000; fi; echo down; touch up; exit 1`})
+	held, release := w.holdPreparations(1) // the first run goes; the next waits
+	w.start("svc")
+	<-held
+	rc, err := w.m.Logs(ctxT(t), "svc", LogOptions{Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	br := bufio.NewReader(rc)
+	if line, _ := br.ReadString('\n'); line != "down\n" {
+		t.Fatalf("the last run's output: %q", line)
+	}
+	release()
+	if line, _ := br.ReadString('\n'); line != "--- procman: run 1 exited, exit code 1; run 2 started (retry) ---\n" {
+		t.Fatalf("marker %q", line)
+	}
+	if line, _ := br.ReadString('\n'); line != "up\n" {
+		t.Fatalf("the next run's output: %q", line)
+	}
+	if err := w.m.Restart(ctxT(t), "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Errorf("after a restart by hand: %q, %v", rest, err)
+	}
+	w.stop("svc")
+}

@@ -30,6 +30,9 @@ type proc struct {
 	row     runRow
 	live    *runlog.Live  // its log file, kept under max_run_log_bytes
 	rotated chan struct{} // capacity 1: a part was rotated out of the log (retention)
+
+	sup  *supervisor // the activation it belongs to
+	next *proc       // the activation's next run, once it began; guarded by runner.mu
 }
 
 // spawnPrep is what a run needs before its process is forked. Making it reads

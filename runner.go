@@ -67,11 +67,19 @@ type supervisor struct {
 	first     chan struct{}
 	firstErr  error
 	firstOnce sync.Once
+
+	// latest is the newest run begun, or at first a run that never was, whose
+	// next is the first run: log followers go from run to run through next.
+	// Guarded by runner.mu. Only the newest is kept here; a follower keeps the
+	// one it reads.
+	latest *proc
 }
 
 func newSupervisor() *supervisor {
-	return &supervisor{stopReq: make(chan struct{}), killReq: make(chan struct{}), done: make(chan struct{}),
+	s := &supervisor{stopReq: make(chan struct{}), killReq: make(chan struct{}), done: make(chan struct{}),
 		first: make(chan struct{})}
+	s.latest = &proc{sup: s}
+	return s
 }
 
 func (s *supervisor) stop() { s.stopOnce.Do(func() { close(s.stopReq) }) }
@@ -232,6 +240,9 @@ func (r *runner) launch(s *supervisor, job Job, set settings, trigger Trigger) (
 	onFreshStack(func() {
 		if err == nil {
 			p, err = r.spawn(job, set, prep.sp)
+		}
+		if p != nil {
+			p.sup = s
 		}
 		if err != nil {
 			r.recordFailedStart(trigger, err)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -501,17 +502,20 @@ func TestStartAnswersWhatTheFirstRunDid(t *testing.T) {
 	w.stop("svc")
 }
 
-// holdPreparations makes every run's preparation wait until release is
-// called (or the test ends).
-func (w *world) holdPreparations() (held <-chan struct{}, release func()) {
+// holdPreparations makes every run's preparation after the first skip wait
+// until release is called (or the test ends). Call it before any job starts.
+func (w *world) holdPreparations(skip int) (held <-chan struct{}, release func()) {
 	orig := w.m.prepareRun
 	gate, in := make(chan struct{}), make(chan struct{}, 100)
 	var once sync.Once
 	release = func() { once.Do(func() { close(gate) }) }
 	w.t.Cleanup(release)
+	var n atomic.Int32
 	w.m.prepareRun = func(j Job) (*spawnPrep, error) {
-		in <- struct{}{}
-		<-gate
+		if n.Add(1) > int32(skip) {
+			in <- struct{}{}
+			<-gate
+		}
 		return orig(j)
 	}
 	return in, release
@@ -523,7 +527,7 @@ func (w *world) holdPreparations() (held <-chan struct{}, release func()) {
 func TestStopIsNotHeldUpBySpawnPreparation(t *testing.T) {
 	w := setup(t)
 	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous})
-	held, release := w.holdPreparations()
+	held, release := w.holdPreparations(0)
 	started := make(chan error, 1)
 	go func() { started <- w.m.Start(context.Background(), "svc") }()
 	<-held

@@ -112,6 +112,8 @@ func (r *runner) recordStart(p *proc, trigger Trigger) {
 	r.m.metrics.runStarted(trigger)
 	r.mu.Lock()
 	r.cur = p
+	p.sup.latest.next = p // log followers go on into it
+	p.sup.latest = p
 	r.mu.Unlock()
 }
 

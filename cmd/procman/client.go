@@ -82,7 +82,8 @@ Job flags of add and edit (an empty value, or 0, sets a field back to its defaul
 add -f reads the job from a JSON file (- for stdin); NAME, job flags and
 -- CMD change it. The words after -- are joined with spaces and run by
 /bin/sh -c: procman add web -- 'cd /srv && exec ./web -port 8080'.
-logs: -n N the last N lines; -f follow the output until the run ends.
+logs: -n N the last N lines; -f follow the output, into the job's next runs
+(a line "--- procman: ..." between two), until the job comes to rest.
 
 Exit status: 0 done; 1 ProcMan answered with an error, or could not be
 reached; 2 bad usage.
