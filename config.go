@@ -37,9 +37,15 @@ type Config struct {
 	// KeepRuns is how many finished runs per job are kept, rows and log files.
 	// Default 100.
 	KeepRuns int
-	// MaxLogBytes caps each job's finished runs' log files in total, oldest
-	// removed first; the newest finished run's log is always kept. Default 0: no cap.
+	// MaxLogBytes caps each job's log files in total (every finished run's
+	// files and the rotated parts of the running run), oldest removed first;
+	// the newest finished run's last file and the running run's live file are
+	// always kept. Default 0: no cap.
 	MaxLogBytes int64
+	// MaxRunLogBytes caps a running run's live log file: past it, ProcMan moves
+	// the file's oldest part into a numbered file of the same run (see the
+	// README's Log retention). Default 100 MiB.
+	MaxRunLogBytes int64
 
 	// Subreaper makes the process adopt the orphans of every job (Linux
 	// PR_SET_CHILD_SUBREAPER) and reap them the moment they exit: no stray of a
@@ -88,6 +94,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.KeepRuns == 0 {
 		c.KeepRuns = 100
 	}
+	if c.MaxRunLogBytes == 0 {
+		c.MaxRunLogBytes = DefaultMaxRunLogBytes
+	}
 	if _, err := parseSignal(c.StopSignal); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
@@ -100,8 +109,8 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("config: %s must be 0 (the default) up to %s, got %s: %w", d.name, fmtDuration(d.max), d.v, ErrInvalid)
 		}
 	}
-	if c.KeepRuns < 0 || c.MaxLogBytes < 0 {
-		return c, fmt.Errorf("config: KeepRuns and MaxLogBytes must not be negative: %w", ErrInvalid)
+	if c.KeepRuns < 0 || c.MaxLogBytes < 0 || c.MaxRunLogBytes < 0 {
+		return c, fmt.Errorf("config: KeepRuns, MaxLogBytes and MaxRunLogBytes must not be negative: %w", ErrInvalid)
 	}
 	if c.MaxRetries < 0 {
 		return c, fmt.Errorf("config: MaxRetries must not be negative: %w", ErrInvalid)
@@ -136,5 +145,9 @@ func (c Config) settings(j Job) settings {
 		killWait:       c.KillWait,
 		keepRuns:       cmp.Or(j.KeepRuns, c.KeepRuns),
 		maxLogBytes:    cmp.Or(j.MaxLogBytes, c.MaxLogBytes),
+		maxRunLogBytes: cmp.Or(j.MaxRunLogBytes, c.MaxRunLogBytes),
 	}
 }
+
+// DefaultMaxRunLogBytes is Config.MaxRunLogBytes's default.
+const DefaultMaxRunLogBytes = 100 << 20

@@ -31,9 +31,19 @@
 // Each run gets a parent-death signal, and each Manager has one small guardian
 // process (an awk script) that learns every run's process group as it starts
 // and ends. If the Manager's process dies, even by SIGKILL, the guardian's pipe
-// reaches end of file and it kills every group still listed. A job that moves
-// itself to a new session or process group (setsid) escapes both. With
-// Config.Subreaper, the Manager also adopts and reaps every orphan of its jobs.
+// reaches end of file and it kills every group still listed; if the guardian
+// dies, the Manager starts a new one at once and tells it every live group. A
+// job that moves itself to a new session or process group (setsid) escapes
+// both. With Config.Subreaper, the Manager also adopts and reaps every orphan
+// of its jobs.
+//
+// # Logs
+//
+// A run's output goes to its log file, written by the run itself. Past
+// Job.MaxRunLogBytes (Config.MaxRunLogBytes), the oldest part of a running
+// run's file moves to a numbered file of the run; Logs reads the parts and the
+// file in order, and a follower of a job goes on into its next runs.
+// Retention (keep_runs, max_log_bytes) counts every run and every part.
 //
 // # The database
 //
@@ -56,6 +66,7 @@
 //
 // Methods return errors wrapping ErrNotFound, ErrExists, ErrInvalid (as a
 // *FieldError naming the field; a definition's every problem, joined:
-// FieldErrors lists them), ErrRunning, ErrClosed, ErrStopFailed or ErrLocked;
-// check them with errors.Is.
+// FieldErrors lists them), ErrRunning, ErrClosed, ErrStopFailed, ErrLocked or
+// ErrStartFailed (a start whose first run could not be spawned); check them
+// with errors.Is.
 package procman

@@ -24,6 +24,9 @@ var (
 	// ErrLocked: Open found the database held by another Manager, in this
 	// process or another; the message names the holder's pid.
 	ErrLocked = errors.New("database is in use by another ProcMan")
+	// ErrStartFailed: Start or Restart could not spawn the job's first run (bad
+	// dir, env_file or user, log folder not writable, ...); the message says why.
+	ErrStartFailed = errors.New("the run failed to start")
 )
 
 // FieldError names the job field that failed validation. It wraps ErrInvalid.

@@ -23,7 +23,7 @@ func FuzzDecodeJob(f *testing.F) {
 		`{"name":"web","command":"while true; do date +%T; sleep 1; done","type":"continuous","schedule":"reboot","stop_timeout":"5s"}`,
 		`{"name":"web","command":"sleep 100","type":"continuous","schedule":"manual","env":{"GREETING":"hi","EMPTY":""},
 		  "stop_signal":"SIGINT","stop_timeout":"1500ms","backoff_initial":"100ms","backoff_max":"2m30s","min_uptime":"1s",
-		  "max_retries":3,"keep_runs":5,"max_log_bytes":1048576,"dir":"/tmp"}`,
+		  "max_retries":3,"keep_runs":5,"max_log_bytes":1048576,"max_run_log_bytes":65536,"dir":"/tmp"}`,
 		`{"name":"a.b_c-9","command":"true","type":"one_time","schedule":"none"}`,
 		`{"name":"x","command":"true","type":"one_time","schedule":""}`,
 		// Schedules.

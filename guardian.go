@@ -3,9 +3,12 @@ package procman
 import (
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // guardianProgram runs in a small awk process, one per Manager. ProcMan
@@ -30,33 +33,47 @@ END {
 }`
 
 // guardian is the Manager's link to its guardian process. It keeps its own copy
-// of the live groups so that a guardian killed by someone else is replaced and
-// told everything again.
+// of the live groups, so that a guardian that dies (killed by someone, OOM) is
+// replaced at once by its monitor goroutine and told everything again: until
+// then, a crash of ProcMan would leave every job's processes behind.
 type guardian struct {
 	mu   sync.Mutex
-	w    io.WriteCloser
-	cmd  *exec.Cmd
+	cur  *guardianProc
 	live map[int]struct{}
 	done bool
 	kids *reaper
-	awk  string        // the awk binary, found once at start
-	gone chan struct{} // closed once the current guardian process is reaped
-	err  error         // how it ended, once gone is closed
+	log  *slog.Logger
+	awk  string // the awk binary, found once at start
+
+	quit    chan struct{} // closed by close: the monitor ends
+	stopped chan struct{} // closed when the monitor has ended
 }
 
-func startGuardian(kids *reaper) (*guardian, error) {
+// guardianProc is one guardian process.
+type guardianProc struct {
+	w       io.WriteCloser
+	proc    *os.Process
+	pid     int // proc.Pid, which the reap clears
+	spawned time.Time
+	gone    chan struct{}      // closed once it is reaped
+	status  syscall.WaitStatus // how it ended, once gone is closed
+}
+
+func startGuardian(kids *reaper, log *slog.Logger) (*guardian, error) {
 	awk, err := exec.LookPath("awk")
 	if err != nil { // without it, no job would be protected against a crash of ProcMan
 		return nil, fmt.Errorf("guardian: %w", err)
 	}
-	g := &guardian{live: make(map[int]struct{}), kids: kids, awk: awk}
-	if err := g.spawn(); err != nil {
+	g := &guardian{live: make(map[int]struct{}), kids: kids, log: log, awk: awk,
+		quit: make(chan struct{}), stopped: make(chan struct{})}
+	if g.cur, err = g.spawn(); err != nil {
 		return nil, err
 	}
+	go g.monitor()
 	return g, nil
 }
 
-func (g *guardian) spawn() error {
+func (g *guardian) spawn() (*guardianProc, error) {
 	cmd := exec.Command(g.awk, guardianProgram)
 	// Its own process group: a Ctrl-C meant for ProcMan's terminal must not take
 	// the guardian down with it. No parent-death signal: outliving ProcMan is its job.
@@ -67,20 +84,89 @@ func (g *guardian) spawn() error {
 	cmd.Env = []string{}
 	w, err := cmd.StdinPipe()
 	if err != nil {
-		return fmt.Errorf("guardian: %w", err)
+		return nil, fmt.Errorf("guardian: %w", err)
 	}
 	if err := g.kids.start(cmd); err != nil {
-		return fmt.Errorf("guardian: %w", err)
+		return nil, fmt.Errorf("guardian: %w", err)
 	}
-	gone := make(chan struct{})
-	g.w, g.cmd, g.gone = w, cmd, gone
-	// Reaped as soon as it ends, whoever ends it: left a zombie, it would keep
-	// the reaper looking again every few milliseconds (see reaper.run). g.err
-	// is read only after gone is closed.
+	gp := &guardianProc{w: w, proc: cmd.Process, pid: cmd.Process.Pid, spawned: time.Now(), gone: make(chan struct{})}
+	// Reaped the moment it ends, whoever ends it (its pidfd wakes the
+	// netpoller): left a zombie, it would keep the reaper looking again every
+	// few milliseconds (see reaper.run), and the monitor learns of it at once.
 	go func() {
-		g.err = g.kids.wait(cmd)
-		close(gone)
+		ws, err := g.kids.waitExit(cmd.Process)
+		if err != nil {
+			ws = 0x7f // neither exited nor signalled: the wait itself failed
+		}
+		gp.status = ws
+		close(gp.gone)
 	}()
+	return gp, nil
+}
+
+// monitor replaces the guardian whenever it ends before close, until close.
+// A guardian that keeps dying as soon as it starts is replaced once a second,
+// not in a loop.
+func (g *guardian) monitor() {
+	defer close(g.stopped)
+	quick := false // the last guardian replaced lived less than a second
+	for {
+		g.mu.Lock()
+		gp := g.cur
+		g.mu.Unlock()
+		select {
+		case <-gp.gone:
+		case <-g.quit:
+			return
+		}
+		wasQuick := quick
+		quick = time.Since(gp.spawned) < time.Second
+		for wait := quick && wasQuick; ; wait = true {
+			if wait && !g.pause(time.Second) {
+				return
+			}
+			err := g.replace(gp)
+			if err == nil {
+				break
+			}
+			g.log.Error("guardian could not be restarted; jobs are not protected against a crash of ProcMan", "err", err)
+		}
+	}
+}
+
+// pause waits for d, or reports false if close comes first.
+func (g *guardian) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-g.quit:
+		return false
+	}
+}
+
+// replace starts a new guardian in place of old, which has ended, and tells
+// it every live group.
+func (g *guardian) replace(old *guardianProc) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.done || g.cur != old {
+		return nil // closing, or replaced already
+	}
+	old.w.Close()
+	gp, err := g.spawn()
+	if err != nil {
+		return err
+	}
+	g.cur = gp
+	for pg := range g.live {
+		if _, err := fmt.Fprintf(gp.w, "+%d\n", pg); err != nil {
+			return fmt.Errorf("guardian: %w", err)
+		}
+	}
+	g.log.Warn("guardian process ended; started a new one and gave it every live group",
+		"old_pid", old.pid, "how", exitString(old.status), "pid", gp.pid, "groups", len(g.live))
 	return nil
 }
 
@@ -90,6 +176,9 @@ func (g *guardian) watch(pgid int) error { return g.send('+', pgid) }
 // forget tells the guardian the group is gone, so a recycled pgid is never killed.
 func (g *guardian) forget(pgid int) error { return g.send('-', pgid) }
 
+// send tells the guardian of a change. A guardian that cannot be written to
+// is dead or dying: it is killed to be sure, and the monitor replaces it and
+// tells the new one every live group, this change included.
 func (g *guardian) send(op byte, pgid int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -101,23 +190,8 @@ func (g *guardian) send(op byte, pgid int) error {
 	} else {
 		delete(g.live, pgid)
 	}
-	if _, err := fmt.Fprintf(g.w, "%c%d\n", op, pgid); err == nil {
-		return nil
-	}
-	return g.respawn()
-}
-
-// respawn replaces a guardian that went away and replays the live groups.
-func (g *guardian) respawn() error {
-	g.w.Close()
-	<-g.gone // it has ended already, and is reaped now
-	if err := g.spawn(); err != nil {
-		return err
-	}
-	for pg := range g.live {
-		if _, err := fmt.Fprintf(g.w, "+%d\n", pg); err != nil {
-			return fmt.Errorf("guardian: %w", err)
-		}
+	if _, err := fmt.Fprintf(g.cur.w, "%c%d\n", op, pgid); err != nil {
+		g.cur.proc.Kill()
 	}
 	return nil
 }
@@ -125,12 +199,30 @@ func (g *guardian) respawn() error {
 // close ends the guardian; groups still listed are killed by it.
 func (g *guardian) close() error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.done {
+		g.mu.Unlock()
 		return nil
 	}
 	g.done = true
-	g.w.Close()
-	<-g.gone
-	return g.err
+	gp := g.cur
+	gp.w.Close()
+	g.mu.Unlock()
+	close(g.quit)
+	<-g.stopped
+	<-gp.gone
+	if ws := gp.status; !ws.Exited() || ws.ExitStatus() != 0 {
+		return fmt.Errorf("guardian: %s", exitString(ws))
+	}
+	return nil
+}
+
+// exitString says how a process ended.
+func exitString(ws syscall.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exit status %d", ws.ExitStatus())
+	case ws.Signaled():
+		return "killed by " + ws.Signal().String()
+	}
+	return "unknown"
 }

@@ -44,7 +44,7 @@ func TestRunHistoryRecordsTriggersAndOutcomes(t *testing.T) {
 	eventually(t, "trap set", func() bool { return readFile(t, st.LogFile) == "ready\n" })
 	w.stop("deaf")
 	w.create(Job{Name: "nodir", Command: "true", Type: OneTime, Dir: filepath.Join(w.dir, "missing")})
-	w.start("nodir")
+	w.startFails("nodir")
 	w.waitFor("nodir", StateError)
 	w.create(Job{Name: "flaky", Command: "exit 1", Type: Continuous, MaxRetries: 2, BackoffInitial: dur(time.Millisecond)})
 	w.start("flaky")
@@ -165,22 +165,6 @@ func TestLogsWholeTailAndByRun(t *testing.T) {
 	}
 	if got := readAll(t, rc); !strings.HasPrefix(got, "5001\n") || !strings.HasSuffix(got, "\n20000\n") {
 		t.Errorf("tail across read chunks starts %q", got[:10])
-	}
-}
-
-func TestSeekTailWithoutFinalNewline(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "f")
-	for content, want := range map[string]string{"a\nb\nc": "b\nc", "": "", "\n\n": "\n\n", "abc": "abc", "a\n\nb\n": "\nb\n"} {
-		os.WriteFile(path, []byte(content), 0o644)
-		f, _ := os.Open(path)
-		if err := seekTail(f, 2); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(f)
-		f.Close()
-		if string(b) != want {
-			t.Errorf("tail 2 of %q = %q, want %q", content, b, want)
-		}
 	}
 }
 
@@ -345,6 +329,54 @@ func TestRetentionKeepsNewestRuns(t *testing.T) {
 	}
 }
 
+// Runs that failed to start and skipped ticks count toward keep_runs like any
+// other: a job that cannot start, or whose ticks keep being skipped, must not
+// grow its history without bound.
+func TestRetentionCountsFailedStartsAndSkips(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "nodir", Command: "true", Type: Continuous, Dir: "/nonexistent/dir", KeepRuns: 3,
+		MaxRetries: 12, BackoffInitial: dur(time.Millisecond), BackoffMax: dur(time.Millisecond)})
+	w.startFails("nodir")
+	w.waitFor("nodir", StateError)
+	if runs := w.runs("nodir"); len(runs) != 3 {
+		t.Errorf("%d runs of a job that failed to start 12 times, want keep_runs 3", len(runs))
+	}
+
+	w.create(Job{Name: "slow", Command: "sleep 100", Type: OneTime, Schedule: "@yearly", KeepRuns: 2})
+	w.start("slow")
+	sched, err := parseCron("@yearly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := w.m.runner("slow")
+	for range 5 {
+		r.tick(sched) // the run goes on: each tick is skipped
+	}
+	runs := w.runs("slow")
+	if len(runs) != 3 || runs[0].Outcome != OutcomeSkipped || runs[2].EndedAt != nil {
+		t.Errorf("runs %+v, want 2 skipped ticks and the run going on", runs)
+	}
+	w.stop("slow")
+}
+
+// A spawn that fails once its log file is open (here execve refuses an
+// environment string over 128 KiB) leaves no empty log file behind.
+func TestFailedSpawnRemovesItsLogFile(t *testing.T) {
+	w := setup(t)
+	env := filepath.Join(w.dir, "big.env")
+	if err := os.WriteFile(env, []byte("BIG="+strings.Repeat("x", 200<<10)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.create(Job{Name: "big", Command: "true", Type: OneTime, EnvFile: env})
+	w.startFails("big")
+	if st := w.waitFor("big", StateError); !strings.Contains(st.Error, "argument list too long") {
+		t.Fatalf("status %+v", st)
+	}
+	if files := w.logFiles("big"); len(files) != 0 {
+		t.Errorf("log files left by a failed spawn: %v", files)
+	}
+}
+
 func TestRetentionCapsLogBytes(t *testing.T) {
 	w := setup(t)
 	// Each run writes 1000 bytes; a 2500-byte cap keeps two logs.
@@ -475,4 +507,76 @@ func TestLogsOfARemovedFile(t *testing.T) {
 	if _, err := w.m.Logs(ctxT(t), "gone", LogOptions{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Logs of a removed file: %v", err)
 	}
+}
+
+// gatedCounter counts its runs in dir/count, prints "run N" and exits 1; its
+// first run waits for dir/gate first.
+func gatedCounter(name, dir string) Job {
+	return Job{Name: name, Type: Continuous, Dir: dir, MaxRetries: 3, MinUptime: dur(time.Hour),
+		BackoffInitial: dur(10 * time.Millisecond), BackoffMax: dur(20 * time.Millisecond),
+		Command: `n=$(( $(cat count 2>/dev/null || echo 0) + 1 )); echo $n > count; printf "run $n"; [ $n -gt 1 ] || echo; ` +
+			`if [ $n -eq 1 ]; then while [ ! -e gate ]; do sleep 0.05; done; fi; exit 1`}
+}
+
+// Following a job goes on into its next runs, with a marker line between
+// them (after a newline the run did not write), until the job comes to rest.
+func TestLogsFollowGoesOnIntoNextRuns(t *testing.T) {
+	w := setup(t)
+	w.create(gatedCounter("svc", w.dir))
+	w.start("svc")
+	rc, err := w.m.Logs(ctxT(t), "svc", LogOptions{Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	br := bufio.NewReader(rc)
+	if line, err := br.ReadString('\n'); line != "run 1\n" || err != nil {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	os.WriteFile(filepath.Join(w.dir, "gate"), nil, 0o644)
+	rest, err := io.ReadAll(br) // ends by itself when the job gives up (error)
+	want := "--- procman: run 1 exited, exit code 1; run 2 started (retry) ---\nrun 2\n" +
+		"--- procman: run 2 exited, exit code 1; run 3 started (retry) ---\nrun 3"
+	if err != nil || string(rest) != want {
+		t.Fatalf("after the first run: %q, %v\nwant %q", rest, err, want)
+	}
+	if st, _ := w.m.State("svc"); st.State != StateError {
+		t.Errorf("the follow ended before the job came to rest: %+v", st)
+	}
+}
+
+// A follow that begins between two runs (here while the next one is being
+// prepared) reads the last one and waits for the next; a restart by hand,
+// which stops the job, ends it.
+func TestLogsFollowBetweenRunsAndUntilStopped(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "svc", Type: Continuous, Dir: w.dir, MinUptime: dur(time.Hour),
+		BackoffInitial: dur(time.Millisecond), BackoffMax: dur(time.Millisecond),
+		Command: `if [ -e up ]; then echo up; exec sleep 1000; fi; echo down; touch up; exit 1`})
+	held, release := w.holdPreparations(1) // the first run goes; the next waits
+	w.start("svc")
+	<-held
+	rc, err := w.m.Logs(ctxT(t), "svc", LogOptions{Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	br := bufio.NewReader(rc)
+	if line, _ := br.ReadString('\n'); line != "down\n" {
+		t.Fatalf("the last run's output: %q", line)
+	}
+	release()
+	if line, _ := br.ReadString('\n'); line != "--- procman: run 1 exited, exit code 1; run 2 started (retry) ---\n" {
+		t.Fatalf("marker %q", line)
+	}
+	if line, _ := br.ReadString('\n'); line != "up\n" {
+		t.Fatalf("the next run's output: %q", line)
+	}
+	if err := w.m.Restart(ctxT(t), "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Errorf("after a restart by hand: %q, %v", rest, err)
+	}
+	w.stop("svc")
 }

@@ -76,8 +76,8 @@ type Job struct {
 	// Continuous jobs only.
 
 	// BackoffInitial is the first interval between the starts of a failing job
-	// (default 1s). A failed run that outlived the interval restarts at once;
-	// one that ended sooner waits for the rest of it, and the interval doubles.
+	// (default 1s). Every failed run doubles it, and the next start waits for
+	// what is left of it once the run's own duration is taken off.
 	BackoffInitial Duration `json:"backoff_initial,omitempty"`
 	// BackoffMax caps that interval (default 1m).
 	BackoffMax Duration `json:"backoff_max,omitempty"`
@@ -92,9 +92,13 @@ type Job struct {
 
 	// KeepRuns is how many finished runs (rows and log files) are kept. 0: the Manager's default (100).
 	KeepRuns int `json:"keep_runs,omitempty"`
-	// MaxLogBytes caps the finished runs' log files in total; the oldest go first, the
-	// newest finished run's log is always kept. 0: the Manager's default (no cap).
+	// MaxLogBytes caps the job's log files in total (finished runs' files and the
+	// running run's rotated parts); the oldest go first, the newest finished
+	// run's last file is always kept. 0: the Manager's default (no cap).
 	MaxLogBytes int64 `json:"max_log_bytes,omitempty"`
+	// MaxRunLogBytes caps the running run's live log file: past it, its oldest
+	// part moves to a numbered file of the run. 0: the Manager's default (100 MiB).
+	MaxRunLogBytes int64 `json:"max_run_log_bytes,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes Go duration strings ("1m30s") in JSON.
@@ -257,6 +261,9 @@ func (j Job) validateCounts() error {
 	}
 	if j.MaxLogBytes < 0 {
 		errs = append(errs, invalid("max_log_bytes", "must not be negative"))
+	}
+	if j.MaxRunLogBytes < 0 {
+		errs = append(errs, invalid("max_run_log_bytes", "must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -120,6 +120,14 @@ func (w *world) start(name string) {
 	}
 }
 
+// startFails starts a job whose first run must fail to start.
+func (w *world) startFails(name string) {
+	w.t.Helper()
+	if err := w.m.Start(ctxT(w.t), name); !errors.Is(err, ErrStartFailed) {
+		w.t.Fatalf("Start %s: %v, want ErrStartFailed", name, err)
+	}
+}
+
 func (w *world) stop(name string) {
 	w.t.Helper()
 	if err := w.m.Stop(ctxT(w.t), name); err != nil {

@@ -165,7 +165,10 @@ func TestMetricsRestartsOfHealthyContinuousJob(t *testing.T) {
 	w.stop("tick")
 	st := w.waitFor("tick", StateStopped)
 	wantMetric(t, g, float64(st.Restarts), "procman_restarts_total")
-	wantMetric(t, g, float64(st.Restarts), "procman_runs_started_total", "trigger", "retry")
+	// The stop may have come while the last restart's run was being prepared: it never started.
+	if v, _ := metricValue(t, g, "procman_runs_started_total", "trigger", "retry"); v != float64(st.Restarts) && v != float64(st.Restarts-1) {
+		t.Errorf("procman_runs_started_total{trigger=retry} = %v after %d restarts", v, st.Restarts)
+	}
 	wantMetric(t, g, 1, "procman_jobs", "state", "stopped")
 }
 
@@ -173,7 +176,7 @@ func TestMetricsFailedStartSkipAndUnknown(t *testing.T) {
 	w := setup(t)
 	g := w.m.Metrics()
 	w.create(Job{Name: "nodir", Command: "true", Type: OneTime, Dir: filepath.Join(w.dir, "missing")})
-	w.start("nodir")
+	w.startFails("nodir")
 	w.waitFor("nodir", StateError)
 	wantMetric(t, g, 1, "procman_runs_started_total", "trigger", "manual")
 	wantMetric(t, g, 1, "procman_runs_finished_total", "outcome", "failed_to_start")

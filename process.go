@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/Mk-Chan/procman/internal/runlog"
 )
 
 // proc is one run: a process group led by /bin/sh.
@@ -25,11 +28,37 @@ type proc struct {
 	done    chan struct{} // closed when the leader has been waited for
 	ended   chan struct{} // closed when the run is over and recorded (log followers stop)
 	row     runRow
+	live    *runlog.Live  // its log file, kept under max_run_log_bytes
+	rotated chan struct{} // capacity 1: a part was rotated out of the log (retention)
+
+	sup  *supervisor // the activation it belongs to
+	next *proc       // the activation's next run, once it began; guarded by runner.mu
 }
 
-// spawn opens the run's log file and starts the shell in its own process
-// group, writing straight into the file: ProcMan copies no output.
-func (r *runner) spawn(job Job) (*proc, error) {
+// spawnPrep is what a run needs before its process is forked. Making it reads
+// files the job names (env_file, dir, the user database) and creates the log
+// file: all of which a strange file or a slow disk may hold up, so it is done
+// apart from the supervisor, which can walk away from it (runner.prepare).
+type spawnPrep struct {
+	cred       *credential
+	env        []string
+	invocation string
+	log        *os.File
+	logPath    string
+}
+
+// discard closes and removes the log file of a run that will never be.
+func (sp *spawnPrep) discard() {
+	if sp == nil || sp.log == nil {
+		return
+	}
+	sp.log.Close()
+	os.Remove(sp.logPath)
+}
+
+// prepareSpawn checks the job's dir and user, reads its env_file and opens the
+// run's log file.
+func (m *Manager) prepareSpawn(job Job) (*spawnPrep, error) {
 	if job.Dir != "" {
 		// exec reports a bad working directory as "fork/exec /bin/sh: ...", which
 		// blames the shell; name the real culprit.
@@ -37,7 +66,7 @@ func (r *runner) spawn(job Job) (*proc, error) {
 			return nil, fmt.Errorf("dir %q: not a usable directory", job.Dir)
 		}
 	}
-	cred, err := lookupUser(job.User, r.m.root)
+	cred, err := lookupUser(job.User, m.root)
 	if err != nil { // the user or group may have gone since the job was saved
 		return nil, fmt.Errorf("user %q: %w", job.User, err)
 	}
@@ -45,34 +74,50 @@ func (r *runner) spawn(job Job) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, path, err := openLog(r.m.cfg.LogDir, job.Name)
+	f, path, err := openLog(m.jobLogDir(job.Name))
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close() // the child holds its own copy
 	invocation := newInvocation()
+	return &spawnPrep{cred: cred, env: jobEnv(job, invocation, cred, fileEnv), invocation: invocation,
+		log: f, logPath: path}, nil
+}
+
+// spawn starts the shell in its own process group, writing straight into the
+// log file: ProcMan copies no output, and only watches the file's size.
+func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 	cmd := exec.Command("/bin/sh", "-c", job.Command)
 	cmd.Dir = job.Dir
-	cmd.Env = jobEnv(job, invocation, cred, fileEnv)
-	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = sp.env
+	cmd.Stdout, cmd.Stderr = sp.log, sp.log
 	// Pdeathsig is bound to the OS thread that forks, which Go never retires
 	// while it runs ordinary goroutines; the guardian covers the rest of the group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if cred != nil {
+	if cred := sp.cred; cred != nil {
 		// The child switches after the fork; it keeps the log file ProcMan
 		// opened, so the file stays ProcMan's. Go sets Pdeathsig after the switch,
 		// which would otherwise clear it.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: cred.uid, Gid: cred.gid, Groups: cred.groups}
 	}
 	if err := r.m.kids.start(cmd); err != nil {
-		if cred != nil { // most likely the user may not enter dir or run /bin/sh
+		sp.discard()        // no process will ever write to it
+		if sp.cred != nil { // most likely the user may not enter dir or run /bin/sh
 			return nil, fmt.Errorf("spawn as user %q: %w", job.User, err)
 		}
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
 	p := &proc{pgid: cmd.Process.Pid, started: time.Now(),
-		done: make(chan struct{}), ended: make(chan struct{})}
-	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: path, StartedAt: p.started.UTC().Truncate(time.Microsecond), Invocation: invocation}
+		done: make(chan struct{}), ended: make(chan struct{}), rotated: make(chan struct{}, 1)}
+	// The watcher keeps ProcMan's descriptor, to cut the file's head through
+	// it; the child writes through its own copy.
+	p.live = r.m.rot.Watch(sp.log, sp.logPath, set.maxRunLogBytes, func() {
+		select {
+		case p.rotated <- struct{}{}:
+		default:
+		}
+	})
+	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: sp.logPath, StartedAt: p.started.UTC().Truncate(time.Microsecond),
+		Invocation: sp.invocation}
 	if st, ok := readStat(strconv.Itoa(p.pgid)); ok {
 		p.row.ProcStart = st.start
 	}
@@ -153,15 +198,63 @@ func (p *proc) exit() (code *int, signal string) {
 	return nil, "" // the wait failed
 }
 
-// openLog creates LogDir/<job>/<unix-nanos>.log, never reusing an existing name.
-func openLog(dir, job string) (*os.File, string, error) {
-	dir = filepath.Join(dir, job)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// readSmallFile reads a regular file of at most limit bytes. It opens it
+// without blocking and checks what it opened, so that no other kind of file
+// (pipe, device, socket, directory) is ever read, even one put in its place.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d allowed", path, fi.Size(), limit)
+	}
+	// The file may grow as it is read, and some (in /proc) say nothing of their size.
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: more than the %d bytes allowed", path, limit)
+	}
+	return b, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "mode " + m.String()
+}
+
+// jobLogDir is the folder of a job's log files.
+func (m *Manager) jobLogDir(job string) string { return filepath.Join(m.cfg.LogDir, job) }
+
+// openLog creates dir/<unix-nanos>.log, never reusing an existing name, not
+// readable by others (output may hold secrets). The child appends to it; the
+// descriptor is also readable, for the rotation that keeps it small.
+func openLog(dir string) (*os.File, string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, "", fmt.Errorf("log folder: %w", err)
 	}
 	for t := time.Now().UnixNano(); ; t++ {
 		path := filepath.Join(dir, strconv.FormatInt(t, 10)+".log")
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
 		if errors.Is(err, os.ErrExist) {
 			continue
 		}
@@ -292,11 +385,19 @@ func parseID(s string) (uint32, error) {
 	return uint32(n), err
 }
 
+// MaxEnvFileBytes is the largest env_file ProcMan reads; a larger one makes
+// the run fail to start.
+const MaxEnvFileBytes = 1 << 20
+
 // readEnvFile reads the job's env_file as "KEY=VALUE" entries, in file order:
 // blank lines and '#' comments are skipped, an "export " prefix and one pair of
 // matching single or double quotes around the value are removed; nothing else
 // (no escapes, no ${VAR} expansion, no trailing comments). A relative path is
 // taken from the job's dir. Errors name the file, and the line, never its content.
+//
+// Only a regular file of at most MaxEnvFileBytes is read, opened without
+// blocking: a named pipe would hold the start up until something writes to it,
+// and /dev/zero never ends.
 func readEnvFile(job Job) ([]string, error) {
 	if job.EnvFile == "" {
 		return nil, nil
@@ -305,7 +406,7 @@ func readEnvFile(job Job) ([]string, error) {
 	if !filepath.IsAbs(path) && job.Dir != "" {
 		path = filepath.Join(job.Dir, path)
 	}
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path, MaxEnvFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("env_file: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/Mk-Chan/procman/internal/runlog"
 	"github.com/robfig/cron/v3"
 )
 
@@ -27,7 +28,8 @@ type Manager struct {
 	w     *writer      // every database write but the definitions', in order (writer.go)
 	runID atomic.Int64 // the last run ID given (nextRunID)
 	guard *guardian
-	kids  *reaper // every child process: runs, the guardian, adopted orphans
+	kids  *reaper         // every child process: runs, the guardian, adopted orphans
+	rot   *runlog.Watcher // keeps running runs' log files under max_run_log_bytes
 	hub   hub
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
@@ -42,12 +44,15 @@ type Manager struct {
 	sorted []*runner // jobs by name, built on demand; nil after a create or delete. Never modified in place.
 	closed bool
 	wg     sync.WaitGroup // one per supervisor goroutine
+	preps  sync.WaitGroup // one per spawn being prepared (runner.prepare)
 
 	shutdownOnce sync.Once
 	shutdownErr  error
 
 	// root: ProcMan runs as root, so jobs may have a user. Set by Open; tests flip it.
 	root bool
+	// prepareRun is prepareSpawn; tests wrap it to hold a preparation up.
+	prepareRun func(Job) (*spawnPrep, error)
 }
 
 // Open opens (or creates) the database, which it holds until Shutdown (a
@@ -95,20 +100,23 @@ func open(ctx context.Context, cfg Config, lock *dbLock) (*Manager, error) {
 		st.close()
 		return nil, err
 	}
-	g, err := startGuardian(kids)
+	g, err := startGuardian(kids, cfg.Logger)
 	if err != nil {
 		kids.close()
 		st.close()
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, cfg.Logger),
-		guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger)}
+		guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger),
+		rot: runlog.NewWatcher(cfg.Logger)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.root = os.Geteuid() == 0
+	m.prepareRun = m.prepareSpawn
 	m.metrics = newMetrics(m) // before load, so that recovery counts
 	if err := m.load(ctx, jobs); err != nil {
 		m.cancel()
 		m.w.cancel()
+		m.rot.Close()
 		g.close()
 		kids.close()
 		st.close()
@@ -193,7 +201,9 @@ func (m *Manager) runners() []*runner {
 }
 
 // Create validates and saves a new job. A job with the reboot schedule is
-// started at once, as it would be at the next start-up.
+// started at once, as it would be at the next start-up; Create returns once
+// its first run is spawned or failed to be, and a failure to start is no
+// error of Create.
 func (m *Manager) Create(ctx context.Context, j Job) error {
 	j.fillDefaults()
 	if err := m.check(j); err != nil {
@@ -218,7 +228,11 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	m.sorted = nil
 	m.mu.Unlock()
 	if j.startsOnBoot() {
-		return m.start(ctx, j.Name, TriggerReboot)
+		// The job exists whatever its first run does: a run that failed to
+		// start is in its status and history, not an error of Create.
+		if err := m.start(ctx, j.Name, TriggerReboot); err != nil && !errors.Is(err, ErrStartFailed) {
+			return err
+		}
 	}
 	return nil
 }
@@ -432,14 +446,25 @@ func (r *runner) setDeleted(deleted bool) {
 	r.planLocked()
 }
 
-// Start starts a job that is not active. It returns once the first run has
-// been spawned (or failed to be); ErrRunning if the job is already active.
+// Start starts a job that is not active, and returns once its first run has
+// been spawned: ErrRunning if the job is already active, or an error wrapping
+// ErrStartFailed, with the reason, if the run failed to start (bad dir,
+// env_file or user, log folder not writable, ...). The job then goes on as
+// after any failed run: a continuous job retries, a one_time job is in error.
 func (m *Manager) Start(ctx context.Context, name string) error {
 	return m.start(ctx, name, TriggerManual)
 }
 
 func (m *Manager) start(ctx context.Context, name string, trigger Trigger) error {
-	return m.control(ctx, name, func(r *runner) error { return r.start(trigger) })
+	var s *supervisor
+	err := m.control(ctx, name, func(r *runner) (err error) {
+		s, err = r.start(trigger)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.firstRun(ctx, name) // the control lock is free again: a stop may come meanwhile
 }
 
 // Stop stops an active job: its stop signal to the whole process group, SIGKILL
@@ -456,17 +481,27 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 }
 
 // Restart stops the job if it is active and starts it again with its current
-// definition and a fresh backoff.
+// definition and a fresh backoff. Like Start, it returns once the new first
+// run has been spawned, or an error wrapping ErrStartFailed.
 func (m *Manager) Restart(ctx context.Context, name string) error {
-	return m.control(ctx, name, func(r *runner) error {
+	var s *supervisor
+	err := m.control(ctx, name, func(r *runner) (err error) {
 		if err := r.stop(ctx); err != nil {
 			return err
 		}
-		return r.start(TriggerRestart)
+		s, err = r.start(TriggerRestart)
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	return s.firstRun(ctx, name)
 }
 
-// control runs op on the named job while holding its control lock.
+// control runs op on the named job while holding its control lock. It is a
+// change by hand: it first drops the job's pending and queued schedule ticks,
+// before it waits for the lock, so that none of them acts after it (a stop
+// that waits behind a tick's restart must not see it start the job again).
 func (m *Manager) control(ctx context.Context, name string, op func(*runner) error) error {
 	if m.isClosed() {
 		return ErrClosed
@@ -475,6 +510,9 @@ func (m *Manager) control(ctx context.Context, name string, op func(*runner) err
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.gen++
+	r.mu.Unlock()
 	return r.control(ctx, op)
 }
 
@@ -592,12 +630,30 @@ func (m *Manager) shutdown(ctx context.Context) error {
 		<-all
 	}
 	<-ticks.Done()
+	err = errors.Join(err, m.waitPreps(ctx))
 	m.hub.close()
 	if lost := m.w.close(drainLimit); lost > 0 {
 		m.log.Error("records not written to the database before shutdown", "count", lost, "waited", drainLimit)
 		err = errors.Join(err, fmt.Errorf("shutdown: %d records not written to the database", lost))
 	}
-	err = errors.Join(err, m.guard.close(), m.kids.close(), m.store.close(), m.lock.release())
+	err = errors.Join(err, m.rot.Close(), m.guard.close(), m.kids.close(), m.store.close(), m.lock.release())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
 	return err
+}
+
+// waitPreps waits for the spawn preparations that stops walked away from. They
+// touch only files, so the database may close without them; ctx bounds the
+// wait for one that a file keeps blocked.
+func (m *Manager) waitPreps(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		m.preps.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown: a run's preparation is still blocked on a file: %w", ctx.Err())
+	}
 }

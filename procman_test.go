@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -238,7 +240,7 @@ func spawnGroup(t *testing.T) *exec.Cmd {
 // TestGuardianKillsGroupsWhenItsPipeCloses stands in for ProcMan dying: the
 // guardian sees end of file and kills every group it was told about.
 func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
-	g, err := startGuardian(&reaper{})
+	g, err := startGuardian(&reaper{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,11 +249,12 @@ func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
 	g.watch(forgotten.Process.Pid)
 	g.forget(forgotten.Process.Pid)
 
-	// Kill the guardian behind the Manager's back: the next message brings a new one.
-	g.cmd.Process.Kill()
+	// Kill the guardian behind the Manager's back: a new one takes its place.
+	old := guardianPid(g)
+	syscall.Kill(old, syscall.SIGKILL)
 	// Reaped at once, not left a zombie until the next message finds it gone.
 	eventually(t, "guardian dead and reaped", func() bool {
-		_, err := os.Stat(fmt.Sprintf("/proc/%d", g.cmd.Process.Pid))
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", old))
 		return err != nil
 	})
 	extra := spawnGroup(t)
@@ -274,10 +277,64 @@ func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
 	forgotten.Wait()
 }
 
+func guardianPid(g *guardian) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cur.pid
+}
+
+// recordLog keeps the messages of the records it handles.
+type recordLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *recordLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *recordLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *recordLog) WithGroup(string) slog.Handler            { return l }
+func (l *recordLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, r.Message)
+	return nil
+}
+
+func (l *recordLog) said(part string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.msgs, func(m string) bool { return strings.Contains(m, part) })
+}
+
+// A guardian that dies is replaced at once, not at the next message, and the
+// new one knows every live group: if ProcMan then dies (its pipe closes)
+// without having sent anything since, the jobs' groups are still killed.
+func TestGuardianReplacedAtOnceWhenItDies(t *testing.T) {
+	logs := &recordLog{}
+	g, err := startGuardian(&reaper{}, slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := spawnGroup(t)
+	g.watch(kept.Process.Pid)
+	for range 2 { // twice: the second dies as soon as it started
+		old := guardianPid(g)
+		syscall.Kill(old, syscall.SIGKILL)
+		eventually(t, "a new guardian", func() bool { return guardianPid(g) != old && !gone(guardianPid(g)) })
+	}
+	if !logs.said("guardian process ended") {
+		t.Errorf("the replacement was not logged: %q", logs.msgs)
+	}
+	if err := g.close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "group killed by the new guardian", func() bool { return gone(kept.Process.Pid) })
+	kept.Wait()
+}
+
 // With tens of thousands of groups listed, the kills must not exceed what one
 // command line may hold: every group is killed, whatever its place in the list.
 func TestGuardianKillsAmongManyGroups(t *testing.T) {
-	g, err := startGuardian(&reaper{})
+	g, err := startGuardian(&reaper{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +370,7 @@ func TestOpenRejectsBadConfigAndDatabase(t *testing.T) {
 
 // The forget goes to the guardian that closes: a forgotten group is spared.
 func TestGuardianSparesForgottenGroup(t *testing.T) {
-	g, err := startGuardian(&reaper{})
+	g, err := startGuardian(&reaper{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

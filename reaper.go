@@ -94,12 +94,6 @@ func (rp *reaper) start(cmd *exec.Cmd) error {
 	return nil
 }
 
-// wait waits for a process started by start, with cmd.Wait.
-func (rp *reaper) wait(cmd *exec.Cmd) error {
-	defer rp.untrack(cmd.Process.Pid)
-	return cmd.Wait()
-}
-
 // waitExit waits for a process started by start and reaps it, without
 // cmd.Wait: that blocks an OS thread in waitid for as long as the process
 // lives, some 50 KiB of ProcMan's memory per running job. A pidfd (Linux 5.3)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+
+	"github.com/Mk-Chan/procman/internal/runlog"
 )
 
 // unknownCause is the error of a run whose ProcMan died while it went on.
@@ -28,8 +30,8 @@ func (m *Manager) recover(ctx context.Context) (map[string]bool, error) {
 		}
 		now := dbNow()
 		row.EndedAt, row.Outcome, row.Error = &now, string(OutcomeUnknown), unknownCause
-		if fi, err := os.Stat(row.LogFile); err == nil && row.LogFile != "" {
-			row.LogBytes = fi.Size()
+		if row.LogFile != "" {
+			row.LogBytes = runlog.Recover(row.LogFile) // and a rotation it cut short
 		}
 		if err := endRun(ctx, m.store.db, &row); err != nil {
 			return nil, err

@@ -34,7 +34,8 @@ type runner struct {
 	entry   cron.EntryID  // the job's schedule entry, if it has a cron schedule
 	next    time.Time     // the schedule's next tick
 	queued  bool          // a schedule tick waits for the current run to end
-	gen     int           // bumped by Stop, Replace and Delete: a queued tick is then dropped
+	ticking bool          // a schedule tick waits for or holds ctl: later ticks are dropped
+	gen     int           // bumped by every change by hand: pending and queued ticks are then dropped
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
 	wanted  bool // the desired state (desired.go)
@@ -66,10 +67,25 @@ type supervisor struct {
 	done     chan struct{} // closed when the job comes to rest (transitionLocked)
 	stopOnce sync.Once
 	killOnce sync.Once
+
+	// first is closed once the first run is spawned, or failed to be (then
+	// firstErr says why) and the job has moved on to retrying or error.
+	first     chan struct{}
+	firstErr  error
+	firstOnce sync.Once
+
+	// latest is the newest run begun, or at first a run that never was, whose
+	// next is the first run: log followers go from run to run through next.
+	// Guarded by runner.mu. Only the newest is kept here; a follower keeps the
+	// one it reads.
+	latest *proc
 }
 
 func newSupervisor() *supervisor {
-	return &supervisor{stopReq: make(chan struct{}), killReq: make(chan struct{}), done: make(chan struct{})}
+	s := &supervisor{stopReq: make(chan struct{}), killReq: make(chan struct{}), done: make(chan struct{}),
+		first: make(chan struct{})}
+	s.latest = &proc{sup: s}
+	return s
 }
 
 func (s *supervisor) stop() { s.stopOnce.Do(func() { close(s.stopReq) }) }
@@ -84,6 +100,28 @@ func (s *supervisor) stopping() bool {
 	}
 }
 
+// report settles the outcome of the first run; later calls do nothing.
+func (s *supervisor) report(err error) {
+	s.firstOnce.Do(func() {
+		s.firstErr = err
+		close(s.first)
+	})
+}
+
+// firstRun waits for the outcome of the job's first run: nil once it is
+// spawned (or a stop came first), else an error wrapping ErrStartFailed.
+func (s *supervisor) firstRun(ctx context.Context, name string) error {
+	select {
+	case <-s.first:
+	case <-ctx.Done():
+		return fmt.Errorf("start %q: %w", name, ctx.Err())
+	}
+	if s.firstErr != nil {
+		return fmt.Errorf("start %q: %w: %w", name, ErrStartFailed, s.firstErr)
+	}
+	return nil
+}
+
 // settings is a job definition with the Manager's defaults filled in.
 type settings struct {
 	stopSignal     syscall.Signal
@@ -95,46 +133,30 @@ type settings struct {
 	killWait       time.Duration
 	keepRuns       int
 	maxLogBytes    int64
+	maxRunLogBytes int64
 }
 
-// start activates the job. The caller holds r.ctl. It returns once the first
-// run is spawned (or failed to be), so that the state seen next is meaningful.
-func (r *runner) start(trigger Trigger) error {
+// start activates the job: its supervisor goroutine spawns the first run.
+// The caller holds r.ctl, and waits for the first run (supervisor.firstRun)
+// only once it has let go of it, so that a stop is never held up by a spawn.
+func (r *runner) start(trigger Trigger) (*supervisor, error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.deleted {
-		r.mu.Unlock()
-		return fmt.Errorf("start %q: %w", r.name, ErrNotFound)
+		return nil, fmt.Errorf("start %q: %w", r.name, ErrNotFound)
 	}
 	if r.sup != nil {
-		st := r.st.State
-		r.mu.Unlock()
-		return fmt.Errorf("start %q: %w (state %s)", r.name, ErrRunning, st)
+		return nil, fmt.Errorf("start %q: %w (state %s)", r.name, ErrRunning, r.st.State)
 	}
 	if err := r.m.track(); err != nil {
-		r.mu.Unlock()
-		return fmt.Errorf("start %q: %w", r.name, err)
+		return nil, fmt.Errorf("start %q: %w", r.name, err)
 	}
 	s := newSupervisor()
 	r.sup = s
 	job := r.job
 	r.transitionLocked(StateStarting, func(st *Status) { st.Restarts = 0 })
-	r.mu.Unlock()
-
-	// The first spawn runs on a goroutine of its own: not on the caller's,
-	// whose OS thread may be locked and end with it, taking the parent-death
-	// signal's trigger along (Go ties it to the forking thread); and not on
-	// the supervisor's, which lives as long as the job and would keep the
-	// stack a spawn and a database write grow (some 7 KiB per running job).
-	var p *proc
-	var err error
-	launched := make(chan struct{})
-	go func() {
-		defer close(launched)
-		p, err = r.launch(job, trigger)
-	}()
-	<-launched
-	go r.supervise(s, job, r.m.cfg.settings(job), p, err)
-	return nil
+	go r.supervise(s, job, r.m.cfg.settings(job), trigger)
+	return s, nil
 }
 
 // stop asks the active supervisor, if any, to stop and waits until it has.
@@ -142,7 +164,6 @@ func (r *runner) start(trigger Trigger) error {
 func (r *runner) stop(ctx context.Context) error {
 	r.mu.Lock()
 	s := r.sup
-	r.gen++ // a stop by hand also cancels a queued schedule tick
 	r.mu.Unlock()
 	if s == nil {
 		return nil
@@ -159,22 +180,27 @@ func (r *runner) stop(ctx context.Context) error {
 	return nil
 }
 
-// supervise runs the job until it rests: stopped, exited or error. From its
-// first run (p, or the failure to spawn it) on, it is the only code that
-// spawns, waits for or signals the job's processes.
-func (r *runner) supervise(s *supervisor, job Job, set settings, p *proc, err error) {
+// supervise runs the job until it rests: stopped, exited or error. It is the
+// only code that spawns, waits for or signals the job's processes.
+func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger) {
 	// The transition to a resting state ends the supervisor's ownership of the
 	// job (see transitionLocked); returning is all that is left to do.
 	defer r.m.wg.Done()
 	th := newThrottle(set)
 	failures := 0
-	for ; ; p, err = r.launch(job, TriggerRetry) {
+	for ; ; trigger = TriggerRetry {
+		p, err := r.launch(s, job, set, trigger)
+		if p == nil && err == nil { // stopped before the run was spawned
+			s.report(nil)
+			return
+		}
 		reason, ran := "", time.Duration(0)
 		if err != nil {
 			reason = err.Error()
 		} else {
+			s.report(nil)
 			var rested bool
-			ran, rested = r.watch(s, p, set)
+			ran, rested = r.watch(s, p, job, set)
 			if rested {
 				return
 			}
@@ -196,22 +222,82 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, p *proc, err er
 			reason = fmt.Sprintf("run lasted %s, less than min_uptime %s", ran.Round(time.Millisecond), set.minUptime)
 		}
 		failures++
-		if !r.retry(s, job, set, th.wait(ran), failures, reason) {
+		if !r.retry(s, job, set, th.wait(ran), failures, reason, err) {
 			return
 		}
 	}
 }
 
-// launch spawns a run and records it, or records the failure to.
-func (r *runner) launch(job Job, trigger Trigger) (*proc, error) {
-	p, err := r.spawn(job)
-	if err != nil {
-		r.recordFailedStart(trigger, err)
-		return nil, err
+// launch prepares and spawns a run and records it, or records the failure to.
+// A stop that comes while the run is being prepared ends the job at once
+// (stopped), and launch returns neither a run nor an error.
+func (r *runner) launch(s *supervisor, job Job, set settings, trigger Trigger) (*proc, error) {
+	prep, ok := r.prepare(s, job)
+	if !ok || (prep.err == nil && s.stopping()) {
+		prep.sp.discard()
+		r.transition(StateStopped, nil)
+		return nil, nil
 	}
-	r.recordStart(p, trigger)
-	r.transition(StateRunning, func(st *Status) { st.PID, st.LogFile, st.Error = p.pgid, p.row.LogFile, "" })
-	return p, nil
+	// Spawning and recording run on a goroutine of their own, not on the
+	// supervisor's: it lives as long as the job, and would keep the stack a
+	// spawn and a database write grow (some 7 KiB per running job).
+	var p *proc
+	err := prep.err
+	onFreshStack(func() {
+		if err == nil {
+			p, err = r.spawn(job, set, prep.sp)
+		}
+		if p != nil {
+			p.sup = s
+		}
+		if err != nil {
+			r.recordFailedStart(trigger, err)
+			return
+		}
+		r.recordStart(p, trigger)
+		r.transition(StateRunning, func(st *Status) { st.PID, st.LogFile, st.Error = p.pgid, p.row.LogFile, "" })
+	})
+	return p, err
+}
+
+// prepared is the outcome of prepareSpawn.
+type prepared struct {
+	sp  *spawnPrep
+	err error
+}
+
+// prepare runs prepareSpawn on a goroutine of its own and waits for it or for
+// a stop request, whichever comes first (ok is then false): a file the job
+// names can take its time, or never answer, without holding the job up. The
+// preparation a stop walked away from is discarded when it ends.
+func (r *runner) prepare(s *supervisor, job Job) (res prepared, ok bool) {
+	handed := make(chan prepared) // unbuffered: the result is either taken or discarded
+	r.m.preps.Add(1)
+	go func() {
+		defer r.m.preps.Done()
+		sp, err := r.m.prepareRun(job)
+		select {
+		case handed <- prepared{sp, err}:
+		case <-s.stopReq:
+			sp.discard()
+		}
+	}()
+	select {
+	case res = <-handed:
+		return res, true
+	case <-s.stopReq:
+		return prepared{}, false
+	}
+}
+
+// onFreshStack runs f on a new goroutine and waits for it.
+func onFreshStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
 }
 
 func (r *runner) restartNow() {
@@ -221,45 +307,63 @@ func (r *runner) restartNow() {
 
 // watch waits for the run to end by itself or for a stop request, and records
 // its end. It reports how long the run lasted, and whether the job has come
-// to rest (stopped or error).
-func (r *runner) watch(s *supervisor, p *proc, set settings) (time.Duration, bool) {
-	select {
-	case <-p.done:
-		ran := time.Since(p.started)
-		killed, err := r.sweep(p, set, s.killReq)
-		if err != nil {
-			r.recordEnd(p, OutcomeKilled, err.Error())
-			r.transition(StateError, func(st *Status) { st.Error = err.Error() })
-			return ran, true
+// to rest (stopped or error). Meanwhile, whenever a part is rotated out of
+// the run's log, it queues log retention (which never makes it wait).
+func (r *runner) watch(s *supervisor, p *proc, job Job, set settings) (time.Duration, bool) {
+	for {
+		select {
+		case <-p.rotated:
+			r.m.prune(r.id, job, p.live)
+		case <-p.done:
+			return r.ended(s, p, set)
+		case <-s.stopReq:
+			return r.stopRun(s, p, set)
 		}
-		outcome := OutcomeExited
-		if killed && s.stopping() { // a forced shutdown cut the sweep short
-			outcome = OutcomeKilled
-		}
-		r.recordEnd(p, outcome, "")
-		return ran, false
-	case <-s.stopReq:
-		r.transition(StateStopping, nil)
-		killed, err := r.terminate(p, set, s.killReq)
-		switch {
-		case err != nil:
-			r.recordEnd(p, OutcomeKilled, err.Error())
-			r.transition(StateError, func(st *Status) { st.Error = err.Error() })
-		case killed:
-			r.recordEnd(p, OutcomeKilled, "")
-			r.transition(StateStopped, nil)
-		default:
-			r.recordEnd(p, OutcomeStopped, "")
-			r.transition(StateStopped, nil)
-		}
-		return time.Since(p.started), true
 	}
+}
+
+// ended records a run that ended by itself, once nothing is left of its group.
+func (r *runner) ended(s *supervisor, p *proc, set settings) (time.Duration, bool) {
+	ran := time.Since(p.started)
+	killed, err := r.sweep(p, set, s.killReq)
+	if err != nil {
+		r.recordEnd(p, OutcomeKilled, err.Error())
+		r.transition(StateError, func(st *Status) { st.Error = err.Error() })
+		return ran, true
+	}
+	outcome := OutcomeExited
+	if killed && s.stopping() { // a forced shutdown cut the sweep short
+		outcome = OutcomeKilled
+	}
+	r.recordEnd(p, outcome, "")
+	return ran, false
+}
+
+// stopRun stops the run on request and records its end.
+func (r *runner) stopRun(s *supervisor, p *proc, set settings) (time.Duration, bool) {
+	r.transition(StateStopping, nil)
+	killed, err := r.terminate(p, set, s.killReq)
+	switch {
+	case err != nil:
+		r.recordEnd(p, OutcomeKilled, err.Error())
+		r.transition(StateError, func(st *Status) { st.Error = err.Error() })
+	case killed:
+		r.recordEnd(p, OutcomeKilled, "")
+		r.transition(StateStopped, nil)
+	default:
+		r.recordEnd(p, OutcomeStopped, "")
+		r.transition(StateStopped, nil)
+	}
+	return time.Since(p.started), true
 }
 
 // retry decides what follows a failed run or spawn: restart at once, or wait
 // (state retrying), and report true; or give up (state error) or stop, and
-// report false.
-func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration, failures int, reason string) bool {
+// report false. spawnErr is the failure to spawn, if that is what failed: it
+// settles the outcome of a first run (supervisor.report) once the job has
+// moved on.
+func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration, failures int, reason string, spawnErr error) bool {
+	defer s.report(spawnErr)
 	if job.Type == OneTime {
 		r.transition(StateError, func(st *Status) { st.Error = reason })
 		return false
@@ -275,6 +379,7 @@ func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration,
 		return true
 	}
 	r.transition(StateRetrying, func(st *Status) { st.Error = reason })
+	s.report(spawnErr) // before the wait
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -287,16 +392,17 @@ func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration,
 	}
 }
 
-// throttle spaces the starts of a continuous job that keeps failing: no two
-// starts closer than the backoff interval, which doubles each time a run ends
-// sooner than that (the job would restart faster than allowed) and resets
-// after a healthy run. So a failed run that outlived the interval restarts at
-// once: a service killed now and then is back without delay, while one that
-// dies on start waits 1s, 2s, 4s, and so on.
+// throttle spaces the starts of a continuous job that keeps failing. Each
+// failed run (or failure to spawn) doubles the interval, from backoff_initial
+// up to backoff_max (±50% jitter, never above backoff_max), and the next start
+// waits for what is left of the interval once the run's own duration is
+// taken off; a healthy run resets it. So a job that dies on start waits 1s,
+// 2s, 4s, ...; one that fails after 1.6s restarts at once, then after about
+// 0.4s, 2.4s, 6.4s, ...; and a service killed now and then, after a healthy
+// run, is back at once.
 type throttle struct {
-	bo      backoff.BackOff
-	cur     time.Duration // the interval in force
-	failing bool          // cur is set: there was a failure since the last reset
+	bo  backoff.BackOff
+	max time.Duration
 }
 
 func newThrottle(set settings) *throttle {
@@ -306,26 +412,19 @@ func newThrottle(set settings) *throttle {
 	b.Multiplier = 2
 	b.MaxElapsedTime = 0 // a supervisor never gives up on its own clock; max_retries decides
 	b.Reset()
-	return &throttle{bo: b}
+	return &throttle{bo: b, max: set.backoffMax}
 }
 
-func (t *throttle) reset() {
-	t.bo.Reset()
-	t.failing = false
-}
+func (t *throttle) reset() { t.bo.Reset() }
 
 // wait is how long to wait before the next start, after a failed run that
-// lasted ran (0 for a failure to spawn).
+// lasted ran (0 for a failure to spawn, which always waits).
 func (t *throttle) wait(ran time.Duration) time.Duration {
-	if !t.failing {
-		t.cur, t.failing = t.bo.NextBackOff(), true
+	iv := min(t.bo.NextBackOff(), t.max) // the jitter may go above the cap
+	if ran == 0 {
+		return max(iv, time.Millisecond)
 	}
-	if ran > 0 && ran >= t.cur {
-		return 0
-	}
-	w := max(t.cur-ran, time.Millisecond) // a failure to spawn always waits
-	t.cur = t.bo.NextBackOff()
-	return w
+	return max(iv-ran, 0)
 }
 
 // transition moves the job to state to, applying edit to its status.

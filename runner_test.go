@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -108,31 +110,60 @@ func TestHealthyRunRestartsAtOnce(t *testing.T) {
 	w.stop("svc")
 }
 
-// A failed run (shorter than min_uptime) that still outlived the backoff
-// interval restarts at once, and the interval does not grow: only a job that
-// would restart faster than the interval is held back. The runs still count
-// toward max_retries.
-func TestFailedRunOutlivingTheIntervalRestartsAtOnce(t *testing.T) {
+// Every failed run (shorter than min_uptime) doubles the interval, even one
+// that outlived it: runs of 200ms with an interval from 100ms restart at once
+// at first, then wait for what is left of the interval (400ms or more from
+// the 4th failure). The runs count toward max_retries.
+func TestEveryFailedRunDoublesTheInterval(t *testing.T) {
 	w := setup(t)
-	w.create(Job{Name: "svc", Command: "sleep 0.1", Type: Continuous, MaxRetries: 5,
-		BackoffInitial: dur(20 * time.Millisecond), BackoffMax: dur(time.Hour), MinUptime: dur(time.Hour)})
+	w.create(Job{Name: "svc", Command: "sleep 0.2; exit 1", Type: Continuous, MaxRetries: 6,
+		BackoffInitial: dur(100 * time.Millisecond), BackoffMax: dur(time.Hour), MinUptime: dur(time.Hour)})
 	events, cancel := w.m.Subscribe(context.Background())
 	defer cancel()
 	w.start("svc")
 	st := w.waitFor("svc", StateError)
-	if !strings.Contains(st.Error, "gave up after 5 consecutive failures") {
+	if !strings.Contains(st.Error, "gave up after 6 consecutive failures") {
 		t.Fatalf("status %+v", st)
 	}
-	for {
-		select {
-		case ev := <-events:
-			if ev.Job == "svc" && ev.To == StateRetrying {
-				t.Fatalf("went to retrying although each run outlived the interval: %+v", ev)
-			}
-			continue
-		default:
+	waited := 0
+	for len(events) > 0 {
+		if ev := <-events; ev.Job == "svc" && ev.To == StateRetrying {
+			waited++
 		}
-		break
+	}
+	if waited == 0 {
+		t.Fatal("never waited in retrying: the interval did not grow past the runs' 200ms")
+	}
+}
+
+// The wait after a failed run is what is left of the interval, which
+// doubles at each failure up to backoff_max, whatever the run lasted: the
+// README's "sleep 1.6; exit 1" with the defaults.
+func TestThrottleWaitIsWhatIsLeftOfADoublingInterval(t *testing.T) {
+	th := newThrottle(settings{backoffInitial: time.Second, backoffMax: time.Minute})
+	ran := 1600 * time.Millisecond
+	var waits []time.Duration
+	for range 12 {
+		waits = append(waits, th.wait(ran))
+	}
+	// Intervals with ±50% jitter: [0.5s,1.5s], [1s,3s], [2s,6s], [4s,12s], ...
+	if waits[0] != 0 {
+		t.Errorf("first wait %s: a run longer than the interval restarts at once", waits[0])
+	}
+	if waits[3] < 4*time.Second-ran || waits[4] < 8*time.Second-ran {
+		t.Errorf("waits %v: the 4th and 5th must be at least 2.4s and 6.4s", waits)
+	}
+	for i, w := range waits {
+		if w > time.Minute-ran {
+			t.Errorf("wait %d is %s: the interval must stay within backoff_max", i, w)
+		}
+	}
+	th.reset() // after a healthy run
+	if w := th.wait(ran); w != 0 {
+		t.Errorf("after a reset: wait %s, want 0", w)
+	}
+	if w := th.wait(0); w < time.Millisecond {
+		t.Errorf("a failure to spawn waits %s, want at least 1ms", w)
 	}
 }
 
@@ -223,14 +254,14 @@ func TestSpawnFailure(t *testing.T) {
 	w := setup(t)
 	missing := filepath.Join(w.dir, "missing")
 	w.create(Job{Name: "once", Command: "true", Type: OneTime, Dir: missing})
-	w.start("once")
+	w.startFails("once")
 	if st := w.waitFor("once", StateError); !strings.Contains(st.Error, "missing") {
 		t.Fatalf("status %+v", st)
 	}
 	// For a continuous job a spawn failure is a failure like any other.
 	w.create(Job{Name: "svc", Command: "true", Type: Continuous, Dir: missing, MaxRetries: 2,
 		BackoffInitial: dur(10 * time.Millisecond)})
-	w.start("svc")
+	w.startFails("svc")
 	if st := w.waitFor("svc", StateError); !strings.Contains(st.Error, "gave up after 2") || st.Restarts != 1 {
 		t.Fatalf("status %+v", st)
 	}
@@ -246,7 +277,7 @@ func TestUnwritableLogFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.create(Job{Name: "blocked", Command: "true", Type: OneTime})
-	w.start("blocked")
+	w.startFails("blocked")
 	if st := w.waitFor("blocked", StateError); !strings.Contains(st.Error, "log folder") {
 		t.Fatalf("status %+v", st)
 	}
@@ -256,7 +287,7 @@ func TestOpenLogNeverReusesAName(t *testing.T) {
 	dir := t.TempDir()
 	seen := map[string]bool{}
 	for range 500 {
-		f, path, err := openLog(dir, "j")
+		f, path, err := openLog(filepath.Join(dir, "j"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,12 +420,12 @@ func TestZombieInGroupDoesNotHoldUpStop(t *testing.T) {
 func TestOpenLogSkipsATakenName(t *testing.T) {
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
-		f1, p1, err := openLog(dir, "j")
+		f1, p1, err := openLog(filepath.Join(dir, "j"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f1.Close()
-		f2, p2, err := openLog(dir, "j")
+		f2, p2, err := openLog(filepath.Join(dir, "j"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +457,7 @@ func TestSpawnFailureAlwaysWaits(t *testing.T) {
 		BackoffInitial: dur(time.Nanosecond), BackoffMax: dur(time.Nanosecond)})
 	events, cancel := w.m.Subscribe(context.Background())
 	defer cancel()
-	w.start("nodir")
+	w.startFails("nodir")
 	w.waitFor("nodir", StateError)
 	retrying := 0
 	for len(events) > 0 {
@@ -436,5 +467,93 @@ func TestSpawnFailureAlwaysWaits(t *testing.T) {
 	}
 	if retrying != 2 {
 		t.Fatalf("%d waits in retrying between 3 failed spawns, want 2", retrying)
+	}
+}
+
+// A start answers with what happened to the first run: nil once it is
+// spawned, ErrStartFailed with the reason when it could not be; the job goes
+// where a failed run takes it (a one_time job to error, a continuous one to
+// retrying). Restart answers the same way.
+func TestStartAnswersWhatTheFirstRunDid(t *testing.T) {
+	w := setup(t)
+	missing := filepath.Join(w.dir, "missing")
+	w.create(Job{Name: "once", Command: "true", Type: OneTime, Dir: missing})
+	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous, Dir: missing, BackoffInitial: dur(time.Hour)})
+	w.create(Job{Name: "good", Command: "sleep 100", Type: Continuous})
+	ctx := ctxT(t)
+	for name, want := range map[string]State{"once": StateError, "svc": StateRetrying} {
+		err := w.m.Start(ctx, name)
+		if !errors.Is(err, ErrStartFailed) || !strings.Contains(err.Error(), "not a usable directory") {
+			t.Errorf("Start %s: %v, want ErrStartFailed naming the dir", name, err)
+		}
+		if st, _ := w.m.State(name); st.State != want || !strings.Contains(st.Error, "not a usable directory") {
+			t.Errorf("%s after Start: %+v, want %s with the reason", name, st, want)
+		}
+	}
+	if err := w.m.Restart(ctx, "svc"); !errors.Is(err, ErrStartFailed) {
+		t.Errorf("Restart svc: %v, want ErrStartFailed", err)
+	}
+	if err := w.m.Start(ctx, "good"); err != nil {
+		t.Fatalf("Start good: %v", err)
+	}
+	if st, _ := w.m.State("good"); st.State != StateRunning || st.PID == 0 {
+		t.Errorf("good after Start: %+v", st)
+	}
+	w.stop("svc")
+}
+
+// holdPreparations makes every run's preparation after the first skip wait
+// until release is called (or the test ends). Call it before any job starts.
+func (w *world) holdPreparations(skip int) (held <-chan struct{}, release func()) {
+	orig := w.m.prepareRun
+	gate, in := make(chan struct{}), make(chan struct{}, 100)
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	w.t.Cleanup(release)
+	var n atomic.Int32
+	w.m.prepareRun = func(j Job) (*spawnPrep, error) {
+		if n.Add(1) > int32(skip) {
+			in <- struct{}{}
+			<-gate
+		}
+		return orig(j)
+	}
+	return in, release
+}
+
+// A spawn being prepared (env_file, dir, user, log file) holds up neither a
+// stop nor a delete: they answer at once, the job is stopped, and the
+// preparation is thrown away when it ends, leaving no process and no log file.
+func TestStopIsNotHeldUpBySpawnPreparation(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous})
+	held, release := w.holdPreparations(0)
+	started := make(chan error, 1)
+	go func() { started <- w.m.Start(context.Background(), "svc") }()
+	<-held
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.m.Stop(ctx, "svc"); err != nil {
+		t.Fatalf("Stop while the first run is prepared: %v", err)
+	}
+	if err := <-started; err != nil {
+		t.Errorf("Start: %v, want nil (stopped before its run began)", err)
+	}
+	if st, _ := w.m.State("svc"); st.State != StateStopped {
+		t.Errorf("after Stop: %+v", st)
+	}
+	// The same for Delete, with a run being prepared again.
+	go func() { started <- w.m.Start(context.Background(), "svc") }()
+	<-held
+	if err := w.m.Delete(ctx, "svc"); err != nil {
+		t.Fatalf("Delete while a run is prepared: %v", err)
+	}
+	<-started
+	release()
+	if err := w.m.Shutdown(ctx); err != nil { // waits for the preparations to end
+		t.Fatal(err)
+	}
+	if files := w.logFiles("svc"); len(files) != 0 {
+		t.Errorf("log files of runs that never began: %v", files)
 	}
 }

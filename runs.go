@@ -3,7 +3,6 @@ package procman
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -137,10 +136,13 @@ func (r *runner) recordStart(p *proc, trigger Trigger) {
 	r.m.metrics.runStarted(trigger)
 	r.mu.Lock()
 	r.cur = p
+	p.sup.latest.next = p // log followers go on into it
+	p.sup.latest = p
 	r.mu.Unlock()
 }
 
-// recordFailedStart saves a run that never had a process.
+// recordFailedStart saves a run that never had a process, and applies log
+// retention: such runs count as any other.
 func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 	now := dbNow()
 	row := runRow{ID: r.m.nextRunID(), JobID: r.id, Job: r.name, Trigger: string(trigger), StartedAt: now, EndedAt: &now,
@@ -149,7 +151,9 @@ func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 	r.m.metrics.failedStart(trigger)
 	r.mu.Lock()
 	r.st.LastRun = row.run().summary()
+	job := r.job
 	r.mu.Unlock()
+	r.m.prune(r.id, job, nil)
 }
 
 // recordEnd saves how a run ended, releases its log followers and applies
@@ -158,9 +162,8 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	now := dbNow()
 	p.row.EndedAt, p.row.Outcome, p.row.Error = &now, string(outcome), cause
 	p.row.ExitCode, p.row.Signal = p.exit()
-	if fi, err := os.Stat(p.row.LogFile); err == nil {
-		p.row.LogBytes = fi.Size()
-	}
+	p.live.Unwatch() // no one writes to it any more
+	p.row.LogBytes = p.live.Bytes()
 	row := p.row
 	r.m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return endRun(ctx, db, &row) })
 	r.m.metrics.runEnded(outcome, time.Since(p.started))
@@ -171,7 +174,7 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	job := r.job
 	r.mu.Unlock()
 	close(p.ended)
-	r.m.prune(r.id, job)
+	r.m.prune(r.id, job, nil)
 }
 
 // dbNow is the current time as the database keeps it (microseconds), so that

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Mk-Chan/procman/internal/runlog"
 	"github.com/robfig/cron/v3"
 )
 
@@ -101,47 +102,84 @@ func (r *runner) planLocked() {
 	r.next = sched.Next(time.Now())
 }
 
-// tick is one firing of the job's schedule.
+// tick is one firing of the job's schedule. Ticks coalesce: while one waits
+// for the control lock or holds it (a slow stop of overlap "restart"), the
+// next ones are dropped, so that at most one is pending per job; and a change
+// by hand (Manager.control) drops a pending one.
 func (r *runner) tick(sched cron.Schedule) {
 	r.mu.Lock()
 	r.next = sched.Next(time.Now())
-	job := r.job
-	r.mu.Unlock()
-	ctx := r.m.ctx
-	start := func(r *runner) error { return r.start(TriggerSchedule) }
-	err := r.control(ctx, start)
-	if !errors.Is(err, ErrRunning) {
-		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotFound) {
-			r.m.log.Error("scheduled start failed", "job", r.name, "err", err)
-		}
+	if r.ticking {
+		r.mu.Unlock()
+		r.m.log.Debug("schedule tick dropped: the previous one is still pending", "job", r.name)
 		return
 	}
-	if job.Type == Continuous { // a schedule only brings a stopped service back
+	r.ticking = true
+	job, gen := r.job, r.gen
+	r.mu.Unlock()
+	untick := func() {
+		r.mu.Lock()
+		r.ticking = false
+		r.mu.Unlock()
+	}
+	ctx := r.m.ctx
+	err := r.control(ctx, func(r *runner) error {
+		if r.changedSince(gen) {
+			return nil
+		}
+		_, err := r.start(TriggerSchedule)
+		return err
+	})
+	if !errors.Is(err, ErrRunning) || job.Type == Continuous { // a schedule only brings a stopped service back
+		untick()
+		r.tickFailed(err)
 		return
 	}
 	switch job.Overlap {
 	case OverlapRestart:
 		err = r.control(ctx, func(r *runner) error {
+			if r.changedSince(gen) {
+				return nil
+			}
 			if err := r.stop(ctx); err != nil {
 				return err
 			}
-			return r.start(TriggerSchedule)
+			if r.changedSince(gen) { // a change by hand came during the stop: it decides
+				return nil
+			}
+			_, err := r.start(TriggerSchedule)
+			return err
 		})
+		untick()
 	case OverlapQueue:
-		err = r.queue(ctx)
+		untick() // a queued tick has its own slot
+		err = r.queue(ctx, gen)
 	default:
+		untick()
 		r.recordSkip("the previous run was still going (overlap: skip)")
 	}
-	// Someone else starting the job meanwhile, or a shutdown, is no failure.
+	r.tickFailed(err)
+}
+
+// tickFailed logs a tick's failure. Someone else starting the job meanwhile,
+// a shutdown or a deleted job is no failure.
+func (r *runner) tickFailed(err error) {
 	if err != nil && !errors.Is(err, ErrRunning) && !errors.Is(err, ErrClosed) &&
 		!errors.Is(err, ErrNotFound) && !errors.Is(err, context.Canceled) {
 		r.m.log.Error("scheduled start failed", "job", r.name, "err", err)
 	}
 }
 
+// changedSince reports whether a change by hand came after generation gen.
+func (r *runner) changedSince(gen int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen != gen
+}
+
 // queue starts the job again as soon as its current run ends. One tick waits
 // at most; a tick that finds one already waiting is skipped.
-func (r *runner) queue(ctx context.Context) error {
+func (r *runner) queue(ctx context.Context, gen int) error {
 	r.mu.Lock()
 	if r.queued {
 		r.mu.Unlock()
@@ -149,7 +187,6 @@ func (r *runner) queue(ctx context.Context) error {
 		return nil
 	}
 	r.queued = true
-	gen := r.gen
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
@@ -158,13 +195,11 @@ func (r *runner) queue(ctx context.Context) error {
 	}()
 	for {
 		err := r.control(ctx, func(r *runner) error {
-			r.mu.Lock()
-			cancelled := r.gen != gen
-			r.mu.Unlock()
-			if cancelled { // stopped, replaced or deleted by hand since the tick: drop it
+			if r.changedSince(gen) { // stopped, replaced or deleted by hand since the tick: drop it
 				return nil
 			}
-			return r.start(TriggerSchedule)
+			_, err := r.start(TriggerSchedule)
+			return err
 		})
 		if !errors.Is(err, ErrRunning) {
 			return err
@@ -182,7 +217,8 @@ func (r *runner) queue(ctx context.Context) error {
 	}
 }
 
-// recordSkip records a tick that did not run, in the history and as an event.
+// recordSkip records a tick that did not run, in the history and as an
+// event, and applies log retention: skipped runs count as any other.
 func (r *runner) recordSkip(reason string) {
 	now := dbNow()
 	row := runRow{ID: r.m.nextRunID(), JobID: r.id, Job: r.name, Trigger: string(TriggerSchedule), StartedAt: now, EndedAt: &now,
@@ -190,6 +226,14 @@ func (r *runner) recordSkip(reason string) {
 	r.recordRun(row)
 	r.m.metrics.runFinished(OutcomeSkipped)
 	r.m.hub.publish(Event{Type: "skipped", Job: r.name, Time: now, Reason: reason})
+	r.mu.Lock()
+	job, cur := r.job, r.cur
+	r.mu.Unlock()
+	var live *runlog.Live
+	if cur != nil {
+		live = cur.live
+	}
+	r.m.prune(r.id, job, live)
 }
 
 func validateOverlap(j Job) error {

@@ -2,6 +2,9 @@ package procman
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata"
@@ -42,12 +45,13 @@ func TestScheduleRunsAtEachTickAndNextRunMoves(t *testing.T) {
 		t.Fatalf("before the first tick: %+v", st)
 	}
 	first := *st.NextRun
-	w.untilRuns("tick", "by schedule", 2, bySchedule)
+	// Finished runs: the newest may have just been spawned and have written nothing yet.
+	done := w.untilRuns("tick", "by schedule", 2, func(r Run) bool { return bySchedule(r) && r.EndedAt != nil })
 	st, _ = w.m.State("tick")
 	if st.NextRun == nil || !st.NextRun.After(first) {
 		t.Fatalf("next_run did not move forward from %s: %+v", first, st.NextRun)
 	}
-	if r := w.runs("tick")[0]; readFile(t, r.LogFile) != "tick\n" {
+	if r := done[0]; readFile(t, r.LogFile) != "tick\n" {
 		t.Fatalf("run %+v", r)
 	}
 }
@@ -190,4 +194,63 @@ func TestQueuedTickDroppedByStop(t *testing.T) {
 		t.Fatalf("a queued tick ran after the stop: %+v", runs[:2])
 	}
 	w.stop("q")
+}
+
+// With overlap restart and a stop slower than the tick, ticks coalesce: while
+// one restart is under way the next ticks return at once instead of piling
+// up behind it, and a stop by hand that comes meanwhile is not followed by the
+// pending restart's start. Ticks are fired by hand, so the test owns the clock.
+func TestOverlapRestartTicksCoalesce(t *testing.T) {
+	w := setup(t)
+	gate := filepath.Join(w.dir, "gate")
+	w.create(Job{Name: "slow", Type: OneTime, Schedule: "@yearly", Overlap: OverlapRestart, Dir: w.dir,
+		StopTimeout: dur(time.Minute),
+		Command:     `trap 'while [ ! -e gate ]; do sleep 0.05; done; exit 0' TERM; echo ready; while :; do sleep 0.1; done`})
+	w.start("slow")
+	st := w.waitFor("slow", StateRunning)
+	eventually(t, "trap set", func() bool { return readFile(t, st.LogFile) == "ready\n" })
+	sched, err := parseCron("@yearly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := w.m.runner("slow")
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		r.tick(sched) // restarts: the stop waits for the gate
+	}()
+	w.waitFor("slow", StateStopping)
+	var ticks sync.WaitGroup
+	for range 20 {
+		ticks.Go(func() { r.tick(sched) })
+	}
+	returned := make(chan struct{})
+	go func() {
+		ticks.Wait()
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ticks piled up behind the restart under way")
+	}
+	r.mu.Lock()
+	gen := r.gen
+	r.mu.Unlock()
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.m.Stop(ctxT(t), "slow") }()
+	eventually(t, "the stop by hand to begin", func() bool { return r.changedSince(gen) })
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	<-first
+	if st, _ := w.m.State("slow"); st.State != StateStopped {
+		t.Errorf("after the stop by hand: %+v", st)
+	}
+	if runs := w.runs("slow"); len(runs) != 1 || runs[0].Outcome != OutcomeStopped {
+		t.Errorf("runs %+v: the pending restart started the job again after the stop", runs)
+	}
 }

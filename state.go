@@ -43,8 +43,9 @@ func canTransition(from, to State) bool {
 		// Start (by hand, by schedule, or at boot).
 		return to == StateStarting
 	case StateStarting:
-		// Spawned; spawn failed (continuous: retry later; one_time or out of retries: error).
-		return to == StateRunning || to == StateRetrying || to == StateError
+		// Spawned; spawn failed (continuous: retry later; one_time or out of
+		// retries: error); stop requested while the run was being prepared.
+		return to == StateRunning || to == StateRetrying || to == StateError || to == StateStopped
 	case StateRunning:
 		// one_time ended; continuous healthy run ended (restart now) or failed
 		// (back off, or give up); stop requested.

@@ -19,7 +19,7 @@ func TestTransitions(t *testing.T) {
 		{StateExited, []State{StateStarting}, "start again"},
 		{StateError, []State{StateStarting}, "start again after giving up"},
 		{StateUnknown, []State{StateStarting}, "start after a crash of ProcMan"},
-		{StateStarting, []State{StateRunning, StateRetrying, StateError}, "spawned; spawn failed"},
+		{StateStarting, []State{StateRunning, StateRetrying, StateError, StateStopped}, "spawned; spawn failed; stopped while preparing"},
 		{StateRunning, []State{StateExited, StateStarting, StateRetrying, StateError, StateStopping}, "ended; stop"},
 		{StateRetrying, []State{StateStarting, StateStopped}, "backoff elapsed; stop"},
 		{StateStopping, []State{StateStopped, StateError}, "group gone; group survived SIGKILL"},

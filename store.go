@@ -73,6 +73,7 @@ type jobRow struct {
 	Overlap        string            `bun:"overlap,notnull"`
 	RunAs          string            `bun:"run_as,notnull"` // Job.User
 	EnvFile        string            `bun:"env_file,notnull"`
+	MaxRunLogBytes int64             `bun:"max_run_log_bytes,notnull"`
 	CreatedAt      time.Time         `bun:"created_at,notnull"`
 	UpdatedAt      time.Time         `bun:"updated_at,notnull"`
 }
@@ -205,6 +206,7 @@ func migrationSteps() [][]string {
 		{`CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), written_at TIMESTAMP NOT NULL)`},
 		// The desired state: a continuous job started and not stopped by a user.
 		{`ALTER TABLE jobs ADD COLUMN wanted BOOLEAN NOT NULL DEFAULT 0`},
+		{`ALTER TABLE jobs ADD COLUMN max_run_log_bytes INTEGER NOT NULL DEFAULT 0`},
 	}
 }
 
@@ -334,7 +336,7 @@ func toRow(j Job) jobRow {
 		BackoffInitial: time.Duration(j.BackoffInitial), BackoffMax: time.Duration(j.BackoffMax),
 		MinUptime: time.Duration(j.MinUptime), MaxRetries: j.MaxRetries,
 		KeepRuns: j.KeepRuns, MaxLogBytes: j.MaxLogBytes, Overlap: j.Overlap,
-		RunAs: j.User, EnvFile: j.EnvFile,
+		RunAs: j.User, EnvFile: j.EnvFile, MaxRunLogBytes: j.MaxRunLogBytes,
 	}
 }
 
@@ -345,6 +347,6 @@ func (r jobRow) job() Job {
 		BackoffInitial: Duration(r.BackoffInitial), BackoffMax: Duration(r.BackoffMax),
 		MinUptime: Duration(r.MinUptime), MaxRetries: r.MaxRetries,
 		KeepRuns: r.KeepRuns, MaxLogBytes: r.MaxLogBytes, Overlap: r.Overlap,
-		User: r.RunAs, EnvFile: r.EnvFile,
+		User: r.RunAs, EnvFile: r.EnvFile, MaxRunLogBytes: r.MaxRunLogBytes,
 	}
 }

@@ -15,7 +15,7 @@ func fullJob(name, dir string) Job {
 	return Job{Name: name, Command: "sleep 100", Type: Continuous, Schedule: "@every 1h",
 		Dir: dir, Env: map[string]string{"A": "1", "B": "2"}, EnvFile: "app.env", User: "nobody",
 		StopSignal: "INT", StopTimeout: dur(3 * time.Second), BackoffInitial: dur(time.Second),
-		BackoffMax: dur(time.Minute), MinUptime: dur(5 * time.Second), MaxRetries: 3, KeepRuns: 7, MaxLogBytes: 1 << 20}
+		BackoffMax: dur(time.Minute), MinUptime: dur(5 * time.Second), MaxRetries: 3, KeepRuns: 7, MaxLogBytes: 1 << 20, MaxRunLogBytes: 1 << 22}
 }
 
 // TestFullJobSetsEveryField keeps fullJob complete: a field added to Job

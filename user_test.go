@@ -1,6 +1,7 @@
 package procman
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -160,12 +161,12 @@ func TestUserResolvedAtStart(t *testing.T) {
 	w.create(Job{Name: "once", Command: "true", Type: OneTime, User: "nobody", EnvFile: "/etc/hostname"})
 	// A stored user that no longer resolves: the runs fail to start, saying why.
 	w.m.root = false
-	w.start("svc")
+	w.startFails("svc")
 	if st := w.waitFor("svc", StateRetrying); !strings.Contains(st.Error, `user "nobody": running jobs as another user needs ProcMan to run as root`) {
 		t.Errorf("svc: %+v", st)
 	}
 	w.stop("svc")
-	w.start("once")
+	w.startFails("once")
 	st := w.waitFor("once", StateError)
 	runs := w.runs("once")
 	if len(runs) != 1 || runs[0].Outcome != OutcomeFailedToStart || runs[0].Error != st.Error || !strings.Contains(st.Error, "needs ProcMan to run as root") {
@@ -223,7 +224,7 @@ func TestEnvFileMissingFailsTheStart(t *testing.T) {
 	// Accepted at create: the file may appear before the job starts.
 	w.create(Job{Name: "once", Command: "true", Type: OneTime, EnvFile: missing})
 	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous, EnvFile: missing, BackoffInitial: dur(time.Minute)})
-	w.start("once")
+	w.startFails("once")
 	st := w.waitFor("once", StateError)
 	if !strings.Contains(st.Error, missing) || st.LastRun == nil || st.LastRun.Outcome != OutcomeFailedToStart {
 		t.Errorf("once: %+v", st)
@@ -231,7 +232,7 @@ func TestEnvFileMissingFailsTheStart(t *testing.T) {
 	if runs := w.runs("once"); len(runs) != 1 || runs[0].Outcome != OutcomeFailedToStart || !strings.Contains(runs[0].Error, missing) {
 		t.Errorf("once runs: %+v", runs)
 	}
-	w.start("svc")
+	w.startFails("svc")
 	if st := w.waitFor("svc", StateRetrying); !strings.Contains(st.Error, missing) {
 		t.Errorf("svc: %+v", st)
 	}
@@ -258,7 +259,7 @@ func TestEnvFileMalformedLine(t *testing.T) {
 		path := filepath.Join(w.dir, tc.name+".env")
 		writeEnv(t, path, tc.content)
 		w.create(Job{Name: tc.name, Command: "true", Type: OneTime, EnvFile: path})
-		w.start(tc.name)
+		w.startFails(tc.name)
 		st := w.waitFor(tc.name, StateError)
 		if !strings.Contains(st.Error, "env_file "+path+": "+tc.want) {
 			t.Errorf("%s: error %q, want the file and %q", tc.name, st.Error, tc.want)
@@ -266,5 +267,50 @@ func TestEnvFileMalformedLine(t *testing.T) {
 		if strings.Contains(st.Error, "SECRETWORD") {
 			t.Errorf("%s: the error shows the file's content: %q", tc.name, st.Error)
 		}
+	}
+}
+
+// An env_file that is not a small regular file fails the start at once,
+// naming the problem: a named pipe would block the start (and every stop
+// behind it) until something writes to it, /dev/zero never ends.
+func TestEnvFileMustBeASmallRegularFile(t *testing.T) {
+	w := setup(t)
+	fifo := filepath.Join(w.dir, "fifo.env")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(w.dir, "big.env")
+	if err := os.WriteFile(big, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, MaxEnvFileBytes+1); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, file, want string }{
+		{"fifo", fifo, "not a regular file (a named pipe)"},
+		{"big", big, "1048577 bytes, more than the 1048576 allowed"},
+		{"zero", "/dev/zero", "not a regular file (a device)"},
+		{"dir", w.dir, "not a regular file (a directory)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w.create(Job{Name: tc.name, Command: "true", Type: OneTime, EnvFile: tc.file})
+			done := make(chan error, 1)
+			go func() { done <- w.m.Start(context.Background(), tc.name) }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("Start with env_file %s did not return", tc.file)
+			}
+			if !errors.Is(err, ErrStartFailed) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Start: %v, want ErrStartFailed saying %q", err, tc.want)
+			}
+			if st := w.waitFor(tc.name, StateError); st.LastRun == nil || st.LastRun.Outcome != OutcomeFailedToStart {
+				t.Errorf("status %+v", st)
+			}
+			if err := w.m.Delete(ctxT(t), tc.name); err != nil {
+				t.Errorf("Delete: %v", err)
+			}
+		})
 	}
 }

@@ -270,6 +270,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, procman.ErrExists), errors.Is(err, procman.ErrRunning):
 		return http.StatusConflict
+	case errors.Is(err, procman.ErrStartFailed):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, procman.ErrClosed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -709,6 +709,30 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// A start or restart whose first run fails to start answers 422 with the
+// reason; the job still goes where a failed run takes it.
+func TestStartThatFailsIs422(t *testing.T) {
+	s := setup(t)
+	s.create(t, procman.Job{Name: "nodir", Command: "true", Type: procman.OneTime, Dir: "/nonexistent/dir"})
+	s.create(t, procman.Job{Name: "nodir-svc", Command: "true", Type: procman.Continuous, Dir: "/nonexistent/dir",
+		BackoffInitial: procman.Duration(time.Hour)})
+	for _, c := range []struct{ method, job, action string }{
+		{http.MethodGet, "nodir", "start"}, {http.MethodPost, "nodir", "start"}, {http.MethodPost, "nodir", "restart"},
+		{http.MethodPost, "nodir-svc", "start"}, {http.MethodPost, "nodir-svc", "restart"},
+	} {
+		r := s.doJSON(t, c.method, "/job/"+c.job+"/"+c.action, nil)
+		if msg := errorMessage(t, r, http.StatusUnprocessableEntity); !strings.Contains(msg, "not a usable directory") {
+			t.Errorf("%v: message does not say why", r)
+		}
+	}
+	if st := s.control(t, http.MethodGet, "nodir", "state"); st.State != procman.StateError {
+		t.Errorf("one_time job: %+v, want error", st)
+	}
+	if st := s.control(t, http.MethodGet, "nodir-svc", "state"); st.State != procman.StateRetrying {
+		t.Errorf("continuous job: %+v, want retrying", st)
+	}
+}
+
 // TestBodyLimit checks both sides of the 1 MiB limit on request bodies.
 func TestBodyLimit(t *testing.T) {
 	if httpapi.MaxBodyBytes != oneMiB {

@@ -32,7 +32,7 @@ func everyField(name string) procman.Job {
 		Dir: os.TempDir(), Env: map[string]string{"A": "1", "B": "two words"}, EnvFile: "app.env",
 		StopSignal: "INT", StopTimeout: procman.Duration(3 * time.Second), BackoffInitial: procman.Duration(2 * time.Second),
 		BackoffMax: procman.Duration(time.Minute), MinUptime: procman.Duration(5 * time.Second),
-		MaxRetries: 3, KeepRuns: 7, MaxLogBytes: 1 << 20}
+		MaxRetries: 3, KeepRuns: 7, MaxLogBytes: 1 << 20, MaxRunLogBytes: 1 << 22}
 	if os.Geteuid() == 0 {
 		j.User = "nobody"
 	}

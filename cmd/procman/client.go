@@ -79,11 +79,12 @@ Job flags of add and edit (an empty value, or 0, sets a field back to its defaul
   -schedule S  -overlap skip|queue|restart  -dir DIR  -env K=V (repeatable)
   -unset-env K  -env-file FILE  -user USER  -stop-signal SIG  -stop-timeout D
   -backoff-initial D  -backoff-max D  -min-uptime D  -max-retries N
-  -keep-runs N  -max-log-bytes N
+  -keep-runs N  -max-log-bytes N  -max-run-log-bytes N
 add -f reads the job from a JSON file (- for stdin); NAME, job flags and
 -- CMD change it. The words after -- are joined with spaces and run by
 /bin/sh -c: procman add web -- 'cd /srv && exec ./web -port 8080'.
-logs: -n N the last N lines; -f follow the output until the run ends.
+logs: -n N the last N lines; -f follow the output, into the job's next runs
+(a line "--- procman: ..." between two), until the job comes to rest.
 
 Exit status of a command: 0 done; 1 ProcMan answered with an error, or could
 not be reached; 2 bad usage.

@@ -36,7 +36,8 @@ var jobStringFlags = []jobFlag{
 var jobIntFlags = []jobFlag{
 	{"max-retries", "max_retries", "continuous: consecutive failures before giving up; 0: never"},
 	{"keep-runs", "keep_runs", "finished runs kept (rows and logs)"},
-	{"max-log-bytes", "max_log_bytes", "cap on the finished runs' logs in total"},
+	{"max-log-bytes", "max_log_bytes", "cap on the job's logs in total"},
+	{"max-run-log-bytes", "max_run_log_bytes", "cap on the running run's live log file"},
 }
 
 // envFlag collects repeated -env K=V or -unset-env K flags.

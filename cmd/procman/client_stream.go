@@ -17,7 +17,7 @@ import (
 
 func (c *cli) logs(args []string) error {
 	fs := c.flagSet()
-	follow := fs.Bool("f", false, "follow the output as it is written, until the run ends")
+	follow := fs.Bool("f", false, "follow the output as it is written, into the job's next runs, until it comes to rest (with -run: until that run ends)")
 	tail := fs.Int("n", 0, "only the last N lines")
 	run := fs.Int64("run", 0, "this run (see procman runs NAME) instead of the latest")
 	name, err := c.parseName(fs, args)

@@ -309,6 +309,43 @@ func TestCLILogsFollowEndsWithTheRun(t *testing.T) {
 	}
 }
 
+// procman logs -f of a continuous job goes on into its next runs, with a
+// marker line between them, until the job comes to rest (here: it gives up).
+func TestCLILogsFollowGoesOnIntoNextRuns(t *testing.T) {
+	dir := newDir(t)
+	base, _ := startBinary(t, dir)
+	work := t.TempDir()
+	pm(t, base, "add", "svc", "-type", "continuous", "-dir", work, "-max-retries", "2", "-min-uptime", "1h", "-backoff-initial", "10ms", "--",
+		`n=$(( $(cat count 2>/dev/null || echo 0) + 1 )); echo $n > count; echo "run $n"; `+
+			`if [ $n -eq 1 ]; then while [ ! -e gate ]; do sleep 0.05; done; fi; exit 1`)
+	pm(t, base, "start", "svc")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "logs", "-addr", base, "svc", "-f")
+	cmd.Env = cliEnv()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, len("run 1\n"))
+	if _, err := io.ReadFull(out, first); err != nil || string(first) != "run 1\n" {
+		t.Fatalf("first line %q, %v", first, err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "gate"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(out)
+	if werr := cmd.Wait(); err != nil || werr != nil {
+		t.Fatalf("logs -f: %v, %v", err, werr)
+	}
+	if want := "--- procman: run 1 exited, exit code 1; run 2 started (retry) ---\nrun 2\n"; string(rest) != want {
+		t.Errorf("after the first run: %q, want %q", rest, want)
+	}
+}
+
 func TestCLIJSONOutput(t *testing.T) {
 	dir := newDir(t)
 	base, _ := startBinary(t, dir)
@@ -428,6 +465,7 @@ func TestCLIExitCodes(t *testing.T) {
 	dir := newDir(t)
 	base, _ := startBinary(t, dir)
 	pm(t, base, "add", "web", "--", "sleep 1000")
+	pm(t, base, "add", "nodir", "-type", "one_time", "-dir", "/nonexistent/dir", "--", "true")
 	for _, tc := range []struct {
 		code int
 		want string
@@ -435,6 +473,8 @@ func TestCLIExitCodes(t *testing.T) {
 	}{
 		{1, `job "nope": not found (HTTP 404)`, []string{"show", "nope"}},
 		{1, `job "nope": not found (HTTP 404)`, []string{"start", "nope"}},
+		{1, `dir "/nonexistent/dir": not a usable directory (HTTP 422)`, []string{"start", "nodir"}},
+		{1, `dir "/nonexistent/dir": not a usable directory (HTTP 422)`, []string{"restart", "nodir"}},
 		{1, "(HTTP 400)", []string{"add", "bad", "-schedule", "rebot", "--", "true"}},
 		{1, "already exists (HTTP 409)", []string{"add", "web", "--", "true"}},
 		{2, "missing NAME", []string{"show"}},

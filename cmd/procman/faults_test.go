@@ -162,7 +162,7 @@ func TestLogFolderNotWritable(t *testing.T) {
 	base, _ := startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "procman.db"), "-logs", logs, "0")
 
 	createJob(t, base, map[string]any{"name": "once", "type": "one_time", "command": "echo hi"})
-	startJob(t, base, "once")
+	call(t, http.MethodPost, base+"/job/once/start", nil, http.StatusUnprocessableEntity, nil)
 	var st jobStatus
 	poll(t, 10*time.Second, "job once in state error", func() bool {
 		st = jobState(t, base, "once")
@@ -187,7 +187,7 @@ func TestLogFolderNotWritable(t *testing.T) {
 	// A continuous job retries, then gives up with the same reason.
 	createJob(t, base, map[string]any{"name": "svc", "type": "continuous", "command": "sleep 100",
 		"backoff_initial": "10ms", "backoff_max": "20ms", "max_retries": 3})
-	startJob(t, base, "svc")
+	call(t, http.MethodPost, base+"/job/svc/start", nil, http.StatusUnprocessableEntity, nil)
 	poll(t, 10*time.Second, "job svc in state error", func() bool {
 		st = jobState(t, base, "svc")
 		return st.State == "error"

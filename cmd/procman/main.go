@@ -77,7 +77,8 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 	db := fs.String("db", "procman.db", "SQLite database of job definitions")
 	logs := fs.String("logs", "logs", "folder for job output: <logs>/<job>/<unix-nanoseconds>.log")
 	keepRuns := fs.Int("keep-runs", 100, "finished runs kept per job (rows and log files), unless the job sets keep_runs")
-	maxLogBytes := fs.Int64("max-log-bytes", 0, "cap on each job's finished runs' log files in total, oldest removed first; 0: no cap")
+	maxLogBytes := fs.Int64("max-log-bytes", 0, "cap on each job's log files in total, oldest removed first; 0: no cap")
+	maxRunLogBytes := fs.Int64("max-run-log-bytes", procman.DefaultMaxRunLogBytes, "cap on a running run's live log file; past it, its oldest part moves to a numbered file")
 	socket := fs.String("socket", "", "also serve the API on this Unix socket (mode 0600); the port is then optional")
 	tokenFile := fs.String("token-file", "", "require the token in this file (or $PROCMAN_TOKEN) as Authorization: Bearer <token>")
 	insecure := fs.Bool("insecure-no-auth", false, "allow listening on a non-loopback address without a token")
@@ -106,7 +107,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 			shortUsage(stderr)
 			return options{}, 2
 		}
-		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes,
+		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes, MaxRunLogBytes: *maxRunLogBytes,
 			NoResume: *noResume, Subreaper: true}} // the binary starts no process of its own but the Manager's
 		o.tlsCert, o.tlsKey = *tlsCert, *tlsKey
 		if err := o.setAddr(*addr, fs.Args(), *socket != ""); err != nil {

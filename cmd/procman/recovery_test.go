@@ -178,7 +178,9 @@ func stopAndCheck(t *testing.T, cmd *exec.Cmd, dir string) {
 	assertNoProcsIn(t, dir, time.Now().Add(time.Second))
 }
 
-// The guardian is killed first, then the binary: only the parent-death signal
+// The guardian is stopped first (so that ProcMan, which replaces a guardian
+// that dies, sees nothing), then the binary is killed, then the guardian,
+// before it could act on its pipe's end: only the parent-death signal
 // reaches the job's shell, so its grandchild outlives ProcMan, and the next
 // ProcMan on the same database must kill it (the reaper), record the run as
 // unknown, and run the reboot job once more.
@@ -186,10 +188,13 @@ func TestCrashRecoveryReapsLeftovers(t *testing.T) {
 	dir := newDir(t)
 	sc := newCrashScene(t, dir, true)
 
-	if err := syscall.Kill(sc.guardian, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(sc.guardian, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	killBinary(t, sc.cmd)
+	if err := syscall.Kill(sc.guardian, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 	killed := time.Now()
 	waitGone(t, sc.guardian, killed.Add(5*time.Second))
 	if !waitGone(t, sc.shell, killed.Add(5*time.Second)) {

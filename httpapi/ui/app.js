@@ -742,6 +742,7 @@
     { f: 'backoff_max', label: 'Backoff max', kind: 'text', only: 'continuous', placeholder: '1m', hint: 'up to 24h' },
     { f: 'keep_runs', label: 'Keep runs', kind: 'int', placeholder: '100' },
     { f: 'max_log_bytes', label: 'Max log bytes', kind: 'int', placeholder: 'no cap' },
+    { f: 'max_run_log_bytes', label: 'Max running log bytes', kind: 'int', placeholder: '104857600 (100 MiB)' },
   ];
   let editing = null; // the definition being edited; null for a new job
 
