@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -55,27 +56,13 @@ type jobRow struct {
 	// ID names this incarnation of the job: a job deleted and created again
 	// under its name is another job, with a history of its own. Random, so
 	// that hosts sharing a database never need to agree on one.
-	ID             string            `bun:"id,notnull"`
-	Wanted         bool              `bun:"wanted,notnull"` // desired.go
-	Command        string            `bun:"command,notnull"`
-	Type           string            `bun:"type,notnull"`
-	Schedule       string            `bun:"schedule,notnull"`
-	Dir            string            `bun:"dir,notnull"`
-	Env            map[string]string `bun:"env,type:json"`
-	StopSignal     string            `bun:"stop_signal,notnull"`
-	StopTimeout    time.Duration     `bun:"stop_timeout,notnull"`
-	BackoffInitial time.Duration     `bun:"backoff_initial,notnull"`
-	BackoffMax     time.Duration     `bun:"backoff_max,notnull"`
-	MinUptime      time.Duration     `bun:"min_uptime,notnull"`
-	MaxRetries     int               `bun:"max_retries,notnull"`
-	KeepRuns       int               `bun:"keep_runs,notnull"`
-	MaxLogBytes    int64             `bun:"max_log_bytes,notnull"`
-	Overlap        string            `bun:"overlap,notnull"`
-	RunAs          string            `bun:"run_as,notnull"` // Job.User
-	EnvFile        string            `bun:"env_file,notnull"`
-	MaxRunLogBytes int64             `bun:"max_run_log_bytes,notnull"`
-	CreatedAt      time.Time         `bun:"created_at,notnull"`
-	UpdatedAt      time.Time         `bun:"updated_at,notnull"`
+	ID     string `bun:"id,notnull"`
+	Wanted bool   `bun:"wanted,notnull"` // desired.go
+	// Def is the definition as the API writes it (the Job's JSON): a new
+	// field of Job needs no column and no migration.
+	Def       string    `bun:"def,notnull"`
+	CreatedAt time.Time `bun:"created_at,notnull"`
+	UpdatedAt time.Time `bun:"updated_at,notnull"`
 }
 
 // checkDBPath refuses, before anything is created, a database path SQLite
@@ -166,61 +153,73 @@ func (s *store) init(ctx context.Context, ms *migrate.Migrations) error {
 // migrations lists the schema versions in order.
 func migrations() *migrate.Migrations { return migrationsOf(migrationSteps()) }
 
-// migrationSteps are the schema versions, each frozen SQL: later versions are
+// migrationStep is one schema version: SQL, then, for what SQL alone cannot
+// write, code.
+type migrationStep struct {
+	sql  []string
+	code func(context.Context, bun.Tx) error
+}
+
+// migrationSteps are the schema versions, each frozen: later versions are
 // appended, never edited, so every database upgrades the same way.
-func migrationSteps() [][]string {
-	return [][]string{
-		{`CREATE TABLE jobs (
+func migrationSteps() []migrationStep {
+	return []migrationStep{
+		{sql: []string{`CREATE TABLE jobs (
 			name TEXT PRIMARY KEY, command TEXT NOT NULL, type TEXT NOT NULL, schedule TEXT NOT NULL,
 			dir TEXT NOT NULL, env TEXT, stop_signal TEXT NOT NULL, stop_timeout INTEGER NOT NULL,
 			backoff_initial INTEGER NOT NULL, backoff_max INTEGER NOT NULL, min_uptime INTEGER NOT NULL,
-			max_retries INTEGER NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL)`},
+			max_retries INTEGER NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL)`}},
 		// Runs outlive their job's definition, so no foreign key.
-		{`CREATE TABLE runs (
+		{sql: []string{`CREATE TABLE runs (
 			id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, trigger TEXT NOT NULL,
 			started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, pid INTEGER NOT NULL, pgid INTEGER NOT NULL,
 			proc_start INTEGER NOT NULL, exit_code INTEGER, signal TEXT NOT NULL,
 			outcome TEXT NOT NULL, error TEXT NOT NULL, log_file TEXT NOT NULL, log_bytes INTEGER NOT NULL,
 			pruned BOOLEAN NOT NULL, invocation TEXT NOT NULL DEFAULT '')`,
 			`CREATE INDEX runs_job_id ON runs (job, id)`,
-			`CREATE INDEX runs_open ON runs (ended_at) WHERE ended_at IS NULL`},
-		{`ALTER TABLE jobs ADD COLUMN keep_runs INTEGER NOT NULL DEFAULT 0`,
-			`ALTER TABLE jobs ADD COLUMN max_log_bytes INTEGER NOT NULL DEFAULT 0`},
-		{`ALTER TABLE jobs ADD COLUMN overlap TEXT NOT NULL DEFAULT ''`},
-		{`ALTER TABLE jobs ADD COLUMN run_as TEXT NOT NULL DEFAULT ''`,
-			`ALTER TABLE jobs ADD COLUMN env_file TEXT NOT NULL DEFAULT ''`},
+			`CREATE INDEX runs_open ON runs (ended_at) WHERE ended_at IS NULL`}},
+		{sql: []string{`ALTER TABLE jobs ADD COLUMN keep_runs INTEGER NOT NULL DEFAULT 0`,
+			`ALTER TABLE jobs ADD COLUMN max_log_bytes INTEGER NOT NULL DEFAULT 0`}},
+		{sql: []string{`ALTER TABLE jobs ADD COLUMN overlap TEXT NOT NULL DEFAULT ''`}},
+		{sql: []string{`ALTER TABLE jobs ADD COLUMN run_as TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE jobs ADD COLUMN env_file TEXT NOT NULL DEFAULT ''`}},
 		// Job identity: history belongs to one incarnation of a job, not to its
 		// name. A run is given to the job of its name created before it
 		// started; the runs of an earlier job of that name, since deleted, to
 		// none. (Times are text of one format, so they compare as strings.) A
 		// job is found by name, its key, and id: no index on id, whose random
 		// keys would cost every create a page.
-		{`ALTER TABLE jobs ADD COLUMN id TEXT NOT NULL DEFAULT ''`,
+		{sql: []string{`ALTER TABLE jobs ADD COLUMN id TEXT NOT NULL DEFAULT ''`,
 			`UPDATE jobs SET id = lower(hex(randomblob(16)))`,
 			`ALTER TABLE runs ADD COLUMN job_id TEXT NOT NULL DEFAULT ''`,
 			`UPDATE runs SET job_id = coalesce((SELECT id FROM jobs
 				WHERE jobs.name = runs.job AND jobs.created_at <= runs.started_at), '')`,
 			`DROP INDEX runs_job_id`,
-			`CREATE INDEX runs_job ON runs (job_id, id)`},
+			`CREATE INDEX runs_job ON runs (job_id, id)`}},
 		// One row that /healthz rewrites to prove the database takes writes.
-		{`CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), written_at TIMESTAMP NOT NULL)`},
+		{sql: []string{`CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), written_at TIMESTAMP NOT NULL)`}},
 		// The desired state: a continuous job started and not stopped by a user.
-		{`ALTER TABLE jobs ADD COLUMN wanted BOOLEAN NOT NULL DEFAULT 0`},
-		{`ALTER TABLE jobs ADD COLUMN max_run_log_bytes INTEGER NOT NULL DEFAULT 0`},
+		{sql: []string{`ALTER TABLE jobs ADD COLUMN wanted BOOLEAN NOT NULL DEFAULT 0`}},
+		{sql: []string{`ALTER TABLE jobs ADD COLUMN max_run_log_bytes INTEGER NOT NULL DEFAULT 0`}},
+		// Definitions as JSON: the columns of each field give way to one.
+		{sql: []string{`ALTER TABLE jobs ADD COLUMN def TEXT NOT NULL DEFAULT ''`}, code: definitionsAsJSON},
 	}
 }
 
-func migrationsOf(steps [][]string) *migrate.Migrations {
+func migrationsOf(steps []migrationStep) *migrate.Migrations {
 	ms := migrate.NewMigrations()
 	for i, step := range steps {
 		ms.Add(migrate.Migration{
 			Name: fmt.Sprintf("%014d", 20261125000001+i),
 			Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
 				return m.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-					for _, q := range step {
+					for _, q := range step.sql {
 						if _, err := tx.ExecContext(ctx, q); err != nil {
 							return err
 						}
+					}
+					if step.code != nil {
+						return step.code(ctx, tx)
 					}
 					return nil
 				})
@@ -298,7 +297,11 @@ func (s *store) all(ctx context.Context) ([]storedJob, error) {
 	}
 	jobs := make([]storedJob, len(rows))
 	for i, r := range rows {
-		jobs[i] = storedJob{Job: r.job(), id: r.ID, wanted: r.Wanted}
+		j, err := r.job()
+		if err != nil {
+			return nil, fmt.Errorf("load jobs: %w", err)
+		}
+		jobs[i] = storedJob{Job: j, id: r.ID, wanted: r.Wanted}
 	}
 	return jobs, nil
 }
@@ -330,23 +333,18 @@ func isUniqueViolation(err error) bool {
 }
 
 func toRow(j Job) jobRow {
-	return jobRow{
-		Name: j.Name, Command: j.Command, Type: string(j.Type), Schedule: j.Schedule, Dir: j.Dir,
-		Env: j.Env, StopSignal: j.StopSignal, StopTimeout: time.Duration(j.StopTimeout),
-		BackoffInitial: time.Duration(j.BackoffInitial), BackoffMax: time.Duration(j.BackoffMax),
-		MinUptime: time.Duration(j.MinUptime), MaxRetries: j.MaxRetries,
-		KeepRuns: j.KeepRuns, MaxLogBytes: j.MaxLogBytes, Overlap: j.Overlap,
-		RunAs: j.User, EnvFile: j.EnvFile, MaxRunLogBytes: j.MaxRunLogBytes,
-	}
+	def, _ := json.Marshal(j) // a Job always encodes
+	return jobRow{Name: j.Name, Def: string(def)}
 }
 
-func (r jobRow) job() Job {
-	return Job{
-		Name: r.Name, Command: r.Command, Type: Type(r.Type), Schedule: r.Schedule, Dir: r.Dir,
-		Env: r.Env, StopSignal: r.StopSignal, StopTimeout: Duration(r.StopTimeout),
-		BackoffInitial: Duration(r.BackoffInitial), BackoffMax: Duration(r.BackoffMax),
-		MinUptime: Duration(r.MinUptime), MaxRetries: r.MaxRetries,
-		KeepRuns: r.KeepRuns, MaxLogBytes: r.MaxLogBytes, Overlap: r.Overlap,
-		User: r.RunAs, EnvFile: r.EnvFile, MaxRunLogBytes: r.MaxRunLogBytes,
+// job decodes the stored definition. It is ProcMan's own writing, so it is
+// read leniently: a field a later version wrote and this one lacks is
+// ignored, not an error that would keep the Manager from opening.
+func (r jobRow) job() (Job, error) {
+	var j Job
+	if err := json.Unmarshal([]byte(r.Def), &j); err != nil {
+		return Job{}, fmt.Errorf("job %q: stored definition: %w", r.Name, err)
 	}
+	j.Name = r.Name
+	return j, nil
 }
