@@ -193,7 +193,9 @@ func (m *Manager) runners() []*runner {
 }
 
 // Create validates and saves a new job. A job with the reboot schedule is
-// started at once, as it would be at the next start-up.
+// started at once, as it would be at the next start-up. Once the definition
+// has passed its checks, Create finishes even if ctx ends: a job saved but not
+// loaded, or a reboot job created but not started, would be half made.
 func (m *Manager) Create(ctx context.Context, j Job) error {
 	j.fillDefaults()
 	if err := m.check(j); err != nil {
@@ -205,6 +207,10 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	if _, err := m.runner(j.Name); err == nil {
 		return fmt.Errorf("create %q: %w", j.Name, ErrExists)
 	}
+	if err := ctx.Err(); err != nil { // a caller that has gone begins nothing
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
 	id := newJobID()
 	if err := m.store.insert(ctx, id, j); err != nil {
 		return err
@@ -306,7 +312,8 @@ func (m *Manager) Replace(ctx context.Context, name string, j Job) error {
 // It runs in turn with every other change of the job, so two updates of
 // different fields both take effect. The result is checked as Replace checks
 // a definition, cannot rename the job, and is returned. As with Replace, a
-// running job keeps its definition until it is next started.
+// running job keeps its definition until it is next started, and once its
+// turn has come (edit is called then) the change finishes even if ctx ends.
 func (m *Manager) Update(ctx context.Context, name string, edit func(*Job) error) (Job, error) {
 	return m.save(ctx, name, func(j Job) (Job, error) {
 		err := edit(&j)
@@ -319,7 +326,9 @@ func (m *Manager) Update(ctx context.Context, name string, edit func(*Job) error
 // put in place. A job's definition changes are serialised under its edit
 // lock (each edit sees the last one's result, so that a read-modify-write
 // loses nothing), never its control lock: a Stop never waits behind the
-// database.
+// database. Once it holds the edit lock, a change ignores the end of ctx: a
+// write given up half way could leave the database and the Manager holding
+// different definitions.
 func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, error)) (Job, error) {
 	if m.isClosed() {
 		return Job{}, ErrClosed
@@ -332,6 +341,7 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 		return Job{}, err
 	}
 	defer unlockSlot(r.edit)
+	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
 	old, deleted := r.job, r.deleted
 	r.mu.Unlock()
@@ -386,6 +396,8 @@ func (m *Manager) check(j Job) error {
 
 // Delete stops the job (as Stop does) and removes it; its name can then be
 // reused, by a new job with a history of its own. Its log files are kept.
+// Once it holds the job (the stop has begun), Delete finishes even if ctx
+// ends: a job stopped and marked deleted but still saved would be half gone.
 func (m *Manager) Delete(ctx context.Context, name string) error {
 	if m.isClosed() {
 		return ErrClosed
@@ -394,13 +406,14 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	begun := context.WithoutCancel(ctx)
 	// Stop it and mark it deleted under its control lock, so that no start
 	// sneaks in; then write, under its edit lock only.
 	err = r.control(ctx, func(r *runner) error {
 		r.mu.Lock()
 		r.wantLocked(false) // also if the write fails: the user wants it gone, not resumed
 		r.mu.Unlock()
-		if err := r.stop(ctx); err != nil && !errors.Is(err, ErrStopFailed) {
+		if err := r.stop(begun); err != nil && !errors.Is(err, ErrStopFailed) {
 			return err
 		}
 		r.setDeleted(true)
@@ -409,8 +422,8 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err = lockSlot(ctx, r.edit); err == nil { // a Replace under way ends first
-		err = m.store.delete(ctx, r.id, name)
+	if err = lockSlot(begun, r.edit); err == nil { // a Replace under way ends first
+		err = m.store.delete(begun, r.id, name)
 		unlockSlot(r.edit)
 	}
 	if err != nil {
@@ -446,6 +459,8 @@ func (m *Manager) start(ctx context.Context, name string, trigger Trigger) error
 // after its stop timeout. It returns once no process of the group is left.
 // Stopping a job that is not active does nothing.
 // A stop by hand clears the job's desired state: it is not started again at Open.
+// A stop once begun is carried through by the job's supervisor: if ctx ends
+// first, Stop returns ctx's error and the job still stops.
 func (m *Manager) Stop(ctx context.Context, name string) error {
 	return m.control(ctx, name, func(r *runner) error {
 		r.mu.Lock()
@@ -456,10 +471,11 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 }
 
 // Restart stops the job if it is active and starts it again with its current
-// definition and a fresh backoff.
+// definition and a fresh backoff. Once it holds the job, it finishes even if
+// ctx ends: a restart must not leave stopped a job it was asked to run.
 func (m *Manager) Restart(ctx context.Context, name string) error {
 	return m.control(ctx, name, func(r *runner) error {
-		if err := r.stop(ctx); err != nil {
+		if err := r.stop(context.WithoutCancel(ctx)); err != nil {
 			return err
 		}
 		return r.start(TriggerRestart)
@@ -479,7 +495,8 @@ func (m *Manager) control(ctx context.Context, name string, op func(*runner) err
 }
 
 // control runs op while holding the job's control lock, unless the job has
-// been deleted. Schedule ticks use it directly: they belong to this runner,
+// been deleted. A ctx that has ended, or ends while the lock is awaited,
+// begins nothing. Schedule ticks use it directly: they belong to this runner,
 // never to a later job that reuses the name.
 func (r *runner) control(ctx context.Context, op func(*runner) error) error {
 	if err := lockSlot(ctx, r.ctl); err != nil {

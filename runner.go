@@ -47,8 +47,13 @@ func newRunner(m *Manager, id string, j Job) *runner {
 	}
 }
 
-// lockSlot takes a one-slot semaphore (runner.ctl, runner.edit), unless ctx ends first.
+// lockSlot takes a one-slot semaphore (runner.ctl, runner.edit), unless ctx
+// ends first. A ctx that has already ended never gets it: select would pick
+// between a free slot and a closed Done at random.
 func lockSlot(ctx context.Context, slot chan struct{}) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case slot <- struct{}{}:
 		return nil
