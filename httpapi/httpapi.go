@@ -130,7 +130,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	}
 	j, err := decodeJob(w, r)
 	if err == nil {
-		err = a.m.Create(accepted(r), j)
+		err = a.m.Create(r.Context(), j)
 	}
 	a.reply(w, http.StatusCreated, j, err)
 }
@@ -151,7 +151,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var j procman.Job
 	if err == nil {
-		j, err = a.m.Update(accepted(r), p.ByName("name"), procman.MergePatch(body))
+		j, err = a.m.Update(r.Context(), p.ByName("name"), procman.MergePatch(body))
 	}
 	a.reply(w, http.StatusOK, j, err)
 }
@@ -167,7 +167,7 @@ func (a *api) replace(w http.ResponseWriter, r *http.Request, p httprouter.Param
 		if j.Name == "" {
 			j.Name = name
 		}
-		err = a.m.Replace(accepted(r), name, j)
+		err = a.m.Replace(r.Context(), name, j)
 	}
 	a.reply(w, http.StatusOK, j, err)
 }
@@ -180,14 +180,14 @@ func (a *api) remove(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	name := p.ByName("action")
 	j, err := a.m.Get(name)
 	if err == nil {
-		err = a.m.Delete(accepted(r), name)
+		err = a.m.Delete(r.Context(), name)
 	}
 	a.reply(w, http.StatusOK, j, err)
 }
 
 // action serves /job/{name}/start|stop|restart|state|runs|logs.
 func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	name, ctx, act := p.ByName("name"), accepted(r), p.ByName("action")
+	name, ctx, act := p.ByName("name"), r.Context(), p.ByName("action")
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	var err error
 	switch {
@@ -220,10 +220,6 @@ func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params
 func handle(h http.Handler) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) { h.ServeHTTP(w, r) }
 }
-
-// accepted is the context for a change the API has accepted: a client that
-// goes away must not leave it half done (a restart that stopped but never started).
-func accepted(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
