@@ -361,7 +361,7 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 	}
 	close(r.changed)
 	r.changed = make(chan struct{})
-	ev := Event{Type: "state", Job: r.name, From: from, To: to, Time: r.st.Since, PID: r.st.PID}
+	ev := Event{Type: "state", Job: r.name, From: from, To: to, Time: r.st.Since, PID: r.st.PID, Status: r.statusLocked()}
 	switch to {
 	case StateError, StateRetrying:
 		ev.Reason = r.st.Error

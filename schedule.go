@@ -189,7 +189,9 @@ func (r *runner) recordSkip(reason string) {
 		Outcome: string(OutcomeSkipped), Error: reason}
 	r.recordRun(row)
 	r.m.metrics.runFinished(OutcomeSkipped)
-	r.m.hub.publish(Event{Type: "skipped", Job: r.name, Time: now, Reason: reason})
+	r.mu.Lock()
+	defer r.mu.Unlock() // published under r.mu, as state changes are: in order with them
+	r.m.hub.publish(Event{Type: "skipped", Job: r.name, Time: now, Reason: reason, Status: r.statusLocked()})
 }
 
 func validateOverlap(j Job) error {

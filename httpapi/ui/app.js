@@ -359,8 +359,8 @@
     if (current && current.name === st.name) renderJobHead();
   }
 
-  // refreshSoon re-reads one job's status (last_run, restarts, next_run) a
-  // moment after its events, once for a burst of them.
+  // refreshSoon re-reads one job's status a moment after a change made here
+  // (a save), once for a burst of them.
   const refreshTimers = new Map();
   function refreshSoon(name) {
     clearTimeout(refreshTimers.get(name));
@@ -488,20 +488,12 @@
     }
     const name = ev.job;
     if (!name) return;
-    const j = jobs.get(name);
-    if (!j) {
+    if (!jobs.has(name)) {
       reloadQuietly(); // a job created elsewhere
       return;
     }
-    if (type === 'state' && ev.to) {
-      const st = Object.assign({ name, restarts: 0 }, j.status);
-      st.state = ev.to;
-      st.since = ev.time;
-      st.pid = ev.to === 'running' || ev.to === 'stopping' ? ev.pid || st.pid : 0;
-      if (ev.to === 'error' && ev.reason) st.error = ev.reason;
-      applyStatus(st);
-    }
-    refreshSoon(name);
+    // Each event carries the job's whole status after it: nothing to work out here.
+    if (ev.status && ev.status.name === name) applyStatus(ev.status);
     if (current && current.name === name) refreshRuns(true);
   }
 
