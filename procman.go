@@ -2,9 +2,9 @@ package procman
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"maps"
 	"os"
@@ -32,6 +32,8 @@ type Manager struct {
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
 	metrics *metrics // Prometheus instrumentation, served by Metrics
+
+	versions atomic.Uint64 // the last definition version given (Entry.Version)
 
 	// ctx ends when Shutdown begins; it bounds the work of schedule ticks.
 	ctx    context.Context
@@ -256,40 +258,32 @@ func (m *Manager) List() []Job {
 type Entry struct {
 	Job
 	State State `json:"state"`
+	// Version identifies the definition: it changes whenever Job does
+	// (Replace, Update), and a Manager never gives one to two definitions,
+	// whatever their names. So what a caller derives from Job (its JSON, for
+	// a server that answers listings all day) can be kept until it changes.
+	Version uint64 `json:"-"`
 }
 
 // Entries lists every job with its state, sorted by name.
 func (m *Manager) Entries() []Entry {
-	rs := m.runners()
-	out := make([]Entry, len(rs))
-	for i, r := range rs {
-		r.mu.Lock()
-		out[i] = Entry{Job: r.job, State: r.st.State}
-		r.mu.Unlock()
-	}
-	return out
+	return slices.AppendSeq(make([]Entry, 0, len(m.runners())), m.AllEntries())
 }
 
-// AppendEntriesJSON appends Entries as a JSON array to b, as encoding/json
-// would write it. Listings are what clients poll, and definitions rarely
-// change: each job's is encoded once and kept until it does.
-func (m *Manager) AppendEntriesJSON(b []byte) []byte {
-	b = append(b, '[')
-	for i, r := range m.runners() {
-		if i > 0 {
-			b = append(b, ',')
+// AllEntries iterates over every job with its state, sorted by name, one job
+// at a time: no copy of every definition at once, which a listing of
+// thousands of jobs would otherwise make each time it is asked for.
+func (m *Manager) AllEntries() iter.Seq[Entry] {
+	return func(yield func(Entry) bool) {
+		for _, r := range m.runners() {
+			r.mu.Lock()
+			e := Entry{Job: r.job, State: r.st.State, Version: r.version}
+			r.mu.Unlock()
+			if !yield(e) {
+				return
+			}
 		}
-		r.mu.Lock()
-		if r.def == nil {
-			r.def, _ = json.Marshal(r.job) // a Job always encodes
-		}
-		b = append(b, r.def[:len(r.def)-1]...) // without its closing brace
-		b = append(b, `,"state":"`...)
-		b = append(b, r.st.State...) // a state name needs no escaping
-		b = append(b, `"}`...)
-		r.mu.Unlock()
 	}
-	return append(b, ']')
 }
 
 // Replace saves a new definition for an existing job. A running job keeps the
@@ -372,7 +366,7 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 		return Job{}, err
 	}
 	r.mu.Lock()
-	r.job, r.def = j, nil
+	r.job, r.version = j, m.versions.Add(1)
 	r.gen++ // a queued schedule tick belongs to the old definition
 	r.planLocked()
 	if j.Type != Continuous {

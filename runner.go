@@ -27,7 +27,7 @@ type runner struct {
 
 	mu      sync.Mutex
 	job     Job
-	def     []byte // job as JSON for listings, encoded on demand; nil when job changes
+	version uint64 // of job (Entry.Version)
 	st      Status
 	sup     *supervisor   // non-nil while the job is active
 	cur     *proc         // the run going on, if any
@@ -42,7 +42,7 @@ type runner struct {
 
 func newRunner(m *Manager, id string, j Job) *runner {
 	return &runner{
-		m: m, name: j.Name, id: id, job: j, ctl: make(chan struct{}, 1), edit: make(chan struct{}, 1), changed: make(chan struct{}),
+		m: m, name: j.Name, id: id, job: j, version: m.versions.Add(1), ctl: make(chan struct{}, 1), edit: make(chan struct{}, 1), changed: make(chan struct{}),
 		st: Status{Name: j.Name, State: StateStopped, Since: time.Now()},
 	}
 }

@@ -47,6 +47,7 @@ type api struct {
 	log   *slog.Logger
 	token string
 	hosts hostPolicy
+	jobs  jobList // GET /jobs (list.go)
 }
 
 // New returns the API handler for m.
@@ -56,7 +57,7 @@ type api struct {
 // /job/replace/:name, /job/delete/:name) are told apart by method: only POST
 // creates, only PUT replaces, only DELETE deletes.
 func New(m *procman.Manager, opts ...Option) http.Handler {
-	a := &api{m: m, log: slog.New(slog.DiscardHandler)}
+	a := &api{m: m, log: slog.New(slog.DiscardHandler), jobs: jobList{m: m}}
 	for _, o := range opts {
 		o(a)
 	}
@@ -105,13 +106,6 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// list answers every job definition with its state added: what a client
-// polling a fleet needs in one request.
-func (a *api) list(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(append(a.m.AppendEntriesJSON(nil), '\n'))
 }
 
 func (a *api) states(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
