@@ -182,8 +182,16 @@ func decode[T any](t *testing.T, r response) T {
 	return v
 }
 
+// errorCodes are the codes an error answer of each status code may carry.
+var errorCodes = map[int][]string{
+	400: {"invalid"}, 401: {"unauthorized"}, 403: {"forbidden"}, 404: {"not_found", "no_route"},
+	405: {"method_not_allowed"}, 409: {"exists", "running"}, 413: {"too_large"}, 415: {"unsupported_media_type"},
+	500: {"internal", "stop_failed"}, 503: {"closed", "locked", "unhealthy", "canceled"},
+}
+
 // errorMessage checks that r is an error answer with the given code, shaped
-// {"error": "..."} and nothing else, and returns the message.
+// {"error": "...", "code": "..."} and nothing else, with a code that goes
+// with its status, and returns the message.
 func errorMessage(t *testing.T, r response, code int) string {
 	t.Helper()
 	want(t, r, code)
@@ -192,9 +200,13 @@ func errorMessage(t *testing.T, r response, code int) string {
 		t.Fatalf("%v: error body is not a JSON object: %v", r, err)
 	}
 	msg, ok := body["error"].(string)
+	errCode, _ := body["code"].(string)
 	list, hasList := body["errors"].([]any)
-	if len(body) != 1 && !(len(body) == 2 && hasList && len(list) > 0) || !ok || msg == "" {
-		t.Fatalf(`%v: error body is not {"error": "<message>"} (with, for a refused definition, "errors": [...])`, r)
+	if len(body) != 2 && !(len(body) == 3 && hasList && len(list) > 0) || !ok || msg == "" {
+		t.Fatalf(`%v: error body is not {"error": "<message>", "code": "<code>"} (with, for a refused definition, "errors": [...])`, r)
+	}
+	if !slices.Contains(errorCodes[code], errCode) {
+		t.Fatalf("%v: code %q, want one of %q for status %d", r, errCode, errorCodes[code], code)
 	}
 	return msg
 }
@@ -569,7 +581,7 @@ func TestDelete(t *testing.T) {
 }
 
 // TestErrors checks every error code of the API, and that every error answer
-// is {"error": "..."} as application/json.
+// is {"error": "...", "code": "..."} as application/json.
 func TestErrors(t *testing.T) {
 	s := setup(t)
 	s.create(t, procman.Job{Name: "idle", Command: "true", Type: procman.OneTime})

@@ -58,7 +58,7 @@ func uiHandler() http.Handler {
 		}
 		f, err := openFile(sub, name)
 		if err != nil {
-			writeError(w, http.StatusNotFound, "no such file")
+			writeError(w, refuse(errNoRoute, "no such file"))
 			return
 		}
 		defer f.Close()
