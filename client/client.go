@@ -21,6 +21,9 @@ import (
 // looks for it when given no address.
 const DefaultAddr = "127.0.0.1:10000"
 
+// ErrAddress is wrapped by New's error for an address it cannot read.
+var ErrAddress = errors.New("bad address")
+
 // Client talks to one ProcMan. It is safe for concurrent use.
 type Client struct {
 	hc    *http.Client
@@ -65,7 +68,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 	}
 	u, err := url.Parse(addr)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("bad address %q: want host:port or http(s)://host:port", addr)
+		return nil, fmt.Errorf("%w %q: want host:port or http(s)://host:port", ErrAddress, addr)
 	}
 	if o.caFile != "" && u.Scheme != "https" {
 		return nil, fmt.Errorf("a CA file is for an https:// address, not %q", addr)

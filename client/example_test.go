@@ -127,4 +127,3 @@ func serveProcMan() (addr string, stop func()) {
 		os.RemoveAll(dir)
 	}
 }
-

@@ -398,7 +398,7 @@ func TestCLIEvents(t *testing.T) {
 	// The clients subscribe at some moment the test cannot see: start the job
 	// until both have seen it run.
 	poll(t, 10*time.Second, "procman events to print a start of tick", func() bool {
-		if resp, err := client.Post(base+"/job/tick/start", "", nil); err == nil { // 409 while it runs
+		if resp, err := httpClient.Post(base+"/job/tick/start", "", nil); err == nil { // 409 while it runs
 			resp.Body.Close()
 		}
 		return strings.Contains(out.String(), " tick starting -> running pid=") &&

@@ -358,7 +358,7 @@ func holdDB(t *testing.T, path string) (release func()) {
 func getStatus(t *testing.T, url string) (int, time.Duration) {
 	t.Helper()
 	began := time.Now()
-	resp, err := client.Get(url)
+	resp, err := httpClient.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -407,7 +407,7 @@ func TestLockedDatabaseKeepsSupervising(t *testing.T) {
 		code, _ := getStatus(t, base+"/healthz")
 		return code == http.StatusOK
 	})
-	resp, err := client.Get(base + "/metrics")
+	resp, err := httpClient.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,8 +58,8 @@ func (b buildThenRun) Run() int {
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(buildThenRun{m}) }
 
-// client never keeps idle connections, so no transport goroutine outlives a test.
-var client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+// httpClient never keeps idle connections, so no transport goroutine outlives a test.
+var httpClient = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 // running is what the test knows about one started binary.
 type running struct {
@@ -451,7 +451,7 @@ func call(t *testing.T, method, url string, body any, want int, out any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := client.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
