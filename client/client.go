@@ -48,8 +48,9 @@ func WithToken(token string) Option { return func(o *options) { o.token = token 
 func WithCAFile(path string) Option { return func(o *options) { o.caFile = path } }
 
 // WithHTTPClient sends requests with hc (its transport, its timeout) instead
-// of a client of New's making. It cannot be given with WithCAFile: hc's
-// transport then says whom to trust.
+// of a client of New's making. It cannot be given with WithCAFile (hc's
+// transport then says whom to trust), nor to NewUnix (whose transport dials
+// the socket).
 func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
 
 // New returns a client of the ProcMan at addr: "host:port", a port (on
@@ -85,8 +86,11 @@ func New(addr string, opts ...Option) (*Client, error) {
 // at path (procman -socket PATH).
 func NewUnix(path string, opts ...Option) (*Client, error) {
 	o := collect(opts)
-	if o.caFile != "" {
+	switch {
+	case o.caFile != "":
 		return nil, errors.New("a CA file is for an https:// address, not a Unix socket")
+	case o.hc != nil:
+		return nil, errors.New("a Unix socket's client makes its own http.Client")
 	}
 	var d net.Dialer
 	hc, err := o.client(&http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

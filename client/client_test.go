@@ -270,6 +270,9 @@ func TestTokenAndSocket(t *testing.T) {
 	if _, err := client.NewUnix(path, client.WithCAFile("ca.pem")); err == nil {
 		t.Error("NewUnix took a CA file")
 	}
+	if _, err := client.NewUnix(path, client.WithHTTPClient(http.DefaultClient)); err == nil {
+		t.Error("NewUnix took an http.Client, whose transport would not dial the socket")
+	}
 }
 
 // TestHTTPSWithCAFile: an https:// ProcMan whose certificate a CA of its own
