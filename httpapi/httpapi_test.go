@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/Mk-Chan/procman"
+	"github.com/Mk-Chan/procman/client"
 	"github.com/Mk-Chan/procman/httpapi"
 	"go.uber.org/goleak"
 )
@@ -48,10 +49,13 @@ const readmeBody = `{
 }`
 
 // server is a real Manager in a temporary folder, served over real HTTP.
+// The tests speak to it with bare requests where they check what goes over
+// the wire, and through the client package where they only take steps.
 type server struct {
 	m      *procman.Manager
 	url    string
 	client *http.Client
+	api    *client.Client // over client's connections
 	logDir string
 }
 
@@ -95,7 +99,11 @@ func setup(t *testing.T) *server {
 	c.Timeout = clientLimit
 	// Show redirects instead of following them: the API never redirects.
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &server{m: m, url: ts.URL, client: c, logDir: filepath.Join(dir, "logs")}
+	api, err := client.New(ts.URL, client.WithHTTPClient(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &server{m: m, url: ts.URL, client: c, api: api, logDir: filepath.Join(dir, "logs")}
 }
 
 // response is one answer, read in full.
@@ -211,20 +219,24 @@ func errorMessage(t *testing.T, r response, code int) string {
 	return msg
 }
 
-// job gets a job definition over the API, requiring 200.
+// job gets a job definition over the API.
 func (s *server) job(t *testing.T, name string) procman.Job {
 	t.Helper()
-	r := s.doJSON(t, http.MethodGet, "/job/"+name, nil)
-	want(t, r, http.StatusOK)
-	return decode[procman.Job](t, r)
+	j, err := s.api.Get(context.Background(), name)
+	if err != nil {
+		t.Fatalf("get %s: %v", name, err)
+	}
+	return j
 }
 
-// create creates j over the API, requiring 201 and the definition echoed.
+// create creates j over the API, requiring the definition echoed.
 func (s *server) create(t *testing.T, j procman.Job) {
 	t.Helper()
-	r := s.doJSON(t, http.MethodPost, "/job/create", j)
-	want(t, r, http.StatusCreated)
-	if got := decode[procman.Job](t, r); !reflect.DeepEqual(got, j) {
+	got, err := s.api.Create(context.Background(), j)
+	if err != nil {
+		t.Fatalf("create %s: %v", j.Name, err)
+	}
+	if !reflect.DeepEqual(got, j) {
 		t.Fatalf("create echoed %+v, want %+v", got, j)
 	}
 }
@@ -246,7 +258,10 @@ func (s *server) waitState(t *testing.T, name, what string, ok func(procman.Stat
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
-		st := s.control(t, http.MethodGet, name, "state")
+		st, err := s.api.State(context.Background(), name)
+		if err != nil {
+			t.Fatalf("state of %s: %v", name, err)
+		}
 		if ok(st) {
 			return st
 		}

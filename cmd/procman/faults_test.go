@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Mk-Chan/procman"
 	"github.com/uptrace/bun/driver/sqliteshim"
 )
 
@@ -163,7 +164,7 @@ func TestLogFolderNotWritable(t *testing.T) {
 
 	createJob(t, base, map[string]any{"name": "once", "type": "one_time", "command": "echo hi"})
 	startJob(t, base, "once")
-	var st jobStatus
+	var st procman.Status
 	poll(t, 10*time.Second, "job once in state error", func() bool {
 		st = jobState(t, base, "once")
 		return st.State == "error"
@@ -174,12 +175,7 @@ func TestLogFolderNotWritable(t *testing.T) {
 	if st.PID != 0 {
 		t.Errorf("a job that never spawned has pid %d", st.PID)
 	}
-	var runs []struct {
-		Outcome string `json:"outcome"`
-		Error   string `json:"error"`
-		LogFile string `json:"log_file"`
-	}
-	call(t, http.MethodGet, base+"/job/once/runs", nil, http.StatusOK, &runs)
+	runs := jobRuns(t, base, "once")
 	if len(runs) != 1 || runs[0].Outcome != "failed_to_start" || !strings.Contains(runs[0].Error, "log folder") || runs[0].LogFile != "" {
 		t.Errorf("runs %+v, want one failed_to_start run naming the log folder, without a log", runs)
 	}
@@ -197,11 +193,7 @@ func TestLogFolderNotWritable(t *testing.T) {
 	}
 
 	// Still serving; the file given as log folder is untouched.
-	var jobs []struct {
-		Name string `json:"name"`
-	}
-	call(t, http.MethodGet, base+"/jobs", nil, http.StatusOK, &jobs)
-	if len(jobs) != 2 {
+	if jobs := listJobs(t, base); len(jobs) != 2 {
 		t.Errorf("GET /jobs: %+v, want once and svc", jobs)
 	}
 	if b, err := os.ReadFile(logs); err != nil || string(b) != "a file, not a folder\n" {
@@ -230,22 +222,12 @@ func TestLogDiskFull(t *testing.T) {
 	})
 	base, _ := startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "procman.db"), "-logs", logs, "0")
 
-	type run struct {
-		ID       int64  `json:"id"`
-		Outcome  string `json:"outcome"`
-		ExitCode *int   `json:"exit_code"`
-		LogFile  string `json:"log_file"`
-	}
-	runs := func(name string) []run {
-		var rs []run
-		call(t, http.MethodGet, base+"/job/"+name+"/runs", nil, http.StatusOK, &rs)
-		return rs
-	}
+	runs := func(name string) []procman.Run { return jobRuns(t, base, name) }
 	// exited starts the job and waits until it has exited; it returns its newest run.
-	exited := func(name string, runsBefore int) run {
+	exited := func(name string, runsBefore int) procman.Run {
 		t.Helper()
 		startJob(t, base, name)
-		var st jobStatus
+		var st procman.Status
 		poll(t, 15*time.Second, "job "+name+" exited", func() bool {
 			st = jobState(t, base, name)
 			return st.State == "exited" || st.State == "error"
@@ -277,7 +259,7 @@ func TestLogDiskFull(t *testing.T) {
 	if r.Outcome != "exited" || r.ExitCode == nil || *r.ExitCode == 0 {
 		t.Errorf("run on the full disk: %+v, want outcome exited with the write error's non-zero exit code", r)
 	}
-	call(t, http.MethodGet, base+"/jobs", nil, http.StatusOK, nil)
+	listJobs(t, base)
 
 	// Free the space, as an operator would: runs write their output again.
 	if err := os.Remove(runs("fill")[0].LogFile); err != nil {
@@ -385,11 +367,7 @@ func TestLockedDatabaseKeepsSupervising(t *testing.T) {
 	}
 	release := holdDB(t, filepath.Join(dir, "procman.db"))
 
-	restarts := func() int {
-		var st struct{ Restarts int }
-		call(t, http.MethodGet, base+"/job/crash/state", nil, http.StatusOK, &st)
-		return st.Restarts
-	}
+	restarts := func() int { return jobState(t, base, "crash").Restarts }
 	before := restarts()
 	poll(t, 4*time.Second, "5 restarts of crash while the database is locked", func() bool { return restarts() >= before+5 })
 	if code, took := getStatus(t, base+"/healthz"); code != http.StatusServiceUnavailable || took > 2*time.Second {
@@ -420,8 +398,7 @@ func TestLockedDatabaseKeepsSupervising(t *testing.T) {
 	}
 	recorded := 0
 	for _, name := range []string{"crash", "svc"} {
-		var rs []recRun
-		call(t, http.MethodGet, base+"/job/"+name+"/runs?limit=1000", nil, http.StatusOK, &rs)
+		rs := jobRuns(t, base, name)
 		for _, r := range rs {
 			if r.EndedAt == nil {
 				t.Errorf("run %d of %s has no end recorded", r.ID, name)

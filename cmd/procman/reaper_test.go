@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,7 +43,7 @@ func TestStopReapsTheWholeGroup(t *testing.T) {
 	startJob(t, base, "svc")
 	shell := waitRunning(t, base, "svc")
 	child := readPid(t, filepath.Join(dir, "c.pid"))
-	call(t, http.MethodGet, base+"/job/svc/stop", nil, http.StatusOK, nil)
+	stopJob(t, base, "svc")
 	for _, pid := range []int{shell, child} {
 		if exists(pid) {
 			st, _ := readProcStat(pid)
@@ -79,12 +78,7 @@ func TestReapingKeepsExitCodes(t *testing.T) {
 	}
 	for i := range 5 {
 		name := fmt.Sprintf("code%d", i)
-		var runs []struct {
-			ExitCode *int   `json:"exit_code"`
-			Outcome  string `json:"outcome"`
-			Error    string `json:"error"`
-		}
-		call(t, http.MethodGet, base+"/job/"+name+"/runs", nil, http.StatusOK, &runs)
+		runs := jobRuns(t, base, name)
 		if len(runs) != rounds {
 			t.Errorf("%s: %d runs, want %d", name, len(runs), rounds)
 		}
