@@ -62,6 +62,22 @@
 // by the next Open (trigger resume), after a shutdown or a crash; see
 // Config.NoResume.
 //
+// # Contexts
+//
+// A ctx bounds the wait for a call to begin (for the job to be free of other
+// changes) and, for Stop, Runs, Logs and WaitFor, the wait for its answer. A
+// change once begun finishes even if ctx ends: Restart starts again what it
+// stopped, Delete removes what it stopped, Create, Replace and Update store
+// and apply the whole definition, and a stop is carried through by the job's
+// supervisor. A ctx that has already ended begins nothing.
+//
+// # Events
+//
+// Subscribe delivers every state change of every job, each with the job's
+// whole Status after it, so that a subscriber keeps its view of the jobs with
+// no rule of the state machine of its own. AllEntries lists the jobs with a
+// Version per definition, for whoever keeps what it derives from them.
+//
 // # Errors
 //
 // Methods return errors wrapping ErrNotFound, ErrExists, ErrInvalid (as a

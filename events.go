@@ -12,8 +12,9 @@ const EventBuffer = 256
 
 // Event is one state change of one job, or a note that events were dropped.
 type Event struct {
-	// Type is "state" for a state change, or "lagged" when Dropped events were
-	// lost because the subscriber fell behind.
+	// Type is "state" for a state change, "skipped" for a schedule tick that
+	// did not run (Reason says why), or "lagged" when Dropped events were lost
+	// because the subscriber fell behind.
 	Type     string    `json:"type"`
 	Job      string    `json:"job,omitempty"`
 	From     State     `json:"from,omitempty"`
@@ -24,6 +25,11 @@ type Event struct {
 	Signal   string    `json:"signal,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
 	Dropped  int       `json:"dropped,omitempty"`
+	// Status is the job's whole status once the change was made (every event
+	// but "lagged"), as State would answer it: a subscriber keeps a job's
+	// status up to date from its events alone, with no rule of the state
+	// machine to apply itself.
+	Status Status `json:"status,omitzero"`
 }
 
 // hub fans events out to subscribers. Publishing never blocks: a subscriber

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -245,6 +246,54 @@ func TestEventsInOrderAndClosedAtShutdown(t *testing.T) {
 	late, _ := w.m.Subscribe(context.Background())
 	if _, ok := <-late; ok {
 		t.Fatal("subscription after Shutdown is open")
+	}
+}
+
+// TestEventsCarryTheStatus: each state change carries the job's whole
+// status after it, as State would answer it then: pid, log file, exit code,
+// last run and restarts, which a subscriber could otherwise only guess from
+// the state machine's rules.
+func TestEventsCarryTheStatus(t *testing.T) {
+	w := setup(t)
+	events, cancel := w.m.Subscribe(context.Background())
+	defer cancel()
+	w.create(Job{Name: "twice", Command: "exit 3", Type: Continuous, MaxRetries: 2,
+		BackoffInitial: dur(time.Millisecond), BackoffMax: dur(time.Millisecond)})
+	w.start("twice")
+	final := w.waitFor("twice", StateError)
+	var got []Event
+	for ev := range events {
+		if ev.Job == "twice" {
+			got = append(got, ev)
+		}
+		if ev.To == StateError {
+			break
+		}
+	}
+	var runs int
+	for i, ev := range got {
+		st := ev.Status
+		if st.Name != "twice" || st.State != ev.To || !st.Since.Equal(ev.Time) || st.PID != ev.PID {
+			t.Errorf("event %d %s -> %s: status %+v does not match it", i, ev.From, ev.To, st)
+		}
+		switch ev.To {
+		case StateRunning:
+			runs++
+			if st.PID <= 0 || st.LogFile == "" || st.Restarts != runs-1 {
+				t.Errorf("running event %d: status %+v, want a pid, a log file and %d restarts", i, st, runs-1)
+			}
+		case StateRetrying, StateError:
+			if st.LastRun == nil || st.LastRun.ExitCode == nil || *st.LastRun.ExitCode != 3 || st.Error == "" ||
+				st.ExitCode == nil || *st.ExitCode != 3 {
+				t.Errorf("%s event %d: status %+v, want exit code 3 in it and in its last run, and an error", ev.To, i, st)
+			}
+		}
+	}
+	if last := got[len(got)-1].Status; !reflect.DeepEqual(last, final) {
+		t.Errorf("the last event's status\n%+v\nState answers\n%+v", last, final)
+	}
+	if runs != 2 {
+		t.Errorf("%d runs seen in the events, want 2", runs)
 	}
 }
 

@@ -2,9 +2,9 @@ package procman
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"maps"
 	"os"
@@ -34,6 +34,8 @@ type Manager struct {
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
 	metrics *metrics // Prometheus instrumentation, served by Metrics
+
+	versions atomic.Uint64 // the last definition version given (Entry.Version)
 
 	// ctx ends when Shutdown begins; it bounds the work of schedule ticks.
 	ctx    context.Context
@@ -203,7 +205,9 @@ func (m *Manager) runners() []*runner {
 // Create validates and saves a new job. A job with the reboot schedule is
 // started at once, as it would be at the next start-up; Create returns once
 // its first run is spawned or failed to be, and a failure to start is no
-// error of Create.
+// error of Create. Once the definition has passed its checks, Create
+// finishes even if ctx ends: a job saved but not loaded, or a reboot job
+// created but not started, would be half made.
 func (m *Manager) Create(ctx context.Context, j Job) error {
 	j.fillDefaults()
 	if err := m.check(j); err != nil {
@@ -215,6 +219,10 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	if _, err := m.runner(j.Name); err == nil {
 		return fmt.Errorf("create %q: %w", j.Name, ErrExists)
 	}
+	if err := ctx.Err(); err != nil { // a caller that has gone begins nothing
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
 	id := newJobID()
 	if err := m.store.insert(ctx, id, j); err != nil {
 		return err
@@ -264,40 +272,32 @@ func (m *Manager) List() []Job {
 type Entry struct {
 	Job
 	State State `json:"state"`
+	// Version identifies the definition: it changes whenever Job does
+	// (Replace, Update), and a Manager never gives one to two definitions,
+	// whatever their names. So what a caller derives from Job (its JSON, for
+	// a server that answers listings all day) can be kept until it changes.
+	Version uint64 `json:"-"`
 }
 
 // Entries lists every job with its state, sorted by name.
 func (m *Manager) Entries() []Entry {
-	rs := m.runners()
-	out := make([]Entry, len(rs))
-	for i, r := range rs {
-		r.mu.Lock()
-		out[i] = Entry{Job: r.job, State: r.st.State}
-		r.mu.Unlock()
-	}
-	return out
+	return slices.AppendSeq(make([]Entry, 0, len(m.runners())), m.AllEntries())
 }
 
-// AppendEntriesJSON appends Entries as a JSON array to b, as encoding/json
-// would write it. Listings are what clients poll, and definitions rarely
-// change: each job's is encoded once and kept until it does.
-func (m *Manager) AppendEntriesJSON(b []byte) []byte {
-	b = append(b, '[')
-	for i, r := range m.runners() {
-		if i > 0 {
-			b = append(b, ',')
+// AllEntries iterates over every job with its state, sorted by name, one job
+// at a time: no copy of every definition at once, which a listing of
+// thousands of jobs would otherwise make each time it is asked for.
+func (m *Manager) AllEntries() iter.Seq[Entry] {
+	return func(yield func(Entry) bool) {
+		for _, r := range m.runners() {
+			r.mu.Lock()
+			e := Entry{Job: r.job, State: r.st.State, Version: r.version}
+			r.mu.Unlock()
+			if !yield(e) {
+				return
+			}
 		}
-		r.mu.Lock()
-		if r.def == nil {
-			r.def, _ = json.Marshal(r.job) // a Job always encodes
-		}
-		b = append(b, r.def[:len(r.def)-1]...) // without its closing brace
-		b = append(b, `,"state":"`...)
-		b = append(b, r.st.State...) // a state name needs no escaping
-		b = append(b, `"}`...)
-		r.mu.Unlock()
 	}
-	return append(b, ']')
 }
 
 // Replace saves a new definition for an existing job. A running job keeps the
@@ -320,7 +320,8 @@ func (m *Manager) Replace(ctx context.Context, name string, j Job) error {
 // It runs in turn with every other change of the job, so two updates of
 // different fields both take effect. The result is checked as Replace checks
 // a definition, cannot rename the job, and is returned. As with Replace, a
-// running job keeps its definition until it is next started.
+// running job keeps its definition until it is next started, and once its
+// turn has come (edit is called then) the change finishes even if ctx ends.
 func (m *Manager) Update(ctx context.Context, name string, edit func(*Job) error) (Job, error) {
 	return m.save(ctx, name, func(j Job) (Job, error) {
 		err := edit(&j)
@@ -333,7 +334,9 @@ func (m *Manager) Update(ctx context.Context, name string, edit func(*Job) error
 // put in place. A job's definition changes are serialised under its edit
 // lock (each edit sees the last one's result, so that a read-modify-write
 // loses nothing), never its control lock: a Stop never waits behind the
-// database.
+// database. Once it holds the edit lock, a change ignores the end of ctx: a
+// write given up half way could leave the database and the Manager holding
+// different definitions.
 func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, error)) (Job, error) {
 	if m.isClosed() {
 		return Job{}, ErrClosed
@@ -346,6 +349,7 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 		return Job{}, err
 	}
 	defer unlockSlot(r.edit)
+	ctx = context.WithoutCancel(ctx)
 	r.mu.Lock()
 	old, deleted := r.job, r.deleted
 	r.mu.Unlock()
@@ -376,7 +380,7 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 		return Job{}, err
 	}
 	r.mu.Lock()
-	r.job, r.def = j, nil
+	r.job, r.version = j, m.versions.Add(1)
 	r.gen++ // a queued schedule tick belongs to the old definition
 	r.planLocked()
 	if j.Type != Continuous {
@@ -400,6 +404,8 @@ func (m *Manager) check(j Job) error {
 
 // Delete stops the job (as Stop does) and removes it; its name can then be
 // reused, by a new job with a history of its own. Its log files are kept.
+// Once it holds the job (the stop has begun), Delete finishes even if ctx
+// ends: a job stopped and marked deleted but still saved would be half gone.
 func (m *Manager) Delete(ctx context.Context, name string) error {
 	if m.isClosed() {
 		return ErrClosed
@@ -408,13 +414,14 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	begun := context.WithoutCancel(ctx)
 	// Stop it and mark it deleted under its control lock, so that no start
 	// sneaks in; then write, under its edit lock only.
 	err = r.control(ctx, func(r *runner) error {
 		r.mu.Lock()
 		r.wantLocked(false) // also if the write fails: the user wants it gone, not resumed
 		r.mu.Unlock()
-		if err := r.stop(ctx); err != nil && !errors.Is(err, ErrStopFailed) {
+		if err := r.stop(begun); err != nil && !errors.Is(err, ErrStopFailed) {
 			return err
 		}
 		r.setDeleted(true)
@@ -423,8 +430,8 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err = lockSlot(ctx, r.edit); err == nil { // a Replace under way ends first
-		err = m.store.delete(ctx, r.id, name)
+	if err = lockSlot(begun, r.edit); err == nil { // a Replace under way ends first
+		err = m.store.delete(begun, r.id, name)
 		unlockSlot(r.edit)
 	}
 	if err != nil {
@@ -471,6 +478,8 @@ func (m *Manager) start(ctx context.Context, name string, trigger Trigger) error
 // after its stop timeout. It returns once no process of the group is left.
 // Stopping a job that is not active does nothing.
 // A stop by hand clears the job's desired state: it is not started again at Open.
+// A stop once begun is carried through by the job's supervisor: if ctx ends
+// first, Stop returns ctx's error and the job still stops.
 func (m *Manager) Stop(ctx context.Context, name string) error {
 	return m.control(ctx, name, func(r *runner) error {
 		r.mu.Lock()
@@ -482,11 +491,13 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 
 // Restart stops the job if it is active and starts it again with its current
 // definition and a fresh backoff. Like Start, it returns once the new first
-// run has been spawned, or an error wrapping ErrStartFailed.
+// run has been spawned, or an error wrapping ErrStartFailed. Once it holds the
+// job, it finishes even if ctx ends: a restart must not leave stopped a job it
+// was asked to run.
 func (m *Manager) Restart(ctx context.Context, name string) error {
 	var s *supervisor
 	err := m.control(ctx, name, func(r *runner) (err error) {
-		if err := r.stop(ctx); err != nil {
+		if err := r.stop(context.WithoutCancel(ctx)); err != nil {
 			return err
 		}
 		s, err = r.start(TriggerRestart)
@@ -495,7 +506,7 @@ func (m *Manager) Restart(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return s.firstRun(ctx, name)
+	return s.firstRun(context.WithoutCancel(ctx), name) // bounded: a spawn's preparation cannot block
 }
 
 // control runs op on the named job while holding its control lock. It is a
@@ -517,7 +528,8 @@ func (m *Manager) control(ctx context.Context, name string, op func(*runner) err
 }
 
 // control runs op while holding the job's control lock, unless the job has
-// been deleted. Schedule ticks use it directly: they belong to this runner,
+// been deleted. A ctx that has ended, or ends while the lock is awaited,
+// begins nothing. Schedule ticks use it directly: they belong to this runner,
 // never to a later job that reuses the name.
 func (r *runner) control(ctx context.Context, op func(*runner) error) error {
 	if err := lockSlot(ctx, r.ctl); err != nil {

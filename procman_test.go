@@ -2,7 +2,6 @@ package procman
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -440,31 +439,66 @@ func TestReplaceIsPersisted(t *testing.T) {
 	}
 }
 
-// A listing shows each job's current definition and state: the encoded
-// definition a listing keeps is dropped when the job is replaced. The JSON
-// built by hand is what encoding/json writes for Entries.
-func TestEntriesFollowReplace(t *testing.T) {
+// An entry's version changes with its definition and only then, and is
+// never given twice, not even to a job that takes a deleted job's name: what
+// a listing keeps per version (httpapi's encoded definitions) stays true.
+func TestEntryVersions(t *testing.T) {
 	w := setup(t)
 	w.create(Job{Name: "a", Command: "echo one", Type: OneTime})
-	w.create(Job{Name: "b", Command: `echo "<&>" \ é`, Type: Continuous, Env: map[string]string{"K": "v\n"},
-		StopTimeout: dur(3 * time.Second)})
-	same := func() string {
+	w.create(Job{Name: "b", Command: "sleep 100", Type: Continuous})
+	versions := func() map[string]uint64 {
 		t.Helper()
-		want, _ := json.Marshal(w.m.Entries())
-		if got := w.m.AppendEntriesJSON(nil); string(got) != string(want) {
-			t.Fatalf("AppendEntriesJSON\n%s\nwant\n%s", got, want)
+		out := map[string]uint64{}
+		for _, e := range w.m.Entries() {
+			out[e.Name] = e.Version
 		}
-		return string(want)
+		return out
 	}
-	if l := same(); !strings.Contains(l, `"command":"echo one"`) {
-		t.Fatalf("listing %s", l)
+	seen := map[uint64]string{}
+	note := func(what string, v uint64) {
+		t.Helper()
+		if prev, ok := seen[v]; ok {
+			t.Fatalf("%s has version %d, which %s had", what, v, prev)
+		}
+		seen[v] = what
 	}
-	if err := w.m.Replace(context.Background(), "a", Job{Command: "echo two", Type: OneTime}); err != nil {
-		t.Fatal(err)
-	}
+	v0 := versions()
+	note("a", v0["a"])
+	note("b", v0["b"])
+	w.start("b")
 	w.start("a")
 	w.waitFor("a", StateExited)
-	if l := same(); !strings.Contains(l, `{"name":"a","command":"echo two","type":"one_time","schedule":"","state":"exited"}`) {
-		t.Fatalf("listing %s", l)
+	if v := versions(); v["a"] != v0["a"] || v["b"] != v0["b"] {
+		t.Fatalf("runs changed the versions: %v, were %v", v, v0)
+	}
+	if err := w.m.Replace(ctxT(t), "a", Job{Command: "echo two", Type: OneTime}); err != nil {
+		t.Fatal(err)
+	}
+	v1 := versions()
+	note("a replaced", v1["a"])
+	if _, err := w.m.Update(ctxT(t), "b", MergePatch([]byte(`{"max_retries":2}`))); err != nil {
+		t.Fatal(err)
+	}
+	v2 := versions()
+	note("b updated", v2["b"])
+	if v2["a"] != v1["a"] {
+		t.Fatalf("b's update changed a's version: %v, was %v", v2, v1)
+	}
+	if err := w.m.Delete(ctxT(t), "a"); err != nil {
+		t.Fatal(err)
+	}
+	w.create(Job{Name: "a", Command: "echo two", Type: OneTime})
+	note("a created again", versions()["a"])
+	if _, err := w.m.Update(ctxT(t), "b", MergePatch([]byte(`{"name":"c"}`))); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a refused update: %v", err)
+	}
+	if v := versions()["b"]; v != v2["b"] {
+		t.Fatalf("a refused update changed b's version to %d, was %d", v, v2["b"])
+	}
+	for e := range w.m.AllEntries() { // and the iterator stops when asked to
+		if e.Name != "a" {
+			t.Fatalf("AllEntries began with %q, want a", e.Name)
+		}
+		break
 	}
 }

@@ -27,7 +27,7 @@ type runner struct {
 
 	mu      sync.Mutex
 	job     Job
-	def     []byte // job as JSON for listings, encoded on demand; nil when job changes
+	version uint64 // of job (Entry.Version)
 	st      Status
 	sup     *supervisor   // non-nil while the job is active
 	cur     *proc         // the run going on, if any
@@ -43,13 +43,18 @@ type runner struct {
 
 func newRunner(m *Manager, id string, j Job) *runner {
 	return &runner{
-		m: m, name: j.Name, id: id, job: j, ctl: make(chan struct{}, 1), edit: make(chan struct{}, 1), changed: make(chan struct{}),
+		m: m, name: j.Name, id: id, job: j, version: m.versions.Add(1), ctl: make(chan struct{}, 1), edit: make(chan struct{}, 1), changed: make(chan struct{}),
 		st: Status{Name: j.Name, State: StateStopped, Since: time.Now()},
 	}
 }
 
-// lockSlot takes a one-slot semaphore (runner.ctl, runner.edit), unless ctx ends first.
+// lockSlot takes a one-slot semaphore (runner.ctl, runner.edit), unless ctx
+// ends first. A ctx that has already ended never gets it: select would pick
+// between a free slot and a closed Done at random.
 func lockSlot(ctx context.Context, slot chan struct{}) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case slot <- struct{}{}:
 		return nil
@@ -455,7 +460,7 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 	}
 	close(r.changed)
 	r.changed = make(chan struct{})
-	ev := Event{Type: "state", Job: r.name, From: from, To: to, Time: r.st.Since, PID: r.st.PID}
+	ev := Event{Type: "state", Job: r.name, From: from, To: to, Time: r.st.Since, PID: r.st.PID, Status: r.statusLocked()}
 	switch to {
 	case StateError, StateRetrying:
 		ev.Reason = r.st.Error

@@ -225,9 +225,10 @@ func (r *runner) recordSkip(reason string) {
 		Outcome: string(OutcomeSkipped), Error: reason}
 	r.recordRun(row)
 	r.m.metrics.runFinished(OutcomeSkipped)
-	r.m.hub.publish(Event{Type: "skipped", Job: r.name, Time: now, Reason: reason})
 	r.mu.Lock()
 	job, cur := r.job, r.cur
+	// Published under r.mu, as state changes are: in order with them.
+	r.m.hub.publish(Event{Type: "skipped", Job: r.name, Time: now, Reason: reason, Status: r.statusLocked()})
 	r.mu.Unlock()
 	var live *runlog.Live
 	if cur != nil {

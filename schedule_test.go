@@ -68,6 +68,9 @@ func TestScheduleOverlapSkip(t *testing.T) {
 	}
 	for ev := range events {
 		if ev.Type == "skipped" && ev.Job == "slow" {
+			if ev.Status.Name != "slow" || ev.Status.State != StateRunning || ev.Status.NextRun == nil {
+				t.Errorf("skipped event's status %+v, want slow running, with its next run", ev.Status)
+			}
 			break
 		}
 	}

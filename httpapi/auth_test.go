@@ -243,7 +243,7 @@ func TestUnauthorizedSaysWhatToSend(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if want := `{"error":"missing or wrong token: send Authorization: Bearer <token>"}` + "\n"; resp.StatusCode != 401 || string(body) != want {
+	if want := `{"error":"missing or wrong token: send Authorization: Bearer <token>","code":"unauthorized"}` + "\n"; resp.StatusCode != 401 || string(body) != want {
 		t.Errorf("GET /jobs without a token: %d %q, want 401 %q", resp.StatusCode, body, want)
 	}
 }

@@ -14,3 +14,12 @@ func (l *ConnLimiter) Waiting() int {
 	}
 	return n
 }
+
+// ErrorCodes are the codes of statusOf's map, too_large and internal included.
+func ErrorCodes() []string {
+	codes := []string{"too_large", "internal"}
+	for _, s := range statuses {
+		codes = append(codes, s.code)
+	}
+	return codes
+}

@@ -62,7 +62,7 @@ func (h *recordedErrors) take() []string {
 // FuzzRouterPath sends body-less requests with arbitrary methods and targets
 // straight to the handler of a real Manager. The handler must not panic, must
 // answer with one of fuzzStatuses (never 500), must answer every 4xx with a
-// JSON {"error": "..."}, and may redirect only within this server. The only
+// JSON {"error": "...", "code": "..."}, and may redirect only within this server. The only
 // job, "j", runs `true`, so whatever the fuzzer starts ends at once. Fuzz with
 //
 //	go test -run '^$' -fuzz '^FuzzRouterPath$' -fuzztime 20s ./httpapi/
@@ -192,8 +192,10 @@ func FuzzRouterPath(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 				t.Fatalf("%s: error body is not JSON: %v", desc, err)
 			}
-			if msg, ok := body["error"].(string); len(body) != 1 || !ok || msg == "" {
-				t.Errorf(`%s: error body is not {"error": "<message>"}`, desc)
+			msg, ok := body["error"].(string)
+			code, hasCode := body["code"].(string)
+			if len(body) != 2 || !ok || msg == "" || !hasCode || code == "" {
+				t.Errorf(`%s: error body is not {"error": "<message>", "code": "<code>"}`, desc)
 			}
 		}
 		ensureJob(t)

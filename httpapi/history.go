@@ -26,12 +26,12 @@ func (a *api) runs(w http.ResponseWriter, r *http.Request, name string) {
 
 func (a *api) run(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 	if p.ByName("action") != "runs" {
-		writeError(w, http.StatusNotFound, "no such route")
+		writeError(w, refuse(errNoRoute, "no such route"))
 		return
 	}
 	id, err := strconv.ParseInt(p.ByName("id"), 10, 64)
 	if err != nil || id <= 0 {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no run %q", p.ByName("id")))
+		writeError(w, refuse(procman.ErrNotFound, "no run %q", p.ByName("id")))
 		return
 	}
 	run, err := a.m.Run(r.Context(), p.ByName("name"), id)
@@ -49,7 +49,7 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request, name string) {
 	var run int64
 	if s := r.URL.Query().Get("run"); s != "" {
 		if run, err = strconv.ParseInt(s, 10, 64); err != nil || run <= 0 {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("no run %q", s))
+			writeError(w, refuse(procman.ErrNotFound, "no run %q", s))
 			return
 		}
 	}

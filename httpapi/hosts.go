@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -82,7 +81,7 @@ func normalHost(h string) string {
 func hostCheck(p *hostPolicy, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !p.allows(r.Host) && !overUnixSocket(r) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("Host %q is not a name of this server (a defence against "+
+			writeError(w, refuse(errForbidden, "Host %q is not a name of this server (a defence against "+
 				"DNS rebinding); if it is one, allow it (procman -allowed-host NAME)", r.Host))
 			return
 		}

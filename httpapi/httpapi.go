@@ -4,7 +4,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +46,7 @@ type api struct {
 	log   *slog.Logger
 	token string
 	hosts hostPolicy
+	jobs  jobList // GET /jobs (list.go)
 }
 
 // New returns the API handler for m.
@@ -56,7 +56,7 @@ type api struct {
 // /job/replace/:name, /job/delete/:name) are told apart by method: only POST
 // creates, only PUT replaces, only DELETE deletes.
 func New(m *procman.Manager, opts ...Option) http.Handler {
-	a := &api{m: m, log: slog.New(slog.DiscardHandler)}
+	a := &api{m: m, log: slog.New(slog.DiscardHandler), jobs: jobList{m: m}}
 	for _, o := range opts {
 		o(a)
 	}
@@ -80,12 +80,12 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 	get("/", uiRedirect)                  // the web dashboard (ui.go)
 	get("/ui/*file", handle(uiHandler())) // its files, embedded from ui/
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "no such route")
+		writeError(w, refuse(errNoRoute, "no such route"))
 	})
 	r.MethodNotAllowed = http.HandlerFunc(wrongMethod) // httprouter's Allow would list methods that do not work
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
 		a.log.Error("panic in handler", "path", req.URL.Path, "panic", v)
-		writeError(w, http.StatusInternalServerError, "internal error")
+		writeError(w, errors.New("internal error"))
 	}
 	var h http.Handler = oneSegmentNames(r)
 	if a.token != "" {
@@ -101,17 +101,10 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 // probes and load balancers can use it.
 func (a *api) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	if err := a.m.Ping(r.Context()); err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		writeError(w, &refusal{kind: errUnhealthy, cause: err, msg: err.Error()}) // 503, unless shut down
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// list answers every job definition with its state added: what a client
-// polling a fleet needs in one request.
-func (a *api) list(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(append(a.m.AppendEntriesJSON(nil), '\n'))
 }
 
 func (a *api) states(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
@@ -130,7 +123,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	}
 	j, err := decodeJob(w, r)
 	if err == nil {
-		err = a.m.Create(accepted(r), j)
+		err = a.m.Create(r.Context(), j)
 	}
 	a.reply(w, http.StatusCreated, j, err)
 }
@@ -144,14 +137,13 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	case mergePatchType, "application/json", "":
 	default:
 		w.Header().Set("Accept-Patch", mergePatchType)
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf(
-			"a PATCH body must be a JSON merge patch (Content-Type: %s), not %q", mergePatchType, ct))
+		writeError(w, refuse(errMediaType, "a PATCH body must be a JSON merge patch (Content-Type: %s), not %q", mergePatchType, ct))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var j procman.Job
 	if err == nil {
-		j, err = a.m.Update(accepted(r), p.ByName("name"), procman.MergePatch(body))
+		j, err = a.m.Update(r.Context(), p.ByName("name"), procman.MergePatch(body))
 	}
 	a.reply(w, http.StatusOK, j, err)
 }
@@ -167,7 +159,7 @@ func (a *api) replace(w http.ResponseWriter, r *http.Request, p httprouter.Param
 		if j.Name == "" {
 			j.Name = name
 		}
-		err = a.m.Replace(accepted(r), name, j)
+		err = a.m.Replace(r.Context(), name, j)
 	}
 	a.reply(w, http.StatusOK, j, err)
 }
@@ -180,14 +172,14 @@ func (a *api) remove(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	name := p.ByName("action")
 	j, err := a.m.Get(name)
 	if err == nil {
-		err = a.m.Delete(accepted(r), name)
+		err = a.m.Delete(r.Context(), name)
 	}
 	a.reply(w, http.StatusOK, j, err)
 }
 
 // action serves /job/{name}/start|stop|restart|state|runs|logs.
 func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	name, ctx, act := p.ByName("name"), accepted(r), p.ByName("action")
+	name, ctx, act := p.ByName("name"), r.Context(), p.ByName("action")
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	var err error
 	switch {
@@ -221,15 +213,6 @@ func handle(h http.Handler) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) { h.ServeHTTP(w, r) }
 }
 
-// accepted is the context for a change the API has accepted: a client that
-// goes away must not leave it half done (a restart that stopped but never started).
-func accepted(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
-
-func methodNotAllowed(w http.ResponseWriter, allow string) {
-	w.Header().Set("Allow", allow)
-	writeError(w, http.StatusMethodNotAllowed, "method not allowed; use "+allow)
-}
-
 func decodeJob(w http.ResponseWriter, r *http.Request) (procman.Job, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
@@ -238,50 +221,16 @@ func decodeJob(w http.ResponseWriter, r *http.Request) (procman.Job, error) {
 	return procman.DecodeJob(body)
 }
 
-// reply writes v with code, or the error mapped to its status code.
+// reply writes v with code, or the error with the status code statusOf
+// gives it (errors.go).
 func (a *api) reply(w http.ResponseWriter, code int, v any, err error) {
 	if err != nil {
-		code := statusOf(err)
-		if code == http.StatusInternalServerError {
+		if writeError(w, err) == http.StatusInternalServerError {
 			a.log.Error("request failed", "err", err)
 		}
-		writeJSON(w, code, errorBody{Error: err.Error(), Errors: procman.FieldErrors(err)})
 		return
 	}
 	writeJSON(w, code, v)
-}
-
-// errorBody is every error answer: the message, and for a refused job
-// definition each problem with the field it is about.
-type errorBody struct {
-	Error  string                `json:"error"`
-	Errors []*procman.FieldError `json:"errors,omitempty"`
-}
-
-// statusOf is the one place that maps errors to HTTP status codes.
-func statusOf(err error) int {
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, procman.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, procman.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, procman.ErrExists), errors.Is(err, procman.ErrRunning):
-		return http.StatusConflict
-	case errors.Is(err, procman.ErrStartFailed):
-		return http.StatusUnprocessableEntity
-	case errors.Is(err, procman.ErrClosed):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
 }
 
 // writeJSON writes v as compact JSON and a newline: indenting took a third of
@@ -302,7 +251,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func oneSegmentNames(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(strings.ToLower(r.URL.RawPath), "%2f") {
-			writeError(w, http.StatusNotFound, "no such route: a path segment holds an encoded '/'")
+			writeError(w, refuse(errNoRoute, "no such route: a path segment holds an encoded '/'"))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/Mk-Chan/procman"
+	"github.com/Mk-Chan/procman/client"
 	"github.com/Mk-Chan/procman/httpapi"
 	"go.uber.org/goleak"
 )
@@ -48,10 +49,13 @@ const readmeBody = `{
 }`
 
 // server is a real Manager in a temporary folder, served over real HTTP.
+// The tests speak to it with bare requests where they check what goes over
+// the wire, and through the client package where they only take steps.
 type server struct {
 	m      *procman.Manager
 	url    string
 	client *http.Client
+	api    *client.Client // over client's connections
 	logDir string
 }
 
@@ -95,7 +99,11 @@ func setup(t *testing.T) *server {
 	c.Timeout = clientLimit
 	// Show redirects instead of following them: the API never redirects.
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &server{m: m, url: ts.URL, client: c, logDir: filepath.Join(dir, "logs")}
+	api, err := client.New(ts.URL, client.WithHTTPClient(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &server{m: m, url: ts.URL, client: c, api: api, logDir: filepath.Join(dir, "logs")}
 }
 
 // response is one answer, read in full.
@@ -182,8 +190,16 @@ func decode[T any](t *testing.T, r response) T {
 	return v
 }
 
+// errorCodes are the codes an error answer of each status code may carry.
+var errorCodes = map[int][]string{
+	400: {"invalid"}, 401: {"unauthorized"}, 403: {"forbidden"}, 404: {"not_found", "no_route"},
+	405: {"method_not_allowed"}, 409: {"exists", "running"}, 413: {"too_large"}, 415: {"unsupported_media_type"}, 422: {"start_failed"},
+	500: {"internal", "stop_failed"}, 503: {"closed", "locked", "unhealthy", "canceled"},
+}
+
 // errorMessage checks that r is an error answer with the given code, shaped
-// {"error": "..."} and nothing else, and returns the message.
+// {"error": "...", "code": "..."} and nothing else, with a code that goes
+// with its status, and returns the message.
 func errorMessage(t *testing.T, r response, code int) string {
 	t.Helper()
 	want(t, r, code)
@@ -192,27 +208,35 @@ func errorMessage(t *testing.T, r response, code int) string {
 		t.Fatalf("%v: error body is not a JSON object: %v", r, err)
 	}
 	msg, ok := body["error"].(string)
+	errCode, _ := body["code"].(string)
 	list, hasList := body["errors"].([]any)
-	if len(body) != 1 && !(len(body) == 2 && hasList && len(list) > 0) || !ok || msg == "" {
-		t.Fatalf(`%v: error body is not {"error": "<message>"} (with, for a refused definition, "errors": [...])`, r)
+	if len(body) != 2 && !(len(body) == 3 && hasList && len(list) > 0) || !ok || msg == "" {
+		t.Fatalf(`%v: error body is not {"error": "<message>", "code": "<code>"} (with, for a refused definition, "errors": [...])`, r)
+	}
+	if !slices.Contains(errorCodes[code], errCode) {
+		t.Fatalf("%v: code %q, want one of %q for status %d", r, errCode, errorCodes[code], code)
 	}
 	return msg
 }
 
-// job gets a job definition over the API, requiring 200.
+// job gets a job definition over the API.
 func (s *server) job(t *testing.T, name string) procman.Job {
 	t.Helper()
-	r := s.doJSON(t, http.MethodGet, "/job/"+name, nil)
-	want(t, r, http.StatusOK)
-	return decode[procman.Job](t, r)
+	j, err := s.api.Get(context.Background(), name)
+	if err != nil {
+		t.Fatalf("get %s: %v", name, err)
+	}
+	return j
 }
 
-// create creates j over the API, requiring 201 and the definition echoed.
+// create creates j over the API, requiring the definition echoed.
 func (s *server) create(t *testing.T, j procman.Job) {
 	t.Helper()
-	r := s.doJSON(t, http.MethodPost, "/job/create", j)
-	want(t, r, http.StatusCreated)
-	if got := decode[procman.Job](t, r); !reflect.DeepEqual(got, j) {
+	got, err := s.api.Create(context.Background(), j)
+	if err != nil {
+		t.Fatalf("create %s: %v", j.Name, err)
+	}
+	if !reflect.DeepEqual(got, j) {
 		t.Fatalf("create echoed %+v, want %+v", got, j)
 	}
 }
@@ -234,7 +258,10 @@ func (s *server) waitState(t *testing.T, name, what string, ok func(procman.Stat
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
-		st := s.control(t, http.MethodGet, name, "state")
+		st, err := s.api.State(context.Background(), name)
+		if err != nil {
+			t.Fatalf("state of %s: %v", name, err)
+		}
 		if ok(st) {
 			return st
 		}
@@ -569,7 +596,7 @@ func TestDelete(t *testing.T) {
 }
 
 // TestErrors checks every error code of the API, and that every error answer
-// is {"error": "..."} as application/json.
+// is {"error": "...", "code": "..."} as application/json.
 func TestErrors(t *testing.T) {
 	s := setup(t)
 	s.create(t, procman.Job{Name: "idle", Command: "true", Type: procman.OneTime})

@@ -65,7 +65,7 @@ func matchRoute(pattern, path string) bool {
 func wrongMethod(w http.ResponseWriter, r *http.Request) {
 	allow := allowedMethods(r.URL.Path)
 	if allow == "" {
-		writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
+		writeError(w, refuse(errNoRoute, "no such route: %s", r.URL.Path))
 		return
 	}
 	methodNotAllowed(w, allow)

@@ -30,7 +30,7 @@ func requireToken(token string, log *slog.Logger, next http.Handler) http.Handle
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			log.Warn("authentication failed", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="procman"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token>")
+			writeError(w, refuse(errUnauthorized, "missing or wrong token: send Authorization: Bearer <token>"))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -59,7 +59,7 @@ func public(path string) bool {
 func sameOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if crossSite(r) {
-			writeError(w, http.StatusForbidden, "cross-origin requests are refused")
+			writeError(w, refuse(errForbidden, "cross-origin requests are refused"))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -137,5 +137,6 @@ func TestEncodedSlashIsNoRouteSeparator(t *testing.T) {
 // errorList is an error answer with its list of field errors.
 type errorList struct {
 	Error  string
+	Code   string
 	Errors []procman.FieldError
 }

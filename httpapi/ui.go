@@ -16,10 +16,27 @@ import (
 	"github.com/julienschmidt/httprouter"
 )
 
-// uiFiles is the web dashboard: plain HTML, CSS and JavaScript, no build step.
+// uiFiles is the web dashboard: plain HTML, CSS and JavaScript modules, no
+// build step.
 //
 //go:embed ui
 var uiFiles embed.FS
+
+// uiType is the Content-Type of a file of the dashboard, set here rather than
+// looked up in the host's MIME tables (/etc/mime.types), which may call a .js
+// file something else, or nothing: a browser runs a module script only when
+// it is served as JavaScript.
+func uiType(name string) string {
+	switch path.Ext(name) {
+	case ".html":
+		return "text/html; charset=utf-8"
+	case ".js":
+		return "text/javascript; charset=utf-8"
+	case ".css":
+		return "text/css; charset=utf-8"
+	}
+	return ""
+}
 
 // uiCSP keeps the dashboard to this server: no script, style, font or
 // connection elsewhere, no inline script, and no framing by another page (the
@@ -58,7 +75,7 @@ func uiHandler() http.Handler {
 		}
 		f, err := openFile(sub, name)
 		if err != nil {
-			writeError(w, http.StatusNotFound, "no such file")
+			writeError(w, refuse(errNoRoute, "no such file"))
 			return
 		}
 		defer f.Close()
@@ -69,6 +86,9 @@ func uiHandler() http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", uiCSP)
 		h.Set("ETag", etags[name])
+		if ct := uiType(name); ct != "" {
+			h.Set("Content-Type", ct) // ServeContent would look it up
+		}
 		http.ServeContent(w, r, path.Base(name), time.Time{}, f.(io.ReadSeeker))
 	})
 }

@@ -24,11 +24,19 @@ import (
 // chromiumPath is Debian's chromium, which CI installs (apt-get install chromium).
 const chromiumPath = "/usr/bin/chromium"
 
-// uiFiles are the dashboard's files in ui/, with the Content-Type each is served with.
+// uiFiles are the dashboard's files in ui/, with the Content-Type each is
+// served with: a module script served as anything but JavaScript does not run.
 var uiFiles = map[string]string{
 	"index.html": "text/html",
-	"app.js":     "text/javascript",
 	"style.css":  "text/css",
+	"app.js":     "text/javascript",
+	"api.js":     "text/javascript",
+	"format.js":  "text/javascript",
+	"page.js":    "text/javascript",
+	"fields.js":  "text/javascript",
+	"list.js":    "text/javascript",
+	"job.js":     "text/javascript",
+	"editor.js":  "text/javascript",
 }
 
 // external matches anything that would make the dashboard reach another host:

@@ -1,5 +1,7 @@
-// Command scale drives a real ProcMan binary at scale through its REST API and
-// prints what it measured, next to the targets ProcMan is meant to meet:
+// Command scale drives a real ProcMan binary at scale through its REST API
+// (with package client; the latency samples with bare requests, whose answers
+// it reads but does not decode) and prints what it measured, next to the
+// targets ProcMan is meant to meet:
 //
 //   - how fast job definitions are created (one_time jobs that never run);
 //   - how long it takes to create and start many continuous jobs until ProcMan
@@ -29,7 +31,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,20 +51,15 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/Mk-Chan/procman"
+	"github.com/Mk-Chan/procman/client"
 )
 
 // config is the command line.
 type config struct {
 	bin                                     string
 	defs, running, churn, requests, workers int
-}
-
-// status is the part of a job status (GET /job/{name}/state) this program reads.
-type status struct {
-	Name  string `json:"name"`
-	State string `json:"state"`
-	PID   int    `json:"pid"`
-	Error string `json:"error"`
 }
 
 // figure is one line of the final summary.
@@ -75,7 +71,7 @@ type figure struct {
 // figures gathered so far and what must be undone on the way out.
 type runner struct {
 	cfg      config
-	client   *http.Client
+	hc       *http.Client // under every instance's API client, and the latency samples
 	out      io.Writer
 	figures  []figure
 	cleanups []func()
@@ -87,6 +83,7 @@ type instance struct {
 	dir    string // its temporary folder: database, logs, output
 	output string // its stdout and stderr
 	base   string // http://127.0.0.1:port
+	api    *client.Client
 	done   chan struct{}
 	// How and when it exited; set before done is closed.
 	err      error
@@ -141,7 +138,7 @@ func parseFlags() (config, bool) {
 }
 
 func run(ctx context.Context, cfg config, out io.Writer) (err error) {
-	r := &runner{cfg: cfg, out: out, client: &http.Client{
+	r := &runner{cfg: cfg, out: out, hc: &http.Client{
 		Timeout:   time.Minute, // a request that hangs is a failure, not a wait forever
 		Transport: &http.Transport{MaxIdleConns: maxConns, MaxIdleConnsPerHost: maxConns},
 	}}
@@ -265,6 +262,9 @@ func (r *runner) start(ctx context.Context) (*instance, error) {
 	}
 	in := &instance{dir: dir, output: filepath.Join(dir, "procman.out"), base: "http://127.0.0.1:" + port,
 		done: make(chan struct{})}
+	if in.api, err = client.New(in.base, client.WithHTTPClient(r.hc)); err != nil {
+		return nil, err
+	}
 	if err := in.launch(r.cfg.bin, port); err != nil {
 		return nil, err
 	}
@@ -357,7 +357,7 @@ func (r *runner) waitReady(ctx context.Context, in *instance) error {
 			return fmt.Errorf("procman exited before answering (%v)%s", in.err, in.tail())
 		}
 		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := r.call(rctx, http.MethodGet, in.base+"/jobs", nil, http.StatusOK)
+		_, err := in.api.List(rctx)
 		cancel()
 		if err == nil {
 			return nil
@@ -382,54 +382,31 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// call sends one request and returns the whole answer, or an error unless its
-// status is want.
-func (r *runner) call(ctx context.Context, method, url string, body any, want int) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+// timeGET sends GET url and reads the whole answer, which must be a 200,
+// without decoding it: a latency sample times ProcMan's answer, not what a
+// client makes of it.
+func (r *runner) timeGET(ctx context.Context, url string) (time.Duration, error) {
+	t0 := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := r.client.Do(req)
+	resp, err := r.hc.Do(req)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, url, err)
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, fmt.Errorf("GET %s: reading the answer: %w", url, err)
 	}
-	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: status %d, want %d: %s", method, url, resp.StatusCode, want, bytes.TrimSpace(data))
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: status %d, want 200", url, resp.StatusCode)
 	}
-	return data, nil
+	return time.Since(t0), nil
 }
 
-// getJSON GETs url and decodes its 200 answer into v.
-func (r *runner) getJSON(ctx context.Context, url string, v any) error {
-	data, err := r.call(ctx, http.MethodGet, url, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
-	}
-	return nil
-}
-
-func (r *runner) create(ctx context.Context, base, name, command, typ string) error {
-	job := map[string]string{"name": name, "command": command, "type": typ, "schedule": ""}
-	_, err := r.call(ctx, http.MethodPost, base+"/job/create", job, http.StatusCreated)
+func create(ctx context.Context, in *instance, name, command string, typ procman.Type) error {
+	_, err := in.api.Create(ctx, procman.Job{Name: name, Command: command, Type: typ})
 	return err
 }
 
@@ -497,7 +474,7 @@ func (r *runner) createDefinitions(ctx context.Context, in *instance) error {
 	n := r.cfg.defs - r.cfg.running
 	t0 := time.Now()
 	err := r.parallel(ctx, n, func(ctx context.Context, i int) error {
-		return r.create(ctx, in.base, defName(i), "true", "one_time")
+		return create(ctx, in, defName(i), "true", procman.OneTime)
 	})
 	if err != nil {
 		return fmt.Errorf("creating definitions: %w", err)
@@ -511,13 +488,13 @@ func (r *runner) createDefinitions(ctx context.Context, in *instance) error {
 
 // startRunning creates and starts the continuous jobs, timed until ProcMan
 // reports every one running, and returns their statuses then.
-func (r *runner) startRunning(ctx context.Context, in *instance) ([]status, error) {
+func (r *runner) startRunning(ctx context.Context, in *instance) ([]procman.Status, error) {
 	t0 := time.Now()
 	err := r.parallel(ctx, r.cfg.running, func(ctx context.Context, i int) error {
-		if err := r.create(ctx, in.base, runName(i), "sleep 3600", "continuous"); err != nil {
+		if err := create(ctx, in, runName(i), "sleep 3600", procman.Continuous); err != nil {
 			return err
 		}
-		_, err := r.call(ctx, http.MethodGet, in.base+"/job/"+runName(i)+"/start", nil, http.StatusOK)
+		_, err := in.api.Start(ctx, runName(i))
 		return err
 	})
 	if err != nil {
@@ -533,13 +510,12 @@ func (r *runner) startRunning(ctx context.Context, in *instance) ([]status, erro
 	return statuses, nil
 }
 
-// waitAllRunning polls GET /jobs/states (GET /jobs lists definitions only,
-// without state) until every continuous job is running.
-func (r *runner) waitAllRunning(ctx context.Context, in *instance) ([]status, error) {
+// waitAllRunning polls GET /jobs/states until every continuous job is running.
+func (r *runner) waitAllRunning(ctx context.Context, in *instance) ([]procman.Status, error) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		var all []status
-		if err := r.getJSON(ctx, in.base+"/jobs/states", &all); err != nil {
+		all, err := in.api.States(ctx)
+		if err != nil {
 			return nil, err
 		}
 		running, bad := runningJobs(all)
@@ -560,7 +536,7 @@ func (r *runner) waitAllRunning(ctx context.Context, in *instance) ([]status, er
 
 // runningJobs picks the running continuous jobs out of all statuses, and the
 // first that has given up, if any.
-func runningJobs(all []status) (running []status, bad *status) {
+func runningJobs(all []procman.Status) (running []procman.Status, bad *procman.Status) {
 	for i, s := range all {
 		if !strings.HasPrefix(s.Name, "run-") {
 			continue
@@ -604,11 +580,10 @@ func (r *runner) measureLatency(ctx context.Context, in *instance) error {
 func (r *runner) sample(ctx context.Context, n int, url func(i int) string) ([]time.Duration, error) {
 	d := make([]time.Duration, n)
 	for i := range n {
-		t0 := time.Now()
-		if _, err := r.call(ctx, http.MethodGet, url(i), nil, http.StatusOK); err != nil {
+		var err error
+		if d[i], err = r.timeGET(ctx, url(i)); err != nil {
 			return nil, err
 		}
-		d[i] = time.Since(t0)
 	}
 	slices.Sort(d)
 	return d, nil
@@ -675,7 +650,7 @@ func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 // measureShutdown sends SIGTERM and times until ProcMan has exited and no
 // process of any job is left. Each run is its own process group led by the
 // pid in its status, so the group also finds the shell's children.
-func (r *runner) measureShutdown(ctx context.Context, in *instance, running []status) error {
+func (r *runner) measureShutdown(ctx context.Context, in *instance, running []procman.Status) error {
 	groups := make(map[int]bool, len(running))
 	for _, s := range running {
 		groups[s.PID] = true
@@ -686,7 +661,7 @@ func (r *runner) measureShutdown(ctx context.Context, in *instance, running []st
 	// The Transport may hold a connection it dialled but never used; net/http's
 	// Shutdown waits up to 5 s for such a connection, which would time this
 	// client rather than ProcMan.
-	r.client.CloseIdleConnections()
+	r.hc.CloseIdleConnections()
 	t0 := time.Now()
 	if err := in.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		return err
@@ -795,14 +770,14 @@ func (r *runner) measureChurn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.create(ctx, in.base, "x", "true", "one_time"); err != nil {
+	if err := create(ctx, in, "x", "true", procman.OneTime); err != nil {
 		return err
 	}
 	warm := max(r.cfg.churn/10, 1)
 	var warmRSS, warmHeap int64
 	t0 := time.Now()
 	for i := range r.cfg.churn {
-		if err := r.runOnce(ctx, in.base, "x"); err != nil {
+		if err := runOnce(ctx, in, "x"); err != nil {
 			return fmt.Errorf("churn run %d: %w", i+1, err)
 		}
 		if i+1 == warm {
@@ -823,9 +798,9 @@ func (r *runner) measureChurn(ctx context.Context) error {
 
 // runOnce starts a one_time job and polls its state, every millisecond, until
 // the run has exited.
-func (r *runner) runOnce(ctx context.Context, base, name string) error {
-	var st status
-	if err := r.getJSON(ctx, base+"/job/"+name+"/start", &st); err != nil {
+func runOnce(ctx context.Context, in *instance, name string) error {
+	st, err := in.api.Start(ctx, name)
+	if err != nil {
 		return err
 	}
 	deadline := time.Now().Add(runTimeout)
@@ -839,7 +814,7 @@ func (r *runner) runOnce(ctx context.Context, base, name string) error {
 		if err := pause(ctx, time.Millisecond); err != nil {
 			return err
 		}
-		if err := r.getJSON(ctx, base+"/job/"+name+"/state", &st); err != nil {
+		if st, err = in.api.State(ctx, name); err != nil {
 			return err
 		}
 	}
@@ -852,7 +827,7 @@ func (r *runner) memory(ctx context.Context, in *instance) (rssBytes, heap int64
 	if rssBytes, err = rss(in.pid()); err != nil {
 		return 0, 0, err
 	}
-	data, err := r.call(ctx, http.MethodGet, in.base+"/metrics", nil, http.StatusOK)
+	data, err := in.api.Metrics(ctx)
 	if err != nil {
 		return rssBytes, -1, nil // optional: a binary without metrics still has RSS
 	}

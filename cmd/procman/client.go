@@ -1,7 +1,8 @@
 package main
 
-// The command-line client: procman ls, procman logs web -f, ... It only speaks
-// the REST API of a running ProcMan and formats the answers.
+// The command-line client: procman ls, procman logs web -f, ... It speaks the
+// REST API of a running ProcMan through package client and formats the
+// answers (format.go).
 
 import (
 	"context"
@@ -13,7 +14,24 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/Mk-Chan/procman/client"
 )
+
+// cli is one run of a client command; its commands are its methods
+// (client_jobs.go, client_show.go, client_stream.go).
+type cli struct {
+	ctx            context.Context
+	cmd            *command
+	fs             *flag.FlagSet
+	stdout, stderr io.Writer
+
+	// flags every command takes
+	addr, socket, tokenFile, caFile, output string
+
+	json, color bool
+	api         *client.Client // once the flags are parsed (connect)
+}
 
 // command is one client subcommand.
 type command struct {
@@ -70,8 +88,8 @@ Every command takes:
   -token-file PATH  send the token in this file (default $PROCMAN_TOKEN)
   -ca-file PATH     with an https:// address: trust the certificates in this
                     PEM file, not the system's (default $PROCMAN_CA_FILE)
-  -o json           print ProcMan's JSON answer as it is, for scripts (events:
-                    one object per line; logs print the output as it is anyway)
+  -o json           print ProcMan's answer as JSON, for scripts (events: one
+                    object per line; logs print the output as it is anyway)
 
 Job flags of add and edit (an empty value, or 0, sets a field back to its default):
   -type one_time|continuous   the default: one_time (runs once per start);
@@ -103,17 +121,6 @@ func printUsage(w io.Writer) {
 	fmt.Fprintf(w, clientUsage, b.String())
 }
 
-// usageError is bad usage of a command: exit code 2. An empty message means
-// the flag package has already said what was wrong.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
-
-// errHelp is -h: the usage was printed, and the command succeeded.
-var errHelp = errors.New("help")
-
 // runClient runs the client command args[0] and returns the exit code.
 func runClient(args []string, stdout, stderr io.Writer) int {
 	cmd, _ := findCommand(args[0])
@@ -121,20 +128,10 @@ func runClient(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	c := &cli{ctx: ctx, cmd: cmd, stdout: stdout, stderr: stderr}
 	err := cmd.run(c, args[1:])
-	var ue usageError
-	switch {
-	case err == nil, errors.Is(err, errHelp):
-		return 0
-	case errors.As(err, &ue):
-		if ue.msg != "" {
-			fmt.Fprintf(stderr, "procman %s: %s\n", cmd.name, printable(ue.msg))
-			c.commandUsage(stderr, false)
-		}
-		return 2
-	default:
-		fmt.Fprintf(stderr, "procman %s: %s\n", cmd.name, printable(err.Error()))
-		return 1
+	if c.api != nil {
+		c.api.CloseIdleConnections()
 	}
+	return exitCode(stderr, "procman "+cmd.name, err, func(w io.Writer) { c.commandUsage(w, false) })
 }
 
 // help prints the whole help; it needs no connection, so it takes no flags.
@@ -161,11 +158,11 @@ func (c *cli) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("procman "+c.cmd.name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() {} // parse prints it
-	fs.StringVar(&c.addr, "addr", "", "ProcMan's address: host:port, a port, or http(s)://host:port (default $PROCMAN_ADDR, else "+defaultAddr+")")
+	fs.StringVar(&c.addr, "addr", "", "ProcMan's address: host:port, a port, or http(s)://host:port (default $PROCMAN_ADDR, else "+client.DefaultAddr+")")
 	fs.StringVar(&c.socket, "socket", "", "use ProcMan's Unix socket at this path (default $PROCMAN_SOCKET)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "send the token in this file as Authorization: Bearer (default $PROCMAN_TOKEN)")
 	fs.StringVar(&c.caFile, "ca-file", "", "with an https:// address: trust the certificates in this PEM file, not the system's (default $PROCMAN_CA_FILE)")
-	fs.StringVar(&c.output, "o", "", `"json": print ProcMan's JSON answer as it is`)
+	fs.StringVar(&c.output, "o", "", `"json": print ProcMan's answer as JSON`)
 	c.fs = fs
 	return fs
 }
@@ -178,10 +175,9 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) (pos, rest []string, err er
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				c.commandUsage(c.stdout, true)
-				return nil, nil, errHelp
+				return nil, nil, errDone
 			}
-			c.commandUsage(c.stderr, false)
-			return nil, nil, usageError{}
+			return nil, nil, usageError{} // the flag package has said what is wrong
 		}
 		left := fs.Args()
 		if n := len(args) - len(left); n > 0 && args[n-1] == "--" {

@@ -5,10 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/Mk-Chan/procman/client"
 )
 
 // jobObject is a job definition as JSON fields. The client changes only the
@@ -192,28 +193,25 @@ func (c *cli) add(args []string) error {
 	if err := jf.apply(job); err != nil {
 		return err
 	}
-	b, err := c.call(http.MethodPost, "/job/create", job)
+	def, err := json.Marshal(job)
 	if err != nil {
 		return err
 	}
-	var created struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(b, &created); err != nil {
-		return fmt.Errorf("unexpected answer from %s: %w", c.where, err)
+	created, err := c.api.CreateJSON(c.ctx, def) // as it is: ProcMan judges every field
+	if err != nil {
+		return c.failed(err)
 	}
 	if c.json {
-		if err := c.raw(b); err != nil {
+		if err := c.printJSON(created); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(c.stdout, "created %s (%s)\n", printable(created.Name), printable(created.Type))
+		fmt.Fprintf(c.stdout, "created %s (%s)\n", printable(created.Name), printable(string(created.Type)))
 	}
 	if !*start {
 		return nil
 	}
-	return c.act(created.Name, "start") // -o json: the status follows the job, one answer a line
+	return c.act(created.Name, (*client.Client).Start) // -o json: the status follows the job, one answer a line
 }
 
 // setNameAndCommand puts NAME and the words after -- into the job; without a
@@ -274,9 +272,16 @@ func (c *cli) edit(args []string) error {
 	if len(cmdline) > 0 {
 		patch["command"], _ = json.Marshal(strings.Join(cmdline, " "))
 	}
-	b, err := c.call(http.MethodPatch, jobPath(pos[0], ""), patch)
-	if err != nil || c.json {
-		return orRaw(c, b, err)
+	b, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	job, err := c.api.Update(c.ctx, pos[0], b)
+	if err != nil {
+		return c.failed(err)
+	}
+	if c.json {
+		return c.printJSON(job)
 	}
 	name := printable(pos[0])
 	fmt.Fprintf(c.stdout, "updated %s (from its next start; procman restart %s applies it now)\n", name, name)
@@ -288,27 +293,13 @@ func (c *cli) rm(args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := c.call(http.MethodDelete, "/job/delete/"+pathName(name), nil)
-	if err != nil || c.json {
-		return orRaw(c, b, err)
+	job, err := c.api.Delete(c.ctx, name)
+	if err != nil {
+		return c.failed(err)
+	}
+	if c.json {
+		return c.printJSON(job)
 	}
 	fmt.Fprintf(c.stdout, "deleted %s (its logs stay)\n", printable(name))
 	return nil
-}
-
-// orRaw returns err, or prints b as it is (-o json).
-func orRaw(c *cli, b []byte, err error) error {
-	if err != nil {
-		return err
-	}
-	return c.raw(b)
-}
-
-// jsonString is a JSON string's value, or the JSON itself if it is no string.
-func jsonString(b json.RawMessage) string {
-	var s string
-	if json.Unmarshal(b, &s) != nil {
-		return string(b)
-	}
-	return s
 }

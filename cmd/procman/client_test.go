@@ -10,7 +10,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,11 +113,21 @@ func wantContains(t *testing.T, what, got string, wants ...string) {
 	}
 }
 
-// jobDef fetches a job definition straight from the API.
+// jobDef fetches a job definition from the API, as its JSON fields.
 func jobDef(t *testing.T, base, name string) map[string]any {
 	t.Helper()
+	j, err := api(t, base).Get(context.Background(), name)
+	if err != nil {
+		t.Fatalf("get %s: %v", name, err)
+	}
 	var job map[string]any
-	call(t, http.MethodGet, base+"/job/"+name, nil, http.StatusOK, &job)
+	b, err := json.Marshal(j)
+	if err == nil {
+		err = json.Unmarshal(b, &job)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	return job
 }
 
@@ -126,7 +135,7 @@ func jobDef(t *testing.T, base, name string) map[string]any {
 func waitCLIState(t *testing.T, base, name, state string) {
 	t.Helper()
 	poll(t, 10*time.Second, name+" "+state, func() bool {
-		return jobState(t, base, name).State == state
+		return string(jobState(t, base, name).State) == state
 	})
 }
 
@@ -270,8 +279,8 @@ func TestCLIAddDefaultsAndStart(t *testing.T) {
 func TestCLIEditSendsOnlyTheChange(t *testing.T) {
 	dir := newDir(t)
 	base, server := startBinary(t, dir)
-	call(t, http.MethodPost, base+"/job/create", map[string]any{"name": "w", "command": "true", "type": "continuous",
-		"env_file": "w.env", "env": map[string]string{"A": "1", "B": "2"}, "keep_runs": 5, "max_retries": 2}, http.StatusCreated, nil)
+	createJob(t, base, map[string]any{"name": "w", "command": "true", "type": "continuous",
+		"env_file": "w.env", "env": map[string]string{"A": "1", "B": "2"}, "keep_runs": 5, "max_retries": 2})
 	pm(t, base, "edit", "w", "-env", "C=3", "-unset-env", "A", "-keep-runs", "0", "--", "sleep", "1")
 	want := map[string]any{"name": "w", "command": "sleep 1", "type": "continuous", "schedule": "",
 		"env": map[string]any{"B": "2", "C": "3"}, "env_file": "w.env", "max_retries": float64(2)}
@@ -302,9 +311,7 @@ func TestCLILogsFollowEndsWithTheRun(t *testing.T) {
 		t.Errorf("logs -f printed %q, want all five lines", out)
 	}
 	// The follow ends once the run's end is recorded.
-	var runs []map[string]any
-	call(t, http.MethodGet, base+"/job/slow/runs", nil, http.StatusOK, &runs)
-	if len(runs) != 1 || runs[0]["ended_at"] == nil {
+	if runs := jobRuns(t, base, "slow"); len(runs) != 1 || runs[0].EndedAt == nil {
 		t.Errorf("logs -f ended before the run: %v", runs)
 	}
 }
@@ -435,9 +442,7 @@ func TestCLIEvents(t *testing.T) {
 	// The clients subscribe at some moment the test cannot see: start the job
 	// until both have seen it run.
 	poll(t, 10*time.Second, "procman events to print a start of tick", func() bool {
-		if resp, err := client.Post(base+"/job/tick/start", "", nil); err == nil { // 409 while it runs
-			resp.Body.Close()
-		}
+		api(t, base).Start(context.Background(), "tick") // ErrRunning while it runs
 		return strings.Contains(out.String(), " tick starting -> running pid=") &&
 			strings.Contains(jsonOut.String(), `"to":"running"`)
 	})

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Mk-Chan/procman"
+	"github.com/Mk-Chan/procman/client"
 	"github.com/uptrace/bun/driver/sqliteshim"
 )
 
@@ -162,8 +164,8 @@ func TestLogFolderNotWritable(t *testing.T) {
 	base, _ := startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "procman.db"), "-logs", logs, "0")
 
 	createJob(t, base, map[string]any{"name": "once", "type": "one_time", "command": "echo hi"})
-	call(t, http.MethodPost, base+"/job/once/start", nil, http.StatusUnprocessableEntity, nil)
-	var st jobStatus
+	startFails(t, base, "once")
+	var st procman.Status
 	poll(t, 10*time.Second, "job once in state error", func() bool {
 		st = jobState(t, base, "once")
 		return st.State == "error"
@@ -174,12 +176,7 @@ func TestLogFolderNotWritable(t *testing.T) {
 	if st.PID != 0 {
 		t.Errorf("a job that never spawned has pid %d", st.PID)
 	}
-	var runs []struct {
-		Outcome string `json:"outcome"`
-		Error   string `json:"error"`
-		LogFile string `json:"log_file"`
-	}
-	call(t, http.MethodGet, base+"/job/once/runs", nil, http.StatusOK, &runs)
+	runs := jobRuns(t, base, "once")
 	if len(runs) != 1 || runs[0].Outcome != "failed_to_start" || !strings.Contains(runs[0].Error, "log folder") || runs[0].LogFile != "" {
 		t.Errorf("runs %+v, want one failed_to_start run naming the log folder, without a log", runs)
 	}
@@ -187,7 +184,7 @@ func TestLogFolderNotWritable(t *testing.T) {
 	// A continuous job retries, then gives up with the same reason.
 	createJob(t, base, map[string]any{"name": "svc", "type": "continuous", "command": "sleep 100",
 		"backoff_initial": "10ms", "backoff_max": "20ms", "max_retries": 3})
-	call(t, http.MethodPost, base+"/job/svc/start", nil, http.StatusUnprocessableEntity, nil)
+	startFails(t, base, "svc")
 	poll(t, 10*time.Second, "job svc in state error", func() bool {
 		st = jobState(t, base, "svc")
 		return st.State == "error"
@@ -197,11 +194,7 @@ func TestLogFolderNotWritable(t *testing.T) {
 	}
 
 	// Still serving; the file given as log folder is untouched.
-	var jobs []struct {
-		Name string `json:"name"`
-	}
-	call(t, http.MethodGet, base+"/jobs", nil, http.StatusOK, &jobs)
-	if len(jobs) != 2 {
+	if jobs := listJobs(t, base); len(jobs) != 2 {
 		t.Errorf("GET /jobs: %+v, want once and svc", jobs)
 	}
 	if b, err := os.ReadFile(logs); err != nil || string(b) != "a file, not a folder\n" {
@@ -230,22 +223,12 @@ func TestLogDiskFull(t *testing.T) {
 	})
 	base, _ := startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "procman.db"), "-logs", logs, "0")
 
-	type run struct {
-		ID       int64  `json:"id"`
-		Outcome  string `json:"outcome"`
-		ExitCode *int   `json:"exit_code"`
-		LogFile  string `json:"log_file"`
-	}
-	runs := func(name string) []run {
-		var rs []run
-		call(t, http.MethodGet, base+"/job/"+name+"/runs", nil, http.StatusOK, &rs)
-		return rs
-	}
+	runs := func(name string) []procman.Run { return jobRuns(t, base, name) }
 	// exited starts the job and waits until it has exited; it returns its newest run.
-	exited := func(name string, runsBefore int) run {
+	exited := func(name string, runsBefore int) procman.Run {
 		t.Helper()
 		startJob(t, base, name)
-		var st jobStatus
+		var st procman.Status
 		poll(t, 15*time.Second, "job "+name+" exited", func() bool {
 			st = jobState(t, base, name)
 			return st.State == "exited" || st.State == "error"
@@ -277,7 +260,7 @@ func TestLogDiskFull(t *testing.T) {
 	if r.Outcome != "exited" || r.ExitCode == nil || *r.ExitCode == 0 {
 		t.Errorf("run on the full disk: %+v, want outcome exited with the write error's non-zero exit code", r)
 	}
-	call(t, http.MethodGet, base+"/jobs", nil, http.StatusOK, nil)
+	listJobs(t, base)
 
 	// Free the space, as an operator would: runs write their output again.
 	if err := os.Remove(runs("fill")[0].LogFile); err != nil {
@@ -358,7 +341,7 @@ func holdDB(t *testing.T, path string) (release func()) {
 func getStatus(t *testing.T, url string) (int, time.Duration) {
 	t.Helper()
 	began := time.Now()
-	resp, err := client.Get(url)
+	resp, err := httpClient.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -385,11 +368,7 @@ func TestLockedDatabaseKeepsSupervising(t *testing.T) {
 	}
 	release := holdDB(t, filepath.Join(dir, "procman.db"))
 
-	restarts := func() int {
-		var st struct{ Restarts int }
-		call(t, http.MethodGet, base+"/job/crash/state", nil, http.StatusOK, &st)
-		return st.Restarts
-	}
+	restarts := func() int { return jobState(t, base, "crash").Restarts }
 	before := restarts()
 	poll(t, 4*time.Second, "5 restarts of crash while the database is locked", func() bool { return restarts() >= before+5 })
 	if code, took := getStatus(t, base+"/healthz"); code != http.StatusServiceUnavailable || took > 2*time.Second {
@@ -407,7 +386,7 @@ func TestLockedDatabaseKeepsSupervising(t *testing.T) {
 		code, _ := getStatus(t, base+"/healthz")
 		return code == http.StatusOK
 	})
-	resp, err := client.Get(base + "/metrics")
+	resp, err := httpClient.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,8 +399,7 @@ func TestLockedDatabaseKeepsSupervising(t *testing.T) {
 	}
 	recorded := 0
 	for _, name := range []string{"crash", "svc"} {
-		var rs []recRun
-		call(t, http.MethodGet, base+"/job/"+name+"/runs?limit=1000", nil, http.StatusOK, &rs)
+		rs := jobRuns(t, base, name)
 		for _, r := range rs {
 			if r.EndedAt == nil {
 				t.Errorf("run %d of %s has no end recorded", r.ID, name)
@@ -433,4 +411,14 @@ func TestLockedDatabaseKeepsSupervising(t *testing.T) {
 		t.Errorf("%d runs in the history, %d started", recorded, started)
 	}
 	stopAndCheck(t, cmd, dir)
+}
+
+// startFails starts a job whose first run must fail to start: 422, start_failed.
+func startFails(t *testing.T, base, name string) {
+	t.Helper()
+	_, err := api(t, base).Start(context.Background(), name)
+	var ce *client.Error
+	if !errors.Is(err, procman.ErrStartFailed) || !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("start %s: %v, want 422 start_failed", name, err)
+	}
 }

@@ -4,6 +4,7 @@ package main
 // binary (the server, or a client command), and the help that shows both.
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,13 +29,42 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case isClientCommand(word): // client.go; the flags before it are the command's
 		return runClient(append([]string{word}, around...), stdout, stderr)
 	}
-	msg := fmt.Sprintf("procman: unknown command %q", word)
+	msg := fmt.Sprintf("unknown command %q", word)
 	if s := suggest(word); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	}
-	fmt.Fprintln(stderr, msg)
-	shortUsage(stderr)
-	return 2
+	return exitCode(stderr, "procman", usageError{msg}, shortUsage)
+}
+
+// usageError is a command line that makes no sense: exit status 2, after its
+// message (none when the flag package has said what is wrong) and the usage.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// errDone is a command line that asked for what is already done: the help
+// or the version, printed. Exit status 0.
+var errDone = errors.New("done")
+
+// exitCode says what went wrong, after prefix ("procman", "procman logs"),
+// and returns the exit status of err: 0 for nil and errDone; 2 for a
+// usageError, its message followed by usage; 1 for any other error.
+func exitCode(stderr io.Writer, prefix string, err error, usage func(io.Writer)) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, errDone):
+		return 0
+	case errors.As(err, &ue):
+		if ue.msg != "" {
+			fmt.Fprintf(stderr, "%s: %s\n", prefix, printable(ue.msg))
+		}
+		usage(stderr)
+		return 2
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", prefix, printable(err.Error()))
+	return 1
 }
 
 // clientGlobals are the flags every client command takes, which may also come
@@ -147,4 +177,8 @@ func printHelp(w io.Writer) {
 	fs, _ := serverFlags(io.Discard, io.Discard)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }

@@ -77,7 +77,7 @@ func TestServerListensOnAddrHostPort(t *testing.T) {
 	dir := newDir(t)
 	base, _ := startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "p.db"), "-logs", filepath.Join(dir, "logs"),
 		"-addr", "127.0.0.1:0")
-	if code := get(t, client, base+"/healthz", ""); code != http.StatusOK {
+	if code := get(t, httpClient, base+"/healthz", ""); code != http.StatusOK {
 		t.Fatalf("healthz: %d", code)
 	}
 }
@@ -141,7 +141,7 @@ func TestLogLevel(t *testing.T) {
 	dir := newDir(t)
 	base, cmd := startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "p.db"), "-logs", filepath.Join(dir, "logs"),
 		"-log-level", "debug", "0")
-	get(t, client, base+"/jobs", "")
+	get(t, httpClient, base+"/jobs", "")
 	poll(t, 5*time.Second, "a debug line", func() bool {
 		return strings.Contains(stderrOf(cmd), "level=DEBUG msg=request method=GET path=/jobs status=200")
 	})

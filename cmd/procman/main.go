@@ -45,18 +45,9 @@ type options struct {
 
 // runServer runs ProcMan with the server's command line (flags and the port).
 func runServer(args []string, stdout, stderr io.Writer) int {
-	fs, finish := serverFlags(stdout, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printHelp(stdout)
-			return 0
-		}
-		shortUsage(stderr)
-		return 2
-	}
-	opts, code := finish()
-	if code >= 0 {
-		return code
+	opts, err := serverOptions(args, stdout, stderr)
+	if err != nil {
+		return exitCode(stderr, "procman", err, shortUsage)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opts.logLevel}))
 	opts.cfg.Logger = log
@@ -67,10 +58,24 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// serverOptions reads the server's command line. Its error is errDone once
+// the help or the version is printed, a usageError for a command line that
+// makes no sense, or what keeps the server from starting.
+func serverOptions(args []string, stdout, stderr io.Writer) (options, error) {
+	fs, finish := serverFlags(stdout, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(stdout)
+			return options{}, errDone
+		}
+		return options{}, usageError{} // the flag package has said what is wrong
+	}
+	return finish()
+}
+
 // serverFlags defines the server's flags on a new flag set. Once it is
-// parsed, finish checks them and returns the options, or an exit code (>= 0)
-// when the program should end at once.
-func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)) {
+// parsed, finish checks them and returns the options (see serverOptions).
+func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, error)) {
 	fs := flag.NewFlagSet("procman", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1", "address to listen on: a host (the port is then the argument) or host:port; the API runs shell commands, so keep it private")
@@ -97,28 +102,22 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, int)
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log from this `level` up: debug (adds the requests that only read), info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {} // runServer prints the help, or a short usage after an error
-	return fs, func() (options, int) {
+	return fs, func() (options, error) {
 		if *showVersion {
 			fmt.Fprintln(stdout, versionLine())
-			return options{}, 0
-		}
-		usage := func(err error) (options, int) {
-			fmt.Fprintln(stderr, "procman:", err)
-			shortUsage(stderr)
-			return options{}, 2
+			return options{}, errDone
 		}
 		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes, MaxRunLogBytes: *maxRunLogBytes,
 			NoResume: *noResume, Subreaper: true}} // the binary starts no process of its own but the Manager's
 		o.tlsCert, o.tlsKey = *tlsCert, *tlsKey
 		if err := o.setAddr(*addr, fs.Args(), *socket != ""); err != nil {
-			return usage(err)
+			return options{}, usageError{err.Error()}
 		}
 		o.allowedHosts = ownNames(o.addr, allowedHosts)
 		if err := o.setToken(*tokenFile, *insecure); err != nil {
-			fmt.Fprintln(stderr, "procman:", err)
-			return options{}, 1
+			return options{}, err
 		}
-		return o, -1
+		return o, nil
 	}
 }
 

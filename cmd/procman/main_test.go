@@ -8,9 +8,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Mk-Chan/procman"
+	"github.com/Mk-Chan/procman/client"
 	"go.uber.org/goleak"
 )
 
@@ -58,8 +60,8 @@ func (b buildThenRun) Run() int {
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(buildThenRun{m}) }
 
-// client never keeps idle connections, so no transport goroutine outlives a test.
-var client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+// httpClient never keeps idle connections, so no transport goroutine outlives a test.
+var httpClient = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 // running is what the test knows about one started binary.
 type running struct {
@@ -430,6 +432,73 @@ func findGuardian(t *testing.T, binPid int, jobPids ...int) int {
 
 // --- API ---
 
+// api is a client of the ProcMan at base ("http://host:port", as startBinary
+// returns it). It keeps no connection between requests, so that no transport
+// goroutine outlives a test.
+func api(t *testing.T, base string) *client.Client {
+	t.Helper()
+	c, err := client.New(base, client.WithHTTPClient(httpClient))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// createJob creates a job from its fields, sent as they are.
+func createJob(t *testing.T, base string, job map[string]any) {
+	t.Helper()
+	def, err := json.Marshal(job)
+	if err == nil {
+		_, err = api(t, base).CreateJSON(context.Background(), def)
+	}
+	if err != nil {
+		t.Fatalf("create %s: %v", def, err)
+	}
+}
+
+func startJob(t *testing.T, base, name string) {
+	t.Helper()
+	if _, err := api(t, base).Start(context.Background(), name); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+}
+
+func stopJob(t *testing.T, base, name string) {
+	t.Helper()
+	if _, err := api(t, base).Stop(context.Background(), name); err != nil {
+		t.Fatalf("stop %s: %v", name, err)
+	}
+}
+
+func jobState(t *testing.T, base, name string) procman.Status {
+	t.Helper()
+	st, err := api(t, base).State(context.Background(), name)
+	if err != nil {
+		t.Fatalf("state of %s: %v", name, err)
+	}
+	return st
+}
+
+// jobRuns is a job's runs, newest first, as many as the API gives.
+func jobRuns(t *testing.T, base, name string) []procman.Run {
+	t.Helper()
+	runs, err := api(t, base).Runs(context.Background(), name, procman.RunsOptions{Limit: procman.MaxRunsLimit})
+	if err != nil {
+		t.Fatalf("runs of %s: %v", name, err)
+	}
+	return runs
+}
+
+func listJobs(t *testing.T, base string) []procman.Entry {
+	t.Helper()
+	jobs, err := api(t, base).List(context.Background())
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	return jobs
+}
+
+// jobStatus is the part of a status that tests read from the CLI's -o json.
 type jobStatus struct {
 	Name  string `json:"name"`
 	State string `json:"state"`
@@ -437,60 +506,10 @@ type jobStatus struct {
 	Error string `json:"error"`
 }
 
-func call(t *testing.T, method, url string, body any, want int, out any) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, url, err)
-	}
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: status %d, want %d; body: %s", method, url, resp.StatusCode, want, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: decoding %s: %v", method, url, b, err)
-		}
-	}
-}
-
-func createJob(t *testing.T, base string, job map[string]any) {
-	t.Helper()
-	call(t, http.MethodPost, base+"/job/create", job, http.StatusCreated, nil)
-}
-
-func startJob(t *testing.T, base, name string) {
-	t.Helper()
-	call(t, http.MethodPost, base+"/job/"+name+"/start", nil, http.StatusOK, nil)
-}
-
-func jobState(t *testing.T, base, name string) jobStatus {
-	t.Helper()
-	var st jobStatus
-	call(t, http.MethodGet, base+"/job/"+name+"/state", nil, http.StatusOK, &st)
-	return st
-}
-
 // waitRunning waits until the job runs and returns its shell's pid.
 func waitRunning(t *testing.T, base, name string) int {
 	t.Helper()
-	var st jobStatus
+	var st procman.Status
 	poll(t, 10*time.Second, "job "+name+" running", func() bool {
 		st = jobState(t, base, name)
 		return st.State == "running" && st.PID > 0
@@ -596,7 +615,7 @@ func TestRestartKeepsJobsAndStartsRebootJobs(t *testing.T) {
 	oldM := waitRunning(t, base, "m")
 	startJob(t, base, "h")
 	waitRunning(t, base, "h")
-	call(t, http.MethodGet, base+"/job/h/stop", nil, http.StatusOK, nil)
+	stopJob(t, base, "h")
 	sigterm := func(which string) {
 		t.Helper()
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -630,8 +649,7 @@ func TestRestartKeepsJobsAndStartsRebootJobs(t *testing.T) {
 	if st := jobState(t, base, "h"); st.State != "stopped" || st.PID != 0 {
 		t.Errorf("job h, stopped by hand, after restart: state %q pid %d, want stopped with no pid", st.State, st.PID)
 	}
-	var jobs []struct{ Name, Command, Schedule string }
-	call(t, http.MethodGet, base+"/jobs", nil, http.StatusOK, &jobs)
+	jobs := listJobs(t, base)
 	if len(jobs) != 3 || jobs[1].Name != "m" || jobs[1].Command != "sleep 1000" || jobs[2].Name != "r" || jobs[2].Schedule != "reboot" {
 		t.Errorf("jobs after restart: %+v", jobs)
 	}

@@ -6,7 +6,6 @@ package main
 // state "unknown".
 
 import (
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,46 +15,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/Mk-Chan/procman"
 )
 
 // reapedMsg is what the next ProcMan logs when it kills what a run left behind.
 const reapedMsg = "reaped processes of a run left by an earlier ProcMan"
-
-// recRun is the part of a run of GET /job/{name}/runs these tests read.
-type recRun struct {
-	ID      int64      `json:"id"`
-	Job     string     `json:"job"`
-	Trigger string     `json:"trigger"`
-	EndedAt *time.Time `json:"ended_at"`
-	PID     int        `json:"pid"`
-	Outcome string     `json:"outcome"`
-	Error   string     `json:"error"`
-}
-
-// recStatus is the part of a status these tests read.
-type recStatus struct {
-	State   string `json:"state"`
-	PID     int    `json:"pid"`
-	Error   string `json:"error"`
-	LastRun *struct {
-		ID      int64  `json:"id"`
-		Outcome string `json:"outcome"`
-	} `json:"last_run"`
-}
-
-func jobRuns(t *testing.T, base, name string) []recRun {
-	t.Helper()
-	var out []recRun
-	call(t, http.MethodGet, base+"/job/"+name+"/runs", nil, http.StatusOK, &out)
-	return out
-}
-
-func fullState(t *testing.T, base, name string) recStatus {
-	t.Helper()
-	var st recStatus
-	call(t, http.MethodGet, base+"/job/"+name+"/state", nil, http.StatusOK, &st)
-	return st
-}
 
 // fileLines returns the lines of a file, none if it does not exist.
 func fileLines(t *testing.T, path string) []string {
@@ -78,7 +43,7 @@ type crashScene struct {
 	cmd       *exec.Cmd
 	shell, gc int   // cont's shell and its grandchild
 	group     []int // every process of cont's group
-	run       recRun
+	run       procman.Run
 	guardian  int
 }
 
@@ -136,7 +101,7 @@ func killBinary(t *testing.T, cmd *exec.Cmd) {
 
 // checkLostRun checks that the restarted binary recorded the run that was
 // going on at the crash as ended with outcome unknown, and cont as unknown.
-func checkLostRun(t *testing.T, base string, lost recRun) {
+func checkLostRun(t *testing.T, base string, lost procman.Run) {
 	t.Helper()
 	rs := jobRuns(t, base, "cont")
 	if len(rs) != 1 {
@@ -145,7 +110,7 @@ func checkLostRun(t *testing.T, base string, lost recRun) {
 	if r := rs[0]; r.ID != lost.ID || r.Outcome != "unknown" || r.EndedAt == nil || r.Error == "" || r.Trigger != "manual" {
 		t.Errorf("run of cont after the restart: %+v, want run %d ended with outcome unknown and an error", r, lost.ID)
 	}
-	st := fullState(t, base, "cont")
+	st := jobState(t, base, "cont")
 	if st.State != "unknown" || st.PID != 0 || st.Error == "" {
 		t.Errorf("cont after the restart: %+v, want state unknown with no pid and an error", st)
 	}
@@ -299,7 +264,7 @@ func TestCrashResumesWantedJob(t *testing.T) {
 	}
 
 	base, cmd := startBinary(t, dir)
-	st := fullState(t, base, "cont")
+	st := jobState(t, base, "cont")
 	if st.State != "running" || st.PID == sc.shell || gone(st.PID) {
 		t.Fatalf("cont after the crash: %+v, want running again as a new process", st)
 	}

@@ -76,13 +76,13 @@ func TestTokenFromEnvironmentAndAccessLog(t *testing.T) {
 	base, cmd := startBinaryWith(t, dir, []string{"PROCMAN_TOKEN=" + goodToken},
 		"-db", filepath.Join(dir, "p.db"), "-logs", filepath.Join(dir, "logs"), "-addr", "0.0.0.0", "0")
 	base = strings.Replace(base, "0.0.0.0", "127.0.0.1", 1) // listening everywhere: reach it on loopback
-	if code := get(t, client, base+"/jobs", ""); code != http.StatusUnauthorized {
+	if code := get(t, httpClient, base+"/jobs", ""); code != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", code)
 	}
-	if code := get(t, client, base+"/jobs", goodToken); code != http.StatusOK {
+	if code := get(t, httpClient, base+"/jobs", goodToken); code != http.StatusOK {
 		t.Fatalf("token: %d", code)
 	}
-	if code := get(t, client, base+"/healthz", ""); code != http.StatusOK {
+	if code := get(t, httpClient, base+"/healthz", ""); code != http.StatusOK {
 		t.Fatalf("healthz: %d", code)
 	}
 	poll(t, 5*time.Second, "access log", func() bool {
@@ -97,7 +97,7 @@ func TestInsecureNoAuthIsTheWayOut(t *testing.T) {
 	base, _ := startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "p.db"), "-logs", filepath.Join(dir, "logs"),
 		"-addr", "0.0.0.0", "-insecure-no-auth", "0")
 	base = strings.Replace(base, "0.0.0.0", "127.0.0.1", 1)
-	if code := get(t, client, base+"/jobs", ""); code != http.StatusOK {
+	if code := get(t, httpClient, base+"/jobs", ""); code != http.StatusOK {
 		t.Fatalf("insecure: %d", code)
 	}
 }
@@ -199,20 +199,20 @@ func TestTokenLeavesTheEnvironment(t *testing.T) {
 	if strings.Contains(string(environ), goodToken) || !strings.Contains(string(environ), "PROCMAN_OTHER=kept\x00") {
 		t.Errorf("/proc/%d/environ: %q", cmd.Process.Pid, environ)
 	}
-	if code := get(t, client, base+"/jobs", goodToken); code != http.StatusOK {
+	if code := get(t, httpClient, base+"/jobs", goodToken); code != http.StatusOK {
 		t.Fatalf("the token no longer works: %d", code)
 	}
 	req, _ := http.NewRequest("POST", base+"/job/create", strings.NewReader(
 		`{"name":"peek","type":"one_time","command":"cat /proc/$PPID/environ > parent.env; env > own.env"}`))
 	req.Header.Set("Authorization", "Bearer "+goodToken)
-	resp, err := client.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %v %v", resp, err)
 	}
 	resp.Body.Close()
 	req, _ = http.NewRequest("POST", base+"/job/peek/start", nil)
 	req.Header.Set("Authorization", "Bearer "+goodToken)
-	if resp, err = client.Do(req); err != nil {
+	if resp, err = httpClient.Do(req); err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()

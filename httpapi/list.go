@@ -1,0 +1,101 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/Mk-Chan/procman"
+	"github.com/julienschmidt/httprouter"
+)
+
+// jobList answers GET /jobs: every job's definition with its state. Clients
+// poll it, and definitions rarely change, so each definition is encoded once
+// per version (procman.Entry.Version) and kept: a listing writes the states
+// afresh and copies the rest.
+type jobList struct {
+	m *procman.Manager
+	// last is what the last listing encoded, in name order: immutable once
+	// stored, so that listings read it without a lock.
+	last atomic.Pointer[[]encodedDef]
+	bufs sync.Pool // of *[]byte: a listing of 10,000 jobs is a megabyte
+}
+
+// encodedDef is a definition as JSON, without its closing brace.
+type encodedDef struct {
+	name    string
+	version uint64
+	json    []byte
+}
+
+func (a *api) list(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	bp, _ := a.jobs.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	b := append(a.jobs.appendJSON((*bp)[:0]), '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+	*bp = b
+	a.jobs.bufs.Put(bp)
+}
+
+// appendJSON appends every entry as a JSON array to b, as encoding/json
+// writes []procman.Entry.
+func (l *jobList) appendJSON(b []byte) []byte {
+	var old []encodedDef
+	if p := l.last.Load(); p != nil {
+		old = *p
+	}
+	// next is made at the first difference from old: until then, every
+	// entry so far has matched old's in turn.
+	var next []encodedDef
+	i, n := 0, 0 // the next of old to compare; entries written
+	b = append(b, '[')
+	for e := range l.m.AllEntries() {
+		for i < len(old) && old[i].name < e.Name { // deleted since
+			next = l.diverge(next, old, n)
+			i++
+		}
+		var def encodedDef
+		if i < len(old) && old[i].name == e.Name && old[i].version == e.Version {
+			def = old[i]
+			i++
+		} else {
+			next = l.diverge(next, old, n)
+			def = encode(e)
+		}
+		if next != nil {
+			next = append(next, def)
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, def.json...)
+		b = append(b, `,"state":"`...)
+		b = append(b, e.State...) // a state name needs no escaping
+		b = append(b, `"}`...)
+		n++
+	}
+	if i < len(old) { // the last ones deleted since
+		next = l.diverge(next, old, n)
+	}
+	if next != nil {
+		l.last.Store(&next)
+	}
+	return append(b, ']')
+}
+
+// diverge returns next, made from the first n of old if it is not made yet.
+func (l *jobList) diverge(next, old []encodedDef, n int) []encodedDef {
+	if next != nil {
+		return next
+	}
+	return append(make([]encodedDef, 0, max(len(old), n+1)), old[:n]...)
+}
+
+func encode(e procman.Entry) encodedDef {
+	j, _ := json.Marshal(e.Job) // a Job always encodes
+	return encodedDef{name: e.Name, version: e.Version, json: j[:len(j)-1]}
+}

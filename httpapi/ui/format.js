@@ -1,0 +1,81 @@
+// How the dashboard shows things: durations, times, how a run ended, and
+// the small DOM helpers every view uses.
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+export function el(tag, props, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k === 'class') e.className = v;
+    else e[k] = v;
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+function pad(n) { return String(n).padStart(2, '0'); }
+
+export function formatDuration(ms) {
+  let s = Math.max(0, Math.floor(ms / 1000));
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const h = Math.floor(s / 3600); s -= h * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  if (d) return d + 'd ' + h + 'h ' + pad(m) + 'm';
+  if (h) return h + 'h ' + pad(m) + 'm ' + pad(s) + 's';
+  if (m) return m + 'm ' + pad(s) + 's';
+  return s + 's';
+}
+
+export function formatTime(iso) {
+  if (!iso) return '';
+  const t = new Date(iso);
+  if (isNaN(t)) return '';
+  const now = new Date();
+  const hm = pad(t.getHours()) + ':' + pad(t.getMinutes());
+  if (t.toDateString() === now.toDateString()) return hm + ':' + pad(t.getSeconds());
+  const day = MONTHS[t.getMonth()] + ' ' + t.getDate();
+  return (t.getFullYear() === now.getFullYear() ? day : day + ' ' + t.getFullYear()) + ', ' + hm;
+}
+
+export function fullTime(iso) {
+  const t = new Date(iso);
+  return isNaN(t) ? '' : t.toString();
+}
+
+// howEnded describes a finished run (a status's last_run or a run).
+export function howEnded(r) {
+  let s = r.outcome || 'ended';
+  if (r.exit_code !== undefined && r.exit_code !== null) s += ' (' + r.exit_code + ')';
+  else if (r.signal) s += ' (' + r.signal + ')';
+  return s;
+}
+
+// failed reports whether a finished run went wrong: a non-zero exit code,
+// a signal it did not ask for, or no clean end at all.
+export function failed(r) {
+  switch (r.outcome) {
+    case 'exited': return (r.exit_code !== undefined && r.exit_code !== null && r.exit_code !== 0) || !!r.signal;
+    case 'killed': case 'failed_to_start': case 'unknown': return true;
+    default: return false;
+  }
+}
+
+export function outcomeEl(r) {
+  return el('span', { class: 'outcome', dataset: { outcome: r.outcome || '', failed: String(failed(r)) }, textContent: howEnded(r) });
+}
+
+export function uptimeOf(st) {
+  if (!st || st.state !== 'running' || !st.since) return '';
+  return formatDuration(Date.now() - new Date(st.since).getTime());
+}
+
+// setBadge shows a state; an exited job whose last run failed is marked so.
+export function setBadge(e, state, st) {
+  e.textContent = state || '…';
+  e.dataset.state = state || '';
+  e.dataset.failed = String(state === 'exited' && !!st && !!st.last_run && failed(st.last_run));
+}

@@ -1,0 +1,190 @@
+// The jobs as the dashboard knows them, and the table that lists them.
+// Views that show a job's status too (the job page) hear of every change
+// through onStatusChange.
+
+import { APIError, apiJSON, jobPath } from './api.js';
+import { $, $$, el, formatTime, fullTime, outcomeEl, setBadge, uptimeOf } from './format.js';
+import { report } from './page.js';
+
+// ACTIVE are the states in which a job can be stopped but not started.
+const ACTIVE = new Set(['starting', 'running', 'retrying', 'stopping']);
+
+/** name -> {def: job definition, status: job status} */
+export const jobs = new Map();
+/** name -> the dashboard's <tr> */
+const rows = new Map();
+
+const listeners = [];
+
+// onStatusChange calls fn(name) whenever the status the dashboard shows for
+// a job may have changed; name is null when every job was read again.
+export function onStatusChange(fn) {
+  listeners.push(fn);
+}
+
+function changed(name) {
+  for (const fn of listeners) fn(name);
+}
+
+function actionButtons() {
+  return el('div', { class: 'buttons' },
+    el('button', { type: 'button', dataset: { action: 'start' }, textContent: 'Start' }),
+    el('button', { type: 'button', dataset: { action: 'stop' }, textContent: 'Stop' }),
+    el('button', { type: 'button', dataset: { action: 'restart' }, textContent: 'Restart' }),
+    el('button', { type: 'button', dataset: { action: 'edit' }, textContent: 'Edit' }),
+    el('button', { type: 'button', dataset: { action: 'delete' }, class: 'danger', textContent: 'Delete' }));
+}
+
+function newRow(name) {
+  const link = el('a', { href: '#/job/' + encodeURIComponent(name), textContent: name });
+  // data-label names a cell where a narrow screen shows rows as cards.
+  return el('tr', { dataset: { job: name } },
+    el('td', { class: 'name' }, link, el('div', { class: 'cmd' }), el('div', { class: 'why' })),
+    el('td', { class: 'state-cell' }, el('span', { class: 'badge state' })),
+    el('td', { class: 'pid num', dataset: { label: 'PID' } }),
+    el('td', { class: 'uptime', dataset: { label: 'Uptime' } }),
+    el('td', { class: 'restarts num', dataset: { label: 'Restarts' } }),
+    el('td', { class: 'last-exit', dataset: { label: 'Last exit' } }),
+    el('td', { class: 'next-run', dataset: { label: 'Next run' } }),
+    el('td', { class: 'actions' }, actionButtons()));
+}
+
+// setButtons enables Start or Stop as the job's state allows, but for a
+// button whose request is under way.
+export function setButtons(root, st) {
+  const active = st && ACTIVE.has(st.state);
+  for (const b of $$('button[data-action]', root)) {
+    if (b.dataset.busy === 'true') continue;
+    if (b.dataset.action === 'start') b.disabled = active;
+    if (b.dataset.action === 'stop') b.disabled = !active;
+  }
+}
+
+export function renderRow(name) {
+  const j = jobs.get(name);
+  if (!j) return;
+  let tr = rows.get(name);
+  if (!tr) {
+    tr = newRow(name);
+    rows.set(name, tr);
+  }
+  const st = j.status || {};
+  const def = j.def || {};
+  tr.dataset.state = st.state || '';
+  $('.cmd', tr).textContent = def.command || '';
+  $('.cmd', tr).title = def.command || '';
+  setBadge($('.state', tr), st.state, st);
+  const why = st.state === 'error' || st.state === 'retrying' ? (st.error || '') : '';
+  $('.why', tr).textContent = why;
+  $('.why', tr).title = why;
+  $('.pid', tr).textContent = st.pid ? String(st.pid) : '';
+  $('.uptime', tr).textContent = uptimeOf(st);
+  $('.restarts', tr).textContent = st.restarts ? String(st.restarts) : '0';
+  const le = $('.last-exit', tr);
+  le.replaceChildren();
+  if (st.last_run) {
+    le.append(outcomeEl(st.last_run),
+      el('div', { class: 'muted small', textContent: formatTime(st.last_run.ended_at) }));
+    le.title = fullTime(st.last_run.ended_at);
+  }
+  $('.next-run', tr).textContent = st.next_run ? formatTime(st.next_run) : '';
+  $('.next-run', tr).title = st.next_run ? fullTime(st.next_run) : '';
+  setButtons(tr, st);
+}
+
+export function renderTable() {
+  const tbody = $('#jobs tbody');
+  const names = Array.from(jobs.keys()).sort();
+  for (const [name, tr] of rows) {
+    if (!jobs.has(name)) {
+      tr.remove();
+      rows.delete(name);
+    }
+  }
+  for (const name of names) {
+    renderRow(name);
+    tbody.append(rows.get(name)); // moves rows into sorted order
+  }
+  $('#no-jobs').hidden = names.length > 0;
+  $('#jobs').hidden = names.length === 0;
+}
+
+// loadAll reads every job again.
+export async function loadAll() {
+  const [defs, states] = await Promise.all([apiJSON('GET', '/jobs'), apiJSON('GET', '/jobs/states')]);
+  const byName = new Map((states || []).map((s) => [s.name, s]));
+  jobs.clear();
+  for (const def of defs || []) jobs.set(def.name, { def, status: byName.get(def.name) || null });
+  renderTable();
+  changed(null);
+}
+
+export function reloadQuietly() {
+  loadAll().catch(report);
+}
+
+// applyStatus shows a job's new status (from an answer or an event).
+export function applyStatus(st) {
+  const j = jobs.get(st.name);
+  if (!j) return;
+  j.status = st;
+  renderRow(st.name);
+  changed(st.name);
+}
+
+// putJob keeps a job's definition and status as read by a view of its own.
+export function putJob(def, status) {
+  jobs.set(def.name, { def, status });
+  renderRow(def.name);
+}
+
+// showSaved shows a definition just saved here (created, or edited).
+export function showSaved(def) {
+  const j = jobs.get(def.name);
+  jobs.set(def.name, { def, status: j ? j.status : null });
+  renderTable();
+  refreshSoon(def.name);
+}
+
+// refreshSoon re-reads one job's status a moment after a change made here
+// (a save), once for a burst of them.
+const refreshTimers = new Map();
+function refreshSoon(name) {
+  clearTimeout(refreshTimers.get(name));
+  refreshTimers.set(name, setTimeout(async () => {
+    refreshTimers.delete(name);
+    try {
+      applyStatus(await apiJSON('GET', jobPath(name) + '/state'));
+    } catch (e) {
+      if (e instanceof APIError && e.code === 'not_found') reloadQuietly();
+      else report(e);
+    }
+  }, 150));
+}
+
+// control starts, stops or restarts a job.
+export async function control(name, action) {
+  applyStatus(await apiJSON('POST', jobPath(name) + '/' + action));
+}
+
+// remove deletes a job.
+export async function remove(name) {
+  await apiJSON('DELETE', '/job/delete/' + encodeURIComponent(name));
+  jobs.delete(name);
+  renderTable();
+}
+
+// rerender shows a job as known, as after a request that changed nothing.
+export function rerender(name) {
+  if (!jobs.has(name)) return;
+  renderRow(name);
+  changed(name);
+}
+
+// tick moves the uptimes of the running jobs on.
+export function tick() {
+  for (const [name, tr] of rows) {
+    const j = jobs.get(name);
+    if (j && j.status && j.status.state === 'running') $('.uptime', tr).textContent = uptimeOf(j.status);
+  }
+}
