@@ -8,6 +8,21 @@ import (
 	"time"
 )
 
+// The defaults of Config's fields, which the binary's flags show too.
+const (
+	DefaultDBPath         = "procman.db"
+	DefaultLogDir         = "logs"
+	DefaultStopSignal     = "TERM"
+	DefaultStopTimeout    = 10 * time.Second
+	DefaultBackoffInitial = time.Second
+	DefaultBackoffMax     = time.Minute
+	DefaultMinUptime      = 10 * time.Second
+	DefaultKeepRuns       = 100
+	DefaultKillWait       = 5 * time.Second
+	// DefaultMaxRunLogBytes is the default of Config.MaxRunLogBytes: 100 MiB.
+	DefaultMaxRunLogBytes = 100 << 20
+)
+
 // Config configures a Manager. Zero fields take the default named on each;
 // Open applies them to a copy, so the caller's value is never modified.
 type Config struct {
@@ -74,29 +89,19 @@ func (c Config) withDefaults() (Config, error) {
 			*d = v
 		}
 	}
-	if c.DBPath == "" {
-		c.DBPath = "procman.db"
-	}
-	if c.LogDir == "" {
-		c.LogDir = "logs"
-	}
+	c.DBPath = cmp.Or(c.DBPath, DefaultDBPath)
+	c.LogDir = cmp.Or(c.LogDir, DefaultLogDir)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if c.StopSignal == "" {
-		c.StopSignal = "TERM"
-	}
-	def(&c.StopTimeout, 10*time.Second)
-	def(&c.BackoffInitial, time.Second)
-	def(&c.BackoffMax, time.Minute)
-	def(&c.MinUptime, 10*time.Second)
-	def(&c.KillWait, 5*time.Second)
-	if c.KeepRuns == 0 {
-		c.KeepRuns = 100
-	}
-	if c.MaxRunLogBytes == 0 {
-		c.MaxRunLogBytes = DefaultMaxRunLogBytes
-	}
+	c.StopSignal = cmp.Or(c.StopSignal, DefaultStopSignal)
+	def(&c.StopTimeout, DefaultStopTimeout)
+	def(&c.BackoffInitial, DefaultBackoffInitial)
+	def(&c.BackoffMax, DefaultBackoffMax)
+	def(&c.MinUptime, DefaultMinUptime)
+	def(&c.KillWait, DefaultKillWait)
+	c.KeepRuns = cmp.Or(c.KeepRuns, DefaultKeepRuns)
+	c.MaxRunLogBytes = cmp.Or(c.MaxRunLogBytes, DefaultMaxRunLogBytes)
 	if _, err := parseSignal(c.StopSignal); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
@@ -148,6 +153,3 @@ func (c Config) settings(j Job) settings {
 		maxRunLogBytes: cmp.Or(j.MaxRunLogBytes, c.MaxRunLogBytes),
 	}
 }
-
-// DefaultMaxRunLogBytes is Config.MaxRunLogBytes's default.
-const DefaultMaxRunLogBytes = 100 << 20

@@ -6,11 +6,6 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// TriggerResume marks a run started at Open because its continuous job was
-// wanted running when the last Manager on the database ended (see
-// Config.NoResume).
-const TriggerResume Trigger = "resume"
-
 // The desired state, as pm2's resurrect and systemd's enabled units keep it:
 // a continuous job that was started, and not stopped by a user since, is
 // wanted running, and Open starts it again, whether the last Manager shut

@@ -12,10 +12,8 @@ const EventBuffer = 256
 
 // Event is one state change of one job, or a note that events were dropped.
 type Event struct {
-	// Type is "state" for a state change, "skipped" for a schedule tick that
-	// did not run (Reason says why), or "lagged" when Dropped events were lost
-	// because the subscriber fell behind.
-	Type     string    `json:"type"`
+	// Type is what the event is about (EventState, EventSkipped, EventLagged).
+	Type     EventKind `json:"type"`
 	Job      string    `json:"job,omitempty"`
 	From     State     `json:"from,omitempty"`
 	To       State     `json:"to,omitempty"`
@@ -92,7 +90,7 @@ func (h *hub) publish(e Event) {
 func (s *subscriber) send(e Event) {
 	if s.dropped > 0 {
 		select {
-		case s.ch <- Event{Type: "lagged", Time: e.Time, Dropped: s.dropped}:
+		case s.ch <- Event{Type: EventLagged, Time: e.Time, Dropped: s.dropped}:
 			s.dropped = 0
 		default:
 			s.dropped++

@@ -50,7 +50,7 @@ type Job struct {
 	Schedule string `json:"schedule"`
 	// Overlap says what a one_time job's schedule tick does while the previous
 	// run still goes: "skip" (default), "queue" or "restart".
-	Overlap string `json:"overlap,omitempty"`
+	Overlap Overlap `json:"overlap,omitempty"`
 
 	// Dir is the working directory; empty means ProcMan's own.
 	Dir string `json:"dir,omitempty"`

@@ -18,10 +18,6 @@ type metrics struct {
 	duration prometheus.Histogram
 }
 
-// metricStates is every State, in the order procman_jobs reports them.
-var metricStates = []State{StateStopped, StateStarting, StateRunning, StateRetrying,
-	StateError, StateStopping, StateExited, StateUnknown}
-
 // runDurationBuckets spans 10 ms to one day, in steps a person reads easily.
 var runDurationBuckets = []float64{0.01, 0.05, 0.25, 1, 5, 15, 60, 300, 900,
 	3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600}
@@ -48,10 +44,10 @@ func newMetrics(m *Manager) *metrics {
 		}),
 	}
 	// Every label value from the start, so each series exists at 0 before its first event.
-	for _, t := range []Trigger{TriggerManual, TriggerReboot, TriggerRestart, TriggerRetry, TriggerSchedule, TriggerResume} {
+	for _, t := range Triggers() {
 		mt.started.WithLabelValues(string(t))
 	}
-	for _, o := range []Outcome{OutcomeExited, OutcomeStopped, OutcomeKilled, OutcomeFailedToStart, OutcomeUnknown, OutcomeSkipped} {
+	for _, o := range Outcomes() {
 		mt.finished.WithLabelValues(string(o))
 	}
 	mt.reg.MustRegister(mt.started, mt.finished, mt.restarts, mt.duration, jobsCollector{m},
@@ -116,17 +112,18 @@ type jobsCollector struct{ m *Manager }
 func (c jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
 
 func (c jobsCollector) Collect(ch chan<- prometheus.Metric) {
-	n := make(map[State]int, len(metricStates))
+	states := States()
+	n := make(map[State]int, len(states))
 	for _, r := range c.m.runners() {
 		r.mu.Lock()
 		n[r.st.State]++
 		r.mu.Unlock()
 	}
-	for _, s := range metricStates {
+	for _, s := range states {
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n[s]), string(s))
 		delete(n, s)
 	}
-	for s, v := range n { // a state missing from metricStates still shows
+	for s, v := range n { // a state missing from States still shows
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(v), string(s))
 	}
 }

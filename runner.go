@@ -460,7 +460,7 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 	}
 	close(r.changed)
 	r.changed = make(chan struct{})
-	ev := Event{Type: "state", Job: r.name, From: from, To: to, Time: r.st.Since, PID: r.st.PID, Status: r.statusLocked()}
+	ev := Event{Type: EventState, Job: r.name, From: from, To: to, Time: r.st.Since, PID: r.st.PID, Status: r.statusLocked()}
 	switch to {
 	case StateError, StateRetrying:
 		ev.Reason = r.st.Error

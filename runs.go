@@ -8,33 +8,6 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// Trigger says what started a run.
-type Trigger string
-
-const (
-	TriggerManual  Trigger = "manual"  // Start
-	TriggerReboot  Trigger = "reboot"  // the reboot schedule, at Open or Create
-	TriggerRestart Trigger = "restart" // Restart
-	TriggerRetry   Trigger = "retry"   // a continuous job's automatic restart
-	// TriggerSchedule (schedule.go) and TriggerResume (desired.go) complete the list.
-)
-
-// Outcome says how a run ended.
-type Outcome string
-
-const (
-	// OutcomeExited: the run's shell exited by itself (see ExitCode or Signal).
-	OutcomeExited Outcome = "exited"
-	// OutcomeStopped: ended by the job's stop signal on request.
-	OutcomeStopped Outcome = "stopped"
-	// OutcomeKilled: ProcMan had to SIGKILL the group (stop timeout passed, or a forced shutdown).
-	OutcomeKilled Outcome = "killed"
-	// OutcomeFailedToStart: no process ran (bad dir, log folder not writable, ...); see Error.
-	OutcomeFailedToStart Outcome = "failed_to_start"
-	// OutcomeUnknown: ProcMan ended without shutting down while the run went on.
-	OutcomeUnknown Outcome = "unknown"
-)
-
 // Run is one run of a job, as recorded in the runs table. IDs are given by
 // the Manager, in order, and never twice on one database.
 type Run struct {

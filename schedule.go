@@ -12,20 +12,6 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// TriggerSchedule marks a run started by the job's cron schedule.
-const TriggerSchedule Trigger = "schedule"
-
-// OutcomeSkipped marks a scheduled tick that did not run because the previous
-// run was still going (overlap "skip", or "queue" with a run already queued).
-const OutcomeSkipped Outcome = "skipped"
-
-// Overlap policies: what a one_time job's schedule tick does while the previous run still goes.
-const (
-	OverlapSkip    = "skip"    // skip the tick (default), recorded as a skipped run
-	OverlapQueue   = "queue"   // start again as soon as the run ends (one tick queued at most)
-	OverlapRestart = "restart" // stop the run and start a new one
-)
-
 // parseCron parses a cron schedule: 5-field cron, a descriptor (@hourly,
 // @daily, ...), an interval (@every 90s), each optionally after a time zone
 // (CRON_TZ=Europe/Berlin). A schedule without a zone uses the machine's.
@@ -228,7 +214,7 @@ func (r *runner) recordSkip(reason string) {
 	r.mu.Lock()
 	job, cur := r.job, r.cur
 	// Published under r.mu, as state changes are: in order with them.
-	r.m.hub.publish(Event{Type: "skipped", Job: r.name, Time: now, Reason: reason, Status: r.statusLocked()})
+	r.m.hub.publish(Event{Type: EventSkipped, Job: r.name, Time: now, Reason: reason, Status: r.statusLocked()})
 	r.mu.Unlock()
 	var live *runlog.Live
 	if cur != nil {

@@ -26,6 +26,12 @@ const (
 	StateUnknown State = "unknown"
 )
 
+// States lists every State, in the order of the README's table.
+func States() []State {
+	return []State{StateStopped, StateStarting, StateRunning, StateRetrying, StateError, StateStopping,
+		StateExited, StateUnknown}
+}
+
 // active reports whether a supervisor goroutine owns the job in this state.
 func (s State) active() bool {
 	switch s {

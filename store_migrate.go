@@ -47,7 +47,7 @@ func definitionsAsJSON(ctx context.Context, tx bun.Tx) error {
 			Env: r.Env, StopSignal: r.StopSignal, StopTimeout: Duration(r.StopTimeout),
 			BackoffInitial: Duration(r.BackoffInitial), BackoffMax: Duration(r.BackoffMax),
 			MinUptime: Duration(r.MinUptime), MaxRetries: r.MaxRetries, KeepRuns: r.KeepRuns,
-			MaxLogBytes: r.MaxLogBytes, Overlap: r.Overlap, User: r.RunAs, EnvFile: r.EnvFile,
+			MaxLogBytes: r.MaxLogBytes, Overlap: Overlap(r.Overlap), User: r.RunAs, EnvFile: r.EnvFile,
 			MaxRunLogBytes: r.MaxRunLogBytes,
 		})
 		if err != nil {

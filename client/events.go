@@ -103,7 +103,7 @@ func (c *Client) WaitFor(ctx context.Context, name string, states ...procman.Sta
 		case errors.Is(err, io.EOF):
 			err = procman.ErrClosed
 		case err != nil:
-		case ev.Type == "lagged": // what was dropped may have been this job's
+		case ev.Type == procman.EventLagged: // what was dropped may have been this job's
 			st, err = c.State(ctx, name)
 		case ev.Job == name && ev.Status.Name == name:
 			st = ev.Status

@@ -631,7 +631,7 @@ func TestEvents(t *testing.T) {
 			if err := dec.Decode(&ev); err != nil {
 				t.Fatalf("data line %q: %v", line, err)
 			}
-			if ev.Type != field {
+			if string(ev.Type) != field {
 				t.Errorf("event of type %q announced as %q", ev.Type, field)
 			}
 			if ev.Type == "lagged" {

@@ -83,7 +83,7 @@ func soakJob(rng *rand.Rand, name, dir string) procman.Job {
 		j.Schedule = procman.ScheduleReboot
 	case 1, 2:
 		j.Schedule = "@every 1s"
-		j.Overlap = []string{"", procman.OverlapSkip, procman.OverlapQueue, procman.OverlapRestart}[rng.IntN(4)]
+		j.Overlap = []procman.Overlap{"", procman.OverlapSkip, procman.OverlapQueue, procman.OverlapRestart}[rng.IntN(4)]
 	case 3:
 		j.Schedule = procman.ScheduleManual
 	}

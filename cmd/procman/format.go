@@ -202,10 +202,10 @@ func (c *cli) eventLine(ev procman.Event) string {
 	if ev.Job != "" {
 		parts = append(parts, printable(ev.Job))
 	}
-	if ev.Type == "state" {
+	if ev.Type == procman.EventState {
 		parts = append(parts, printable(string(ev.From)), "->", c.paint(printable(string(ev.To)), ev.To))
 	} else {
-		parts = append(parts, printable(ev.Type))
+		parts = append(parts, printable(string(ev.Type)))
 	}
 	kv := func(k, v string) {
 		if v != "" {
