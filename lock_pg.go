@@ -74,12 +74,6 @@ func lockPostgres(ctx context.Context, d database, log *slog.Logger) (*pgLock, e
 		cfg.RuntimeParams = map[string]string{}
 	}
 	cfg.RuntimeParams["application_name"] = fmt.Sprintf("procman pid %d on %s", os.Getpid(), d.host)
-	// The server drops a session whose client vanished (a power cut) once
-	// keepalives go unanswered, about 25 s, not after its default 2 hours:
-	// until then the dead session would hold the host's lock.
-	cfg.RuntimeParams["tcp_keepalives_idle"] = "10"
-	cfg.RuntimeParams["tcp_keepalives_interval"] = "5"
-	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
 	l := &pgLock{cfg: cfg, key: hostLockKey(d.host), host: d.host, log: log, done: make(chan struct{})}
 	conn, err := l.take(ctx)
 	if err != nil {
@@ -97,6 +91,13 @@ func (l *pgLock) take(ctx context.Context) (*pgx.Conn, error) {
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, l.cfg)
 	if err != nil {
+		return nil, err
+	}
+	// The server drops a session whose client vanished (a power cut) once
+	// keepalives go unanswered, in about 25 s, not after its default 2 hours:
+	// until then the dead session would hold the host's lock.
+	if _, err := conn.Exec(ctx, "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"); err != nil {
+		closeConn(conn)
 		return nil, err
 	}
 	var got bool

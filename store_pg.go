@@ -113,17 +113,21 @@ func (s scrubbed) Unwrap() error { return s.err }
 // openPGPool opens a handle of up to conns connections to the database.
 // lock_timeout is PostgreSQL's busy timeout: how long a statement waits for
 // a lock another session holds (a table locked by hand, say). Reads wait for
-// no one otherwise.
+// no one otherwise. It is SET on each new connection rather than sent in
+// the startup packet, which a pooler may refuse.
 func openPGPool(cfg *pgx.ConnConfig, lockWait time.Duration, conns int) *bun.DB {
 	c := cfg.Copy()
 	if c.RuntimeParams == nil {
 		c.RuntimeParams = map[string]string{}
 	}
-	c.RuntimeParams["lock_timeout"] = strconv.FormatInt(lockWait.Milliseconds(), 10)
 	if c.RuntimeParams["application_name"] == "" {
 		c.RuntimeParams["application_name"] = "procman"
 	}
-	sqldb := stdlib.OpenDB(*c)
+	set := "SET lock_timeout = " + strconv.FormatInt(lockWait.Milliseconds(), 10)
+	sqldb := stdlib.OpenDB(*c, stdlib.OptionAfterConnect(func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, set)
+		return err
+	}))
 	sqldb.SetMaxOpenConns(conns)
 	sqldb.SetMaxIdleConns(conns)
 	return bun.NewDB(sqldb, pgdialect.New())
