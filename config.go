@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 )
 
@@ -26,8 +27,15 @@ const (
 // Config configures a Manager. Zero fields take the default named on each;
 // Open applies them to a copy, so the caller's value is never modified.
 type Config struct {
-	// DBPath is the SQLite database holding job definitions. Default "procman.db".
+	// DBPath is the SQLite database holding job definitions and run history.
+	// Default "procman.db", unless Postgres is set.
 	DBPath string
+	// Postgres, when set, keeps them in a PostgreSQL database instead: a
+	// connection string, as a URL (postgres://user:password@host:5432/db?sslmode=verify-full)
+	// or as keywords (host=db user=procman dbname=procman), with the libpq
+	// environment (PGPASSWORD, ...) and ~/.pgpass filling what it leaves out.
+	// Its password is never logged nor put in an error. Default: none (SQLite).
+	Postgres string
 	// LogDir holds run output as LogDir/<job>/<unix-nanoseconds>.log. Default "logs".
 	LogDir string
 	// Logger receives ProcMan's own logs. Default: discard them.
@@ -81,6 +89,10 @@ type Config struct {
 	// KillWait is how long a group may take to vanish after SIGKILL before the
 	// job goes to StateError. Default 5s.
 	KillWait time.Duration
+
+	// host names this machine in the database: on its runs, and in the key of
+	// its PostgreSQL lock. Default os.Hostname(); tests set it.
+	host string
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -89,7 +101,15 @@ func (c Config) withDefaults() (Config, error) {
 			*d = v
 		}
 	}
-	c.DBPath = cmp.Or(c.DBPath, DefaultDBPath)
+	switch {
+	case c.DBPath != "" && c.Postgres != "":
+		return c, fmt.Errorf("config: DBPath (SQLite) and Postgres name two databases; set one: %w", ErrInvalid)
+	case isPostgresURL(c.DBPath):
+		return c, fmt.Errorf("config: DBPath is the path of a SQLite file; a PostgreSQL URL goes in Postgres: %w", ErrInvalid)
+	case c.DBPath == "" && c.Postgres == "":
+		c.DBPath = DefaultDBPath
+	}
+	c.host = cmp.Or(c.host, thisHost())
 	c.LogDir = cmp.Or(c.LogDir, DefaultLogDir)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -152,4 +172,12 @@ func (c Config) settings(j Job) settings {
 		maxLogBytes:    cmp.Or(j.MaxLogBytes, c.MaxLogBytes),
 		maxRunLogBytes: cmp.Or(j.MaxRunLogBytes, c.MaxRunLogBytes),
 	}
+}
+
+// thisHost names this machine for Config.host.
+func thisHost() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
 }

@@ -14,7 +14,7 @@ func TestStopIsNotQueuedBehindReplace(t *testing.T) {
 	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous})
 	w.start("svc")
 	r, _ := w.m.runner("svc")
-	release := holdDB(t, w.m.cfg.DBPath)
+	release := holdDB(t, w.m.cfg)
 	replaced := make(chan error, 1)
 	go func() { replaced <- w.m.Replace(ctxT(t), "svc", Job{Command: "sleep 200", Type: Continuous}) }()
 	eventually(t, "Replace waiting on the database", func() bool { return len(r.edit) == 1 })
@@ -38,7 +38,7 @@ func TestStartDuringDeleteIsRefused(t *testing.T) {
 	w.start("svc")
 	pid := w.waitFor("svc", StateRunning).PID
 	r, _ := w.m.runner("svc")
-	release := holdDB(t, w.m.cfg.DBPath)
+	release := holdDB(t, w.m.cfg)
 	deleted := make(chan error, 1)
 	go func() { deleted <- w.m.Delete(ctxT(t), "svc") }()
 	eventually(t, "Delete stopped the job and waits on the database", func() bool {
@@ -66,7 +66,7 @@ func TestFailedDeleteKeepsTheJob(t *testing.T) {
 	w := setup(t)
 	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous, Schedule: "@every 1h"})
 	w.start("svc")
-	holdDB(t, w.m.cfg.DBPath) // for longer than a definition write waits
+	holdDB(t, w.m.cfg) // for longer than a definition write waits
 	if err := w.m.Delete(ctxT(t), "svc"); err == nil {
 		t.Fatal("Delete succeeded on a locked database")
 	}

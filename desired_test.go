@@ -1,7 +1,6 @@
 package procman
 
 import (
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -20,9 +19,12 @@ func newestRun(t *testing.T, m *Manager, name string) Run {
 // A continuous job started by hand comes back when ProcMan is opened again
 // after a clean shutdown; one stopped by hand, one that gave up, and one_time
 // jobs do not; NoResume turns it off without forgetting.
-func TestDesiredStateOutlivesShutdown(t *testing.T) {
+func TestDesiredStateOutlivesShutdown(t *testing.T) { eachDialect(t, testDesiredStateOutlivesShutdown) }
+
+func testDesiredStateOutlivesShutdown(t *testing.T, d dialect) {
 	dir := t.TempDir()
-	cfg := Config{DBPath: filepath.Join(dir, "p.db"), LogDir: filepath.Join(dir, "logs"), StopTimeout: time.Second}
+	cfg := d.db(t, dir)
+	cfg.StopTimeout = time.Second
 	w := &world{t: t, dir: dir, logs: &bugLog{t: t}}
 	w.m = w.open(cfg)
 	for _, j := range []Job{
@@ -76,13 +78,15 @@ func TestDesiredStateOutlivesShutdown(t *testing.T) {
 
 // After a crash (SIGKILL), a wanted job comes back too: its lost run is
 // recorded unknown, and a new one starts with trigger resume.
-func TestDesiredStateOutlivesCrash(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "procman.db")
-	helper := startCrashingManager(t, db)
+func TestDesiredStateOutlivesCrash(t *testing.T) { eachDialect(t, testDesiredStateOutlivesCrash) }
+
+func testDesiredStateOutlivesCrash(t *testing.T, d dialect) {
+	w := &world{t: t, dir: t.TempDir(), logs: &bugLog{t: t}}
+	cfg := d.db(t, w.dir)
+	helper := startCrashingManager(t, cfg)
 	helper.Process.Signal(syscall.SIGKILL)
 	helper.Wait()
-	w := &world{t: t, dir: filepath.Dir(db), logs: &bugLog{t: t}}
-	m := w.open(Config{DBPath: db, LogDir: filepath.Join(w.dir, "logs")})
+	m := w.openAfterCrash(cfg)
 	if st, _ := m.State("svc"); st.State != StateRunning {
 		t.Fatalf("svc after the crash: %+v, want running again", st)
 	}

@@ -1,6 +1,7 @@
 // Package procman runs and supervises shell commands ("jobs") on one host.
 //
-// A Manager keeps job definitions in SQLite, runs each job as /bin/sh -c
+// A Manager keeps job definitions and run history in SQLite (Config.DBPath)
+// or PostgreSQL (Config.Postgres), runs each job as /bin/sh -c
 // COMMAND in its own process group with its output written straight to
 // LogDir/<job>/<unix-nanoseconds>.log, restarts continuous jobs with
 // exponential backoff, and stops every process of a job's group, grandchildren
@@ -47,8 +48,14 @@
 //
 // # The database
 //
-// A Manager holds its database alone, from Open to Shutdown (a flock on a
-// file beside it; Open fails with ErrLocked while another Manager holds it).
+// A Manager holds its database for its host, from Open to Shutdown: a flock
+// on a file beside a SQLite database, a session's advisory lock keyed by the
+// host's name on PostgreSQL. Open fails with ErrLocked, naming the holder,
+// while another Manager of the host holds it. On PostgreSQL, a lock lost with
+// its connection is taken again as soon as the server lets it, and Ping fails
+// meanwhile. Each job numbers its runs 1, 2, 3, ...; each run records the host
+// that ran it. Migrations are kept per dialect; on PostgreSQL they run in one
+// transaction under an advisory lock, which a crash never leaves behind.
 // Run records, retention and desired states are queued to one writer
 // goroutine and written in order, retried until the database takes them, so
 // a slow or locked database never delays supervision; Runs, Run and Logs wait

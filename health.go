@@ -26,13 +26,17 @@ const (
 // Ping reports whether ProcMan can keep its records: nil while the database
 // takes writes. Otherwise ErrClosed after Shutdown, or an error saying what is
 // wrong: the database file was deleted or replaced under ProcMan, it or its
-// file system is read-only, its disk is full, its writes have been failing
-// (and how many wait), or a write did not commit within a second. It waits
-// for that second at most; concurrent calls share one probe, and a probe
-// that committed vouches for a second while no other write waits.
+// file system is read-only, its disk is full (SQLite), the host's lock on the
+// database was lost with its connection (PostgreSQL), its writes have been
+// failing (and how many wait), or a write did not commit within a second. It
+// waits for that second at most; concurrent calls share one probe, and a
+// probe that committed vouches for a second while no other write waits.
 func (m *Manager) Ping(ctx context.Context) error {
 	if m.isClosed() {
 		return ErrClosed
+	}
+	if err := m.lock.held(); err != nil {
+		return err
 	}
 	if err := m.store.checkFile(); err != nil {
 		return err
@@ -56,7 +60,7 @@ func (w *writer) probe(ctx context.Context) error {
 		return nil
 	}
 	if w.probing == 0 {
-		w.probing = w.enqueueLocked(writeProbe)
+		w.probing = w.enqueueLocked(w.probeOp)
 	}
 	seq := w.probing
 	w.mu.Unlock()
@@ -71,8 +75,13 @@ func (w *writer) probe(ctx context.Context) error {
 // checkFile looks for what a write probe can miss: SQLite goes on writing to
 // a file deleted or replaced under it (all of it lost when ProcMan stops), and
 // to one made read-only (the next Open fails); a disk too full for the next
-// page may still take writes into pages SQLite already has.
+// page may still take writes into pages SQLite already has. A PostgreSQL
+// server keeps its files to itself, and refuses a write it cannot keep: the
+// write probe and the writer's failures tell all there is.
 func (s *store) checkFile() error {
+	if s.pg {
+		return nil
+	}
 	fi, err := os.Stat(s.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

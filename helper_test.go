@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun/driver/sqliteshim"
 )
 
@@ -21,16 +21,20 @@ import (
 const helperVar = "PROCMAN_TEST_HELPER"
 
 // runHelper is the helper process. "manager": open a Manager on the database
-// $PROCMAN_TEST_DB, create and start the continuous job "svc", print "ready"
-// and wait to be killed: a ProcMan that will crash.
+// $PROCMAN_TEST_DB (a SQLite path or a PostgreSQL URL) with its logs in
+// $PROCMAN_TEST_LOGS, create and start the continuous job "svc", print
+// "ready" and wait to be killed: a ProcMan that will crash.
 func runHelper(mode string) int {
 	if mode != "manager" {
 		fmt.Fprintln(os.Stderr, "unknown helper", mode)
 		return 2
 	}
-	db := os.Getenv("PROCMAN_TEST_DB")
+	cfg := Config{DBPath: os.Getenv("PROCMAN_TEST_DB"), LogDir: os.Getenv("PROCMAN_TEST_LOGS")}
+	if isPostgresURL(cfg.DBPath) {
+		cfg.DBPath, cfg.Postgres = "", cfg.DBPath
+	}
 	ctx := context.Background()
-	m, err := Open(ctx, Config{DBPath: db, LogDir: filepath.Join(filepath.Dir(db), "logs")})
+	m, err := Open(ctx, cfg)
 	if err == nil {
 		err = m.Create(ctx, Job{Name: "svc", Command: "sleep 1000", Type: Continuous})
 	}
@@ -48,12 +52,14 @@ func runHelper(mode string) int {
 	select {}
 }
 
-// startCrashingManager runs the "manager" helper on dbPath and returns once it
-// is ready; SIGKILL it to crash it. Cleanup kills it if the test did not.
-func startCrashingManager(t *testing.T, dbPath string) *exec.Cmd {
+// startCrashingManager runs the "manager" helper on cfg's database and logs,
+// and returns once it is ready; SIGKILL it to crash it. Cleanup kills it if
+// the test did not.
+func startCrashingManager(t *testing.T, cfg Config) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperVar+"=manager", "PROCMAN_TEST_DB="+dbPath)
+	cmd.Env = append(os.Environ(), helperVar+"=manager", "PROCMAN_TEST_DB="+cfg.DBPath+cfg.Postgres,
+		"PROCMAN_TEST_LOGS="+cfg.LogDir)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -75,13 +81,17 @@ func startCrashingManager(t *testing.T, dbPath string) *exec.Cmd {
 	return cmd
 }
 
-// holdDB takes the database's write lock from a connection of its own, as
-// another program holding BEGIN EXCLUSIVE would, until release is called
-// (cleanup calls it too). ProcMan can still read; it cannot write.
-func holdDB(t *testing.T, path string) (release func()) {
+// holdDB takes cfg's database's write lock from a connection of its own, as
+// another program holding BEGIN EXCLUSIVE (SQLite) or LOCK TABLE ... IN
+// EXCLUSIVE MODE (PostgreSQL) would, until release is called (cleanup calls
+// it too). ProcMan can still read; it cannot write.
+func holdDB(t *testing.T, cfg Config) (release func()) {
 	t.Helper()
+	if cfg.Postgres != "" {
+		return holdPostgres(t, cfg.Postgres)
+	}
 	ctx := context.Background()
-	db, err := sql.Open(sqliteshim.ShimName, "file:"+path)
+	db, err := sql.Open(sqliteshim.ShimName, "file:"+cfg.DBPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +112,32 @@ func holdDB(t *testing.T, path string) (release func()) {
 			conn.ExecContext(ctx, "ROLLBACK")
 			conn.Close()
 			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+func holdPostgres(t *testing.T, dsn string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err == nil {
+		_, err = tx.Exec(ctx, "LOCK TABLE jobs, runs, health IN EXCLUSIVE MODE")
+	}
+	if err != nil {
+		conn.Close(ctx)
+		t.Fatalf("lock the database: %v", err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			tx.Rollback(ctx)
+			conn.Close(ctx)
 		})
 	}
 	t.Cleanup(release)

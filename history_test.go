@@ -26,7 +26,11 @@ func (w *world) runs(name string) []Run {
 }
 
 func TestRunHistoryRecordsTriggersAndOutcomes(t *testing.T) {
-	w := setup(t)
+	eachDialect(t, testRunHistoryRecordsTriggersAndOutcomes)
+}
+
+func testRunHistoryRecordsTriggersAndOutcomes(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	ctx := ctxT(t)
 	w.create(Job{Name: "once", Command: "exit 4", Type: OneTime, Schedule: ScheduleReboot})
 	w.waitFor("once", StateExited)
@@ -94,8 +98,10 @@ func TestRunHistoryRecordsTriggersAndOutcomes(t *testing.T) {
 	}
 }
 
-func TestRunsBadInput(t *testing.T) {
-	w := setup(t)
+func TestRunsBadInput(t *testing.T) { eachDialect(t, testRunsBadInput) }
+
+func testRunsBadInput(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	ctx := ctxT(t)
 	w.create(Job{Name: "a", Command: "true", Type: OneTime})
 	if _, err := w.m.Run(ctx, "a", 12345); !errors.Is(err, ErrNotFound) {
@@ -129,8 +135,10 @@ func readAll(t *testing.T, rc io.ReadCloser) string {
 	return string(b)
 }
 
-func TestLogsWholeTailAndByRun(t *testing.T) {
-	w := setup(t)
+func TestLogsWholeTailAndByRun(t *testing.T) { eachDialect(t, testLogsWholeTailAndByRun) }
+
+func testLogsWholeTailAndByRun(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	ctx := ctxT(t)
 	w.create(Job{Name: "count", Command: `seq 1 $N`, Type: OneTime, Env: map[string]string{"N": "5"}})
 	w.start("count")
@@ -169,8 +177,10 @@ func TestLogsWholeTailAndByRun(t *testing.T) {
 	}
 }
 
-func TestLogsFollowUntilRunEnds(t *testing.T) {
-	w := setup(t)
+func TestLogsFollowUntilRunEnds(t *testing.T) { eachDialect(t, testLogsFollowUntilRunEnds) }
+
+func testLogsFollowUntilRunEnds(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	gate := filepath.Join(w.dir, "gate")
 	// Prints, then waits for the test to create the gate file, then prints again and ends.
 	w.create(Job{Name: "talk", Type: OneTime, Dir: w.dir,
@@ -359,8 +369,10 @@ func drain(ch <-chan Event) chan Event {
 	}
 }
 
-func TestRetentionKeepsNewestRuns(t *testing.T) {
-	w := setup(t, Config{KeepRuns: 3})
+func TestRetentionKeepsNewestRuns(t *testing.T) { eachDialect(t, testRetentionKeepsNewestRuns) }
+
+func testRetentionKeepsNewestRuns(t *testing.T, d dialect) {
+	w := setupOn(t, d, Config{KeepRuns: 3})
 	w.create(Job{Name: "r", Command: "echo $$", Type: OneTime})
 	for range 5 {
 		w.start("r")
@@ -378,11 +390,35 @@ func TestRetentionKeepsNewestRuns(t *testing.T) {
 	}
 }
 
+// Each job numbers its runs from 1, so retention must prune by job and ID:
+// one job's retention never takes another job's runs of the same IDs.
+func TestRetentionPrunesOnlyItsJob(t *testing.T) { eachDialect(t, testRetentionPrunesOnlyItsJob) }
+
+func testRetentionPrunesOnlyItsJob(t *testing.T, d dialect) {
+	w := setupOn(t, d)
+	w.create(Job{Name: "keeper", Command: "true", Type: OneTime})
+	w.create(Job{Name: "pruner", Command: "true", Type: OneTime, KeepRuns: 1})
+	for _, name := range []string{"keeper", "keeper", "pruner", "pruner", "pruner"} {
+		w.start(name)
+		w.waitFor(name, StateExited)
+	}
+	if runs := w.runs("pruner"); len(runs) != 1 || runs[0].ID != 3 {
+		t.Errorf("pruner's runs: %+v, want only run 3", runs)
+	}
+	if runs := w.runs("keeper"); len(runs) != 2 {
+		t.Errorf("keeper's runs: %+v, want both (runs 1 and 2 of another job were pruned)", runs)
+	}
+}
+
 // Runs that failed to start and skipped ticks count toward keep_runs like any
 // other: a job that cannot start, or whose ticks keep being skipped, must not
 // grow its history without bound.
 func TestRetentionCountsFailedStartsAndSkips(t *testing.T) {
-	w := setup(t)
+	eachDialect(t, testRetentionCountsFailedStartsAndSkips)
+}
+
+func testRetentionCountsFailedStartsAndSkips(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	w.create(Job{Name: "nodir", Command: "true", Type: Continuous, Dir: "/nonexistent/dir", KeepRuns: 3,
 		MaxRetries: 12, BackoffInitial: dur(time.Millisecond), BackoffMax: dur(time.Millisecond)})
 	w.startFails("nodir")
@@ -426,8 +462,10 @@ func TestFailedSpawnRemovesItsLogFile(t *testing.T) {
 	}
 }
 
-func TestRetentionCapsLogBytes(t *testing.T) {
-	w := setup(t)
+func TestRetentionCapsLogBytes(t *testing.T) { eachDialect(t, testRetentionCapsLogBytes) }
+
+func testRetentionCapsLogBytes(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	// Each run writes 1000 bytes; a 2500-byte cap keeps two logs.
 	w.create(Job{Name: "b", Command: "head -c 1000 /dev/zero", Type: OneTime, MaxLogBytes: 2500})
 	for range 4 {
@@ -449,7 +487,11 @@ func TestRetentionCapsLogBytes(t *testing.T) {
 }
 
 func TestRetentionNeverTouchesTheRunningLog(t *testing.T) {
-	w := setup(t, Config{KeepRuns: 1})
+	eachDialect(t, testRetentionNeverTouchesTheRunningLog)
+}
+
+func testRetentionNeverTouchesTheRunningLog(t *testing.T, d dialect) {
+	w := setupOn(t, d, Config{KeepRuns: 1})
 	w.create(Job{Name: "s", Command: "echo up; sleep 100", Type: Continuous, MinUptime: dur(time.Millisecond)})
 	w.start("s")
 	st := w.waitFor("s", StateRunning)
@@ -469,8 +511,12 @@ func TestRetentionNeverTouchesTheRunningLog(t *testing.T) {
 // TestRecoveryReapsOrphansAndMarksUnknown plays a ProcMan that died: its run
 // is still open in the database and its process group still runs.
 func TestRecoveryReapsOrphansAndMarksUnknown(t *testing.T) {
+	eachDialect(t, testRecoveryReapsOrphansAndMarksUnknown)
+}
+
+func testRecoveryReapsOrphansAndMarksUnknown(t *testing.T, d dialect) {
 	dir := t.TempDir()
-	cfg := Config{DBPath: filepath.Join(dir, "p.db"), LogDir: filepath.Join(dir, "logs")}
+	cfg := d.db(t, dir)
 	ctx := ctxT(t)
 	m, err := Open(ctx, cfg)
 	if err != nil {
@@ -504,8 +550,8 @@ func TestRecoveryReapsOrphansAndMarksUnknown(t *testing.T) {
 	// ProcMan dies: only its child is left to recognise.
 	syscall.Kill(orphan.Process.Pid, syscall.SIGKILL)
 	orphan.Wait()
-	openRun(t, cfg.DBPath, "lost", orphan.Process.Pid, gc, "orphan-run")
-	openRun(t, cfg.DBPath, "stranger", innocent.Process.Pid, innocent.Process.Pid, "stranger-run")
+	openRun(t, cfg, "lost", orphan.Process.Pid, gc, "orphan-run")
+	openRun(t, cfg, "stranger", innocent.Process.Pid, innocent.Process.Pid, "stranger-run")
 
 	m2, err := Open(ctx, cfg)
 	if err != nil {
@@ -536,7 +582,7 @@ func TestRecoveryReapsOrphansAndMarksUnknown(t *testing.T) {
 // openRun records an open run as a dead ProcMan would have left it: pid was
 // its shell, a member of the group is alive, and the recorded start time is
 // off by one when the pid is a stranger's.
-func openRun(t *testing.T, db, job string, pid, member int, invocation string) {
+func openRun(t *testing.T, db Config, job string, pid, member int, invocation string) {
 	t.Helper()
 	st, ok := readStat(fmt.Sprint(member))
 	if !ok {
@@ -547,8 +593,10 @@ func openRun(t *testing.T, db, job string, pid, member int, invocation string) {
 }
 
 // A log removed behind ProcMan's back (retention racing a reader) is a 404, not a fault.
-func TestLogsOfARemovedFile(t *testing.T) {
-	w := setup(t)
+func TestLogsOfARemovedFile(t *testing.T) { eachDialect(t, testLogsOfARemovedFile) }
+
+func testLogsOfARemovedFile(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	w.create(Job{Name: "gone", Command: "echo hi", Type: OneTime})
 	w.start("gone")
 	st := w.waitFor("gone", StateExited)
@@ -569,8 +617,10 @@ func gatedCounter(name, dir string) Job {
 
 // Following a job goes on into its next runs, with a marker line between
 // them (after a newline the run did not write), until the job comes to rest.
-func TestLogsFollowGoesOnIntoNextRuns(t *testing.T) {
-	w := setup(t)
+func TestLogsFollowGoesOnIntoNextRuns(t *testing.T) { eachDialect(t, testLogsFollowGoesOnIntoNextRuns) }
+
+func testLogsFollowGoesOnIntoNextRuns(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	w.create(gatedCounter("svc", w.dir))
 	w.start("svc")
 	rc, err := w.m.Logs(ctxT(t), "svc", LogOptions{Follow: true})
@@ -598,7 +648,11 @@ func TestLogsFollowGoesOnIntoNextRuns(t *testing.T) {
 // prepared) reads the last one and waits for the next; a restart by hand,
 // which stops the job, ends it.
 func TestLogsFollowBetweenRunsAndUntilStopped(t *testing.T) {
-	w := setup(t)
+	eachDialect(t, testLogsFollowBetweenRunsAndUntilStopped)
+}
+
+func testLogsFollowBetweenRunsAndUntilStopped(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	w.create(Job{Name: "svc", Type: Continuous, Dir: w.dir, MinUptime: dur(time.Hour),
 		BackoffInitial: dur(time.Millisecond), BackoffMax: dur(time.Millisecond),
 		Command: `if [ -e up ]; then echo up; exec sleep 1000; fi; echo down; touch up; exit 1`})

@@ -10,8 +10,10 @@ import (
 
 // A job created under the name of a deleted one is a new job: none of the
 // old one's runs or logs are its own, now or after a restart.
-func TestRecreatedJobHasNoHistory(t *testing.T) {
-	w := setup(t)
+func TestRecreatedJobHasNoHistory(t *testing.T) { eachDialect(t, testRecreatedJobHasNoHistory) }
+
+func testRecreatedJobHasNoHistory(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	w.create(Job{Name: "j", Command: "echo old", Type: OneTime})
 	w.start("j")
 	w.waitFor("j", StateExited)
@@ -52,12 +54,13 @@ func TestRecreatedJobHasNoHistory(t *testing.T) {
 
 // A database of the schema before job identities: its runs go to the job of
 // their name created before they started, so a re-created job's history is
-// told from its predecessor's there too.
+// told from its predecessor's there too. (SQLite only: PostgreSQL's schema
+// begins after identities.)
 func TestMigrationGivesRunsToTheirJob(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "procman.db")
-	s := &store{path: db, db: openPool(db, poolBusy, 1)}
-	if err := s.init(ctxT(t), migrationsOf(migrationSteps()[:5])); err != nil {
+	s := &store{path: db, db: openSQLitePool(db, poolBusy, 1)}
+	if err := s.migrateSQLite(ctxT(t), migrationsOf(sqliteMigrations()[:5])); err != nil {
 		t.Fatal(err)
 	}
 	at := func(d time.Duration) time.Time { return time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC).Add(d) }

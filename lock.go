@@ -2,23 +2,47 @@ package procman
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// dbLock holds a database for one Manager: an exclusive flock(2) on a file
-// beside it. Two Managers on one database would each take the other's runs
-// for leftovers of a crash and kill them; the kernel releases a flock when its
-// holder ends, however it ends, so a crash never leaves the database held.
-type dbLock struct{ f *os.File }
+// dbLock holds a database for one Manager of a host, from Open to the end of
+// Shutdown. Two Managers of one host on one database would each take the
+// other's runs for leftovers of a crash and kill them, and number the same
+// jobs' runs from memory.
+type dbLock interface {
+	// held is nil while the lock is held; else it says why not (health.go).
+	held() error
+	release() error
+}
 
-// lockDB takes the lock of the database at dbPath, or fails with ErrLocked
+// lockDatabase takes d's lock for this host, or fails with ErrLocked naming
+// the holder, having changed nothing: for SQLite a flock beside the file
+// (below), for PostgreSQL a session's advisory lock (lock_pg.go).
+func lockDatabase(ctx context.Context, d database, log *slog.Logger) (dbLock, error) {
+	if d.pg != nil {
+		return lockPostgres(ctx, d, log)
+	}
+	if err := checkDBPath(d.path); err != nil { // before the lock file is made beside it
+		return nil, err
+	}
+	return lockFile(d.path)
+}
+
+// fileLock holds a SQLite database: an exclusive flock(2) on a file beside
+// it. The kernel releases a flock when its holder ends, however it ends, so a
+// crash never leaves the database held.
+type fileLock struct{ f *os.File }
+
+// lockFile takes the lock of the database at dbPath, or fails with ErrLocked
 // naming the holder's pid, having changed nothing.
-func lockDB(dbPath string) (*dbLock, error) {
+func lockFile(dbPath string) (*fileLock, error) {
 	path := dbPath + ".lock"
 	// Opened close-on-exec (as Go opens every file): no job inherits the lock.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
@@ -38,7 +62,7 @@ func lockDB(dbPath string) (*dbLock, error) {
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &dbLock{f: f}, nil
+	return &fileLock{f: f}, nil
 }
 
 // lockHolder names the process that wrote its pid into the lock file.
@@ -51,11 +75,9 @@ func lockHolder(f *os.File) string {
 	return "a process that has not written its pid yet"
 }
 
+// held: a flock lasts as long as its file is open.
+func (l *fileLock) held() error { return nil }
+
 // release ends the hold. The file stays: removing it would let a third
 // Manager lock a new file while a second still holds the old one.
-func (l *dbLock) release() error {
-	if l == nil {
-		return nil
-	}
-	return l.f.Close()
-}
+func (l *fileLock) release() error { return l.f.Close() }

@@ -3,6 +3,7 @@ package procman
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,14 +13,90 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Mk-Chan/procman/internal/pgtest"
 	"go.uber.org/goleak"
 )
+
+// pg is the PostgreSQL server of the tests that run on both databases, each
+// with a database of its own; pgRestarts is another, for the tests that
+// restart it (pgfaults_test.go).
+var pg, pgRestarts pgtest.Lazy
 
 func TestMain(m *testing.M) {
 	if h := os.Getenv(helperVar); h != "" { // this binary re-run as a helper process (helper_test.go)
 		os.Exit(runHelper(h))
 	}
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	pg.Stop()
+	pgRestarts.Stop()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// dialect is a kind of database the Manager keeps its records in.
+type dialect string
+
+const (
+	sqliteDB   dialect = "sqlite"
+	postgresDB dialect = "postgres"
+)
+
+// eachDialect runs test once on SQLite and once on PostgreSQL, as subtests.
+// The PostgreSQL one is skipped, saying so, only where PostgreSQL is not
+// installed (pgtest; CI requires it).
+func eachDialect(t *testing.T, test func(t *testing.T, d dialect)) {
+	for _, d := range []dialect{sqliteDB, postgresDB} {
+		t.Run(string(d), func(t *testing.T) { test(t, d) })
+	}
+}
+
+// db returns a Config naming a new, empty database of dialect d (a file in
+// dir for SQLite), with its logs in dir.
+func (d dialect) db(t *testing.T, dir string) Config {
+	t.Helper()
+	cfg := Config{LogDir: filepath.Join(dir, "logs")}
+	if d == postgresDB {
+		cfg.Postgres = pg.DB(t)
+	} else {
+		cfg.DBPath = filepath.Join(dir, "procman.db")
+	}
+	return cfg
+}
+
+// setupOn is setup on a new database of dialect d.
+func setupOn(t *testing.T, d dialect, cfgs ...Config) *world {
+	t.Helper()
+	var cfg Config
+	if len(cfgs) > 0 {
+		cfg = cfgs[0]
+	}
+	if d == postgresDB {
+		cfg.Postgres = pg.DB(t)
+	}
+	return setup(t, cfg)
+}
+
+// openTestStore opens the store of cfg's database, which no Manager holds.
+func openTestStore(t *testing.T, cfg Config) *store {
+	t.Helper()
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := cfg.database()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := openStore(ctxT(t), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // world is one Manager in a temporary folder.
@@ -73,7 +150,7 @@ func setup(t *testing.T, cfgs ...Config) *world {
 	if len(cfgs) > 0 {
 		cfg = cfgs[0]
 	}
-	if cfg.DBPath == "" {
+	if cfg.DBPath == "" && cfg.Postgres == "" {
 		cfg.DBPath = filepath.Join(dir, "procman.db")
 	}
 	cfg.LogDir = filepath.Join(dir, "logs")
@@ -91,6 +168,11 @@ func (w *world) open(cfg Config) *Manager {
 	if err != nil {
 		w.t.Fatalf("Open: %v", err)
 	}
+	return w.owned(m)
+}
+
+// owned shuts m down when the test ends.
+func (w *world) owned(m *Manager) *Manager {
 	w.t.Cleanup(func() {
 		// A test that forced a shutdown already saw its deadline error.
 		if err := m.Shutdown(context.Background()); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -98,6 +180,24 @@ func (w *world) open(cfg Config) *Manager {
 		}
 	})
 	return m
+}
+
+// openAfterCrash is open after the database's last holder was killed. On
+// PostgreSQL its lock goes once the server sees the dead process's connection
+// close, a moment later: Open is tried again while it is refused for that.
+func (w *world) openAfterCrash(cfg Config) *Manager {
+	w.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := Open(context.Background(), cfg)
+		if err == nil {
+			return w.owned(m)
+		}
+		if !errors.Is(err, ErrLocked) || time.Now().After(deadline) {
+			w.t.Fatalf("Open after the holder was killed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -227,23 +327,21 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// insertOpenRun records a run of the job named row.Job in the database at
-// dbPath, which no Manager holds, as a ProcMan that died would have left it.
-func insertOpenRun(t *testing.T, dbPath string, row runRow) {
+// insertOpenRun records a run of the job named row.Job in cfg's database,
+// which no Manager holds, as a ProcMan of this host that died would have left it.
+func insertOpenRun(t *testing.T, cfg Config, row runRow) {
 	t.Helper()
 	ctx := ctxT(t)
-	s, err := openStore(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openTestStore(t, cfg)
 	defer s.close()
 	if err := s.db.NewRaw("SELECT id FROM jobs WHERE name = ?", row.Job).Scan(ctx, &row.JobID); err != nil {
 		t.Fatalf("job %s: %v", row.Job, err)
 	}
-	if row.ID, err = s.maxRunID(ctx); err != nil {
+	last, err := s.lastRunIDs(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	row.ID++
+	row.ID, row.Host = last[row.JobID]+1, thisHost()
 	if err := insertRun(ctx, s.db, &row); err != nil {
 		t.Fatal(err)
 	}

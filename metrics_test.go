@@ -194,7 +194,7 @@ func TestMetricsFailedStartSkipAndUnknown(t *testing.T) {
 	if err := w.m.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	insertOpenRun(t, cfg.DBPath, runRow{Job: "nodir", Trigger: string(TriggerManual), StartedAt: time.Now().UTC()})
+	insertOpenRun(t, cfg, runRow{Job: "nodir", Trigger: string(TriggerManual), StartedAt: time.Now().UTC()})
 	m2 := w.open(cfg)
 	g2 := m2.Metrics()
 	wantMetric(t, g2, 1, "procman_runs_finished_total", "outcome", "unknown")

@@ -23,10 +23,9 @@ import (
 type Manager struct {
 	cfg   Config
 	log   *slog.Logger
-	lock  *dbLock // held from Open to the end of Shutdown
+	lock  dbLock // held from Open to the end of Shutdown
 	store *store
-	w     *writer      // every database write but the definitions', in order (writer.go)
-	runID atomic.Int64 // the last run ID given (nextRunID)
+	w     *writer // every database write but the definitions', in order (writer.go)
 	guard *guardian
 	kids  *reaper         // every child process: runs, the guardian, adopted orphans
 	rot   *runlog.Watcher // keeps running runs' log files under max_run_log_bytes
@@ -57,9 +56,9 @@ type Manager struct {
 	prepareRun func(Job) (*spawnPrep, error)
 }
 
-// Open opens (or creates) the database, which it holds until Shutdown (a
-// second Open fails with ErrLocked, having touched nothing), starts the
-// guardian process, loads every job, and starts those with the reboot
+// Open opens (or creates) the database, which it holds for this host until
+// Shutdown (a second Open fails with ErrLocked, having touched nothing), starts
+// the guardian process, loads every job, and starts those with the reboot
 // schedule and the continuous jobs that were running when the last Manager on
 // the database ended (see Config.NoResume).
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
@@ -67,14 +66,15 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkDBPath(cfg.DBPath); err != nil { // before the lock file is made beside it
-		return nil, err
-	}
-	lock, err := lockDB(cfg.DBPath)
+	db, err := cfg.database()
 	if err != nil {
 		return nil, err
 	}
-	m, err := open(ctx, cfg, lock)
+	lock, err := lockDatabase(ctx, db, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	m, err := open(ctx, cfg, db, lock)
 	if err != nil {
 		lock.release()
 		return nil, err
@@ -82,15 +82,18 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	m.w.start()
 	m.cron.Start()
 	m.startAtOpen(ctx)
-	m.log.Info("procman open", "db", cfg.DBPath, "logs", cfg.LogDir, "jobs", len(m.jobs))
+	m.log.Info("procman open", "db", db.name, "host", cfg.host, "logs", cfg.LogDir, "jobs", len(m.jobs))
 	return m, nil
 }
 
 // open builds the Manager on a locked database: store, guardian, jobs.
-func open(ctx context.Context, cfg Config, lock *dbLock) (*Manager, error) {
-	st, err := openStore(ctx, cfg.DBPath)
+func open(ctx context.Context, cfg Config, db database, lock dbLock) (*Manager, error) {
+	st, err := openStore(ctx, db)
 	if err != nil {
 		return nil, err
+	}
+	if l, ok := lock.(*pgLock); ok {
+		l.setOnLost(st.dropIdle)
 	}
 	jobs, err := st.all(ctx)
 	if err != nil {
@@ -108,7 +111,7 @@ func open(ctx context.Context, cfg Config, lock *dbLock) (*Manager, error) {
 		st.close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, cfg.Logger),
+	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, writeProbe(cfg.host), cfg.Logger),
 		guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger),
 		rot: runlog.NewWatcher(cfg.Logger)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -137,14 +140,14 @@ func (m *Manager) load(ctx context.Context, jobs []storedJob) error {
 	if err != nil {
 		return err
 	}
-	top, err := m.store.maxRunID(ctx)
+	top, err := m.store.lastRunIDs(ctx)
 	if err != nil {
 		return err
 	}
-	m.runID.Store(top)
 	for _, j := range jobs {
 		r := newRunner(m, j.id, j.Job)
 		r.wanted = j.wanted
+		r.lastRunID.Store(top[j.id])
 		if run, ok := last[j.id]; ok {
 			r.st.LastRun = run.summary()
 		}

@@ -72,7 +72,7 @@ func (m *Manager) retain(ctx context.Context, db bun.IDB, jobID string, j Job, r
 	if plan.dropLive > 0 {
 		running.DropThrough(live[plan.dropLive-1].Path)
 	}
-	return pruneRuns(ctx, db, plan.del, plan.pruned)
+	return pruneRuns(ctx, db, jobID, plan.del, plan.pruned)
 }
 
 // retentionPlan is what prune removes.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,8 @@ type runner struct {
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
 	wanted  bool // the desired state (desired.go)
+
+	lastRunID atomic.Int64 // the ID of the job's last run (runs.go)
 }
 
 func newRunner(m *Manager, id string, j Job) *runner {

@@ -8,11 +8,13 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// Run is one run of a job, as recorded in the runs table. IDs are given by
-// the Manager, in order, and never twice on one database.
+// Run is one run of a job, as recorded in the runs table. A job's runs are
+// numbered 1, 2, 3, ... in the order they start, never twice.
 type Run struct {
-	ID        int64      `json:"id"`
-	Job       string     `json:"job"`
+	ID  int64  `json:"id"`
+	Job string `json:"job"`
+	// Host is the host that ran it (absent for runs recorded before runs had one).
+	Host      string     `json:"host,omitempty"`
 	Trigger   Trigger    `json:"trigger"`
 	StartedAt time.Time  `json:"started_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
@@ -90,10 +92,12 @@ func (m *Manager) Run(ctx context.Context, name string, id int64) (Run, error) {
 	return m.store.run(ctx, r.id, name, id)
 }
 
-// nextRunID gives a run its ID. The Manager holds the database alone
-// (lock.go), so IDs come from memory: a run's record may wait in the writer's
-// queue, and a failed write never lets two runs share an ID.
-func (m *Manager) nextRunID() int64 { return m.runID.Add(1) }
+// nextRunID gives a run of the job its ID, the next after the job's last.
+// A job runs on one host at a time, whose Manager holds the database for that
+// host (lock.go), so IDs come from memory, asking no one: a run's record may
+// wait in the writer's queue, and a failed write never lets two runs share an
+// ID.
+func (r *runner) nextRunID() int64 { return r.lastRunID.Add(1) }
 
 // recordRun queues a run's first record; the writer retries it until the
 // database takes it.
@@ -103,7 +107,7 @@ func (r *runner) recordRun(row runRow) {
 
 // recordStart saves a run as it begins.
 func (r *runner) recordStart(p *proc, trigger Trigger) {
-	p.row.ID, p.row.JobID = r.m.nextRunID(), r.id
+	p.row.ID, p.row.JobID, p.row.Host = r.nextRunID(), r.id, r.m.cfg.host
 	p.row.Job, p.row.Trigger = r.name, string(trigger)
 	r.recordRun(p.row)
 	r.m.metrics.runStarted(trigger)
@@ -118,7 +122,7 @@ func (r *runner) recordStart(p *proc, trigger Trigger) {
 // retention: such runs count as any other.
 func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 	now := dbNow()
-	row := runRow{ID: r.m.nextRunID(), JobID: r.id, Job: r.name, Trigger: string(trigger), StartedAt: now, EndedAt: &now,
+	row := runRow{ID: r.nextRunID(), JobID: r.id, Job: r.name, Host: r.m.cfg.host, Trigger: string(trigger), StartedAt: now, EndedAt: &now,
 		Outcome: string(OutcomeFailedToStart), Error: cause.Error()}
 	r.recordRun(row)
 	r.m.metrics.failedStart(trigger)

@@ -18,7 +18,6 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/sqliteshim"
-	"github.com/uptrace/bun/migrate"
 )
 
 // store persists job definitions and run history. It is the only code that
@@ -34,19 +33,21 @@ import (
 type store struct {
 	db     *bun.DB
 	wdb    *bun.DB
-	path   string
-	file   os.FileInfo // the database file as opened: health.go notices it deleted or replaced
+	pg     bool        // PostgreSQL (store_pg.go); else SQLite
+	path   string      // SQLite's file
+	file   os.FileInfo // that file as opened: health.go notices it deleted or replaced
 	closed atomic.Bool // reads that come in as the Manager shuts down get ErrClosed, not a driver error
 }
 
-// Busy timeouts: how long a statement waits for another connection's write
-// lock. SQLite's wait ignores the context, so these bound it. A definition
-// write's caller learns of a failure after writerBusy; the writer retries
-// anyway, and a short wait keeps its shutdown drain within its bound.
+// Busy timeouts: how long a statement waits for another connection's lock
+// (SQLite's busy_timeout, PostgreSQL's lock_timeout). SQLite's wait ignores
+// the context, so these bound it. A definition write's caller learns of a
+// failure after writerBusy; the writer retries anyway, and a short wait keeps
+// its shutdown drain within its bound.
 const (
 	poolBusy   = 5 * time.Second
 	writerBusy = time.Second
-	poolConns  = 4 // concurrent readers; SQLite in WAL mode never makes them wait for a writer
+	poolConns  = 4 // concurrent readers; neither SQLite in WAL mode nor PostgreSQL makes them wait for a writer
 )
 
 type jobRow struct {
@@ -77,12 +78,20 @@ func checkDBPath(path string) error {
 	return nil
 }
 
-func openStore(ctx context.Context, path string) (*store, error) {
+// openStore opens the database d names, and brings its schema up to date.
+func openStore(ctx context.Context, d database) (*store, error) {
+	if d.pg != nil {
+		return openPostgres(ctx, d)
+	}
+	return openSQLite(ctx, d.path)
+}
+
+func openSQLite(ctx context.Context, path string) (*store, error) {
 	if err := checkDBPath(path); err != nil {
 		return nil, err
 	}
-	s := &store{path: path, db: openPool(path, poolBusy, poolConns)}
-	if err := s.init(ctx, migrations()); err != nil {
+	s := &store{path: path, db: openSQLitePool(path, poolBusy, poolConns)}
+	if err := s.migrateSQLite(ctx, migrationsOf(sqliteMigrations())); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -91,14 +100,14 @@ func openStore(ctx context.Context, path string) (*store, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s.file, s.wdb = fi, openPool(path, writerBusy, 1)
+	s.file, s.wdb = fi, openSQLitePool(path, writerBusy, 1)
 	return s, nil
 }
 
-// openPool opens a handle of up to conns connections, each set up alike.
+// openSQLitePool opens a handle of up to conns connections, each set up alike.
 // Transactions begin IMMEDIATE: one that reads and then writes (retention)
 // must not fail on upgrading its lock, which no busy timeout would retry.
-func openPool(path string, busy time.Duration, conns int) *bun.DB {
+func openSQLitePool(path string, busy time.Duration, conns int) *bun.DB {
 	name := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) + "?_txlock=immediate"
 	sqldb := sql.OpenDB(connector{name: name, setup: []string{
 		fmt.Sprintf("PRAGMA busy_timeout = %d", busy.Milliseconds()),
@@ -135,99 +144,6 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 }
 
 func (c connector) Driver() driver.Driver { return sqliteshim.Driver() }
-
-func (s *store) init(ctx context.Context, ms *migrate.Migrations) error {
-	if _, err := s.db.ExecContext(ctx, "PRAGMA journal_mode = WAL"); err != nil { // kept in the file
-		return err
-	}
-	mg := migrate.NewMigrator(s.db, ms, migrate.WithMarkAppliedOnSuccess(true))
-	if err := mg.Init(ctx); err != nil {
-		return err
-	}
-	if _, err := mg.Migrate(ctx); err != nil {
-		return err
-	}
-	return nil
-}
-
-// migrations lists the schema versions in order.
-func migrations() *migrate.Migrations { return migrationsOf(migrationSteps()) }
-
-// migrationStep is one schema version: SQL, then, for what SQL alone cannot
-// write, code.
-type migrationStep struct {
-	sql  []string
-	code func(context.Context, bun.Tx) error
-}
-
-// migrationSteps are the schema versions, each frozen: later versions are
-// appended, never edited, so every database upgrades the same way.
-func migrationSteps() []migrationStep {
-	return []migrationStep{
-		{sql: []string{`CREATE TABLE jobs (
-			name TEXT PRIMARY KEY, command TEXT NOT NULL, type TEXT NOT NULL, schedule TEXT NOT NULL,
-			dir TEXT NOT NULL, env TEXT, stop_signal TEXT NOT NULL, stop_timeout INTEGER NOT NULL,
-			backoff_initial INTEGER NOT NULL, backoff_max INTEGER NOT NULL, min_uptime INTEGER NOT NULL,
-			max_retries INTEGER NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL)`}},
-		// Runs outlive their job's definition, so no foreign key.
-		{sql: []string{`CREATE TABLE runs (
-			id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, trigger TEXT NOT NULL,
-			started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP, pid INTEGER NOT NULL, pgid INTEGER NOT NULL,
-			proc_start INTEGER NOT NULL, exit_code INTEGER, signal TEXT NOT NULL,
-			outcome TEXT NOT NULL, error TEXT NOT NULL, log_file TEXT NOT NULL, log_bytes INTEGER NOT NULL,
-			pruned BOOLEAN NOT NULL, invocation TEXT NOT NULL DEFAULT '')`,
-			`CREATE INDEX runs_job_id ON runs (job, id)`,
-			`CREATE INDEX runs_open ON runs (ended_at) WHERE ended_at IS NULL`}},
-		{sql: []string{`ALTER TABLE jobs ADD COLUMN keep_runs INTEGER NOT NULL DEFAULT 0`,
-			`ALTER TABLE jobs ADD COLUMN max_log_bytes INTEGER NOT NULL DEFAULT 0`}},
-		{sql: []string{`ALTER TABLE jobs ADD COLUMN overlap TEXT NOT NULL DEFAULT ''`}},
-		{sql: []string{`ALTER TABLE jobs ADD COLUMN run_as TEXT NOT NULL DEFAULT ''`,
-			`ALTER TABLE jobs ADD COLUMN env_file TEXT NOT NULL DEFAULT ''`}},
-		// Job identity: history belongs to one incarnation of a job, not to its
-		// name. A run is given to the job of its name created before it
-		// started; the runs of an earlier job of that name, since deleted, to
-		// none. (Times are text of one format, so they compare as strings.) A
-		// job is found by name, its key, and id: no index on id, whose random
-		// keys would cost every create a page.
-		{sql: []string{`ALTER TABLE jobs ADD COLUMN id TEXT NOT NULL DEFAULT ''`,
-			`UPDATE jobs SET id = lower(hex(randomblob(16)))`,
-			`ALTER TABLE runs ADD COLUMN job_id TEXT NOT NULL DEFAULT ''`,
-			`UPDATE runs SET job_id = coalesce((SELECT id FROM jobs
-				WHERE jobs.name = runs.job AND jobs.created_at <= runs.started_at), '')`,
-			`DROP INDEX runs_job_id`,
-			`CREATE INDEX runs_job ON runs (job_id, id)`}},
-		// One row that /healthz rewrites to prove the database takes writes.
-		{sql: []string{`CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), written_at TIMESTAMP NOT NULL)`}},
-		// The desired state: a continuous job started and not stopped by a user.
-		{sql: []string{`ALTER TABLE jobs ADD COLUMN wanted BOOLEAN NOT NULL DEFAULT 0`}},
-		{sql: []string{`ALTER TABLE jobs ADD COLUMN max_run_log_bytes INTEGER NOT NULL DEFAULT 0`}},
-		// Definitions as JSON: the columns of each field give way to one.
-		{sql: []string{`ALTER TABLE jobs ADD COLUMN def TEXT NOT NULL DEFAULT ''`}, code: definitionsAsJSON},
-	}
-}
-
-func migrationsOf(steps []migrationStep) *migrate.Migrations {
-	ms := migrate.NewMigrations()
-	for i, step := range steps {
-		ms.Add(migrate.Migration{
-			Name: fmt.Sprintf("%014d", 20261125000001+i),
-			Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-				return m.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-					for _, q := range step.sql {
-						if _, err := tx.ExecContext(ctx, q); err != nil {
-							return err
-						}
-					}
-					if step.code != nil {
-						return step.code(ctx, tx)
-					}
-					return nil
-				})
-			},
-		})
-	}
-	return ms
-}
 
 func (s *store) close() error {
 	s.closed.Store(true)
@@ -316,20 +232,18 @@ func setWanted(ctx context.Context, db bun.IDB, name, id string, wanted bool) er
 	return nil
 }
 
-// writeProbe rewrites the health row: a write that must commit (health.go).
-func writeProbe(ctx context.Context, db bun.IDB) error {
-	_, err := db.NewRaw(`INSERT INTO health (id, written_at) VALUES (1, ?)
-		ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at`, time.Now().UTC()).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("health probe: %w", err)
+// writeProbe returns the write of host's health row: one that must commit
+// (health.go). Each host has its row, so that hosts sharing a database do
+// not take turns on one.
+func writeProbe(host string) func(context.Context, bun.IDB) error {
+	return func(ctx context.Context, db bun.IDB) error {
+		_, err := db.NewRaw(`INSERT INTO health (host, written_at) VALUES (?, ?)
+			ON CONFLICT (host) DO UPDATE SET written_at = excluded.written_at`, host, time.Now().UTC()).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("health probe: %w", err)
+		}
+		return nil
 	}
-	return nil
-}
-
-func isUniqueViolation(err error) bool {
-	// Both drivers sqliteshim may pick report this text; matching it keeps the
-	// store free of driver-specific error types.
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
 func toRow(j Job) jobRow {

@@ -17,9 +17,12 @@ import (
 type runRow struct {
 	bun.BaseModel `bun:"table:runs"`
 
-	ID        int64      `bun:"id,pk,autoincrement"` // given by the Manager (Manager.nextRunID)
-	JobID     string     `bun:"job_id,notnull"`      // jobRow.ID
+	// A run is keyed by its job and its number among the job's runs, given by
+	// the job's runner (runner.nextRunID).
+	JobID     string     `bun:"job_id,pk"` // jobRow.ID
+	ID        int64      `bun:"id,pk"`
 	Job       string     `bun:"job,notnull"`
+	Host      string     `bun:"host,notnull"` // the host that ran it; "" in rows older than the column
 	Trigger   string     `bun:"trigger,notnull"`
 	StartedAt time.Time  `bun:"started_at,notnull"`
 	EndedAt   *time.Time `bun:"ended_at"`
@@ -39,7 +42,11 @@ type runRow struct {
 }
 
 func (r runRow) run() Run {
-	return Run{ID: r.ID, Job: r.Job, Trigger: Trigger(r.Trigger), StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+	if r.EndedAt != nil { // PostgreSQL's driver gives times in the local zone
+		ended := r.EndedAt.UTC()
+		r.EndedAt = &ended
+	}
+	return Run{ID: r.ID, Job: r.Job, Host: r.Host, Trigger: Trigger(r.Trigger), StartedAt: r.StartedAt.UTC(), EndedAt: r.EndedAt,
 		PID: r.PID, PGID: r.PGID, ProcStart: r.ProcStart, ExitCode: r.ExitCode, Signal: r.Signal,
 		Outcome: Outcome(r.Outcome), Error: r.Error, LogFile: r.LogFile, Pruned: r.Pruned, Invocation: r.Invocation}
 }
@@ -47,7 +54,7 @@ func (r runRow) run() Run {
 // insertRun records a run as it starts (or fails to). The writer may apply
 // it twice, if a commit failed after all: the second time does nothing.
 func insertRun(ctx context.Context, db bun.IDB, row *runRow) error {
-	if _, err := db.NewInsert().Model(row).On("CONFLICT (id) DO NOTHING").Returning("NULL").Exec(ctx); err != nil {
+	if _, err := db.NewInsert().Model(row).On("CONFLICT (job_id, id) DO NOTHING").Exec(ctx); err != nil {
 		return fmt.Errorf("record run %d of %q: %w", row.ID, row.Job, err)
 	}
 	return nil
@@ -63,18 +70,22 @@ func endRun(ctx context.Context, db bun.IDB, row *runRow) error {
 	return nil
 }
 
-// maxRunID is the highest run ID ever given on this database, even to a row
-// since deleted: the next ones follow it (Manager.nextRunID).
-func (s *store) maxRunID(ctx context.Context) (int64, error) {
-	var top, seq int64
-	if err := s.db.NewRaw("SELECT coalesce(max(id), 0) FROM runs").Scan(ctx, &top); err != nil {
-		return 0, fmt.Errorf("last run: %w", err)
+// lastRunIDs returns each job's highest run ID, by job ID: its next runs
+// follow it (runner.nextRunID). Retention never deletes a job's newest run,
+// so no ID is given twice.
+func (s *store) lastRunIDs(ctx context.Context) (map[string]int64, error) {
+	var rows []struct {
+		JobID string `bun:"job_id"`
+		Top   int64  `bun:"top"`
 	}
-	err := s.db.NewRaw("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").Scan(ctx, &seq)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("last run: %w", err)
+	if err := s.db.NewRaw("SELECT job_id, max(id) AS top FROM runs GROUP BY job_id").Scan(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("last runs: %w", err)
 	}
-	return max(top, seq), nil
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.JobID] = r.Top
+	}
+	return out, nil
 }
 
 // runs returns the newest runs of job id (named name, for errors).
@@ -114,7 +125,7 @@ func (s *store) run(ctx context.Context, id, name string, runID int64) (Run, err
 func (s *store) lastEnded(ctx context.Context) (map[string]Run, error) {
 	var rows []runRow
 	err := s.db.NewSelect().Model(&rows).
-		Where("id IN (SELECT max(id) FROM runs WHERE ended_at IS NOT NULL GROUP BY job_id)").Scan(ctx)
+		Where("(job_id, id) IN (SELECT job_id, max(id) FROM runs WHERE ended_at IS NOT NULL GROUP BY job_id)").Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("last runs: %w", err)
 	}
@@ -125,10 +136,13 @@ func (s *store) lastEnded(ctx context.Context) (map[string]Run, error) {
 	return out, nil
 }
 
-// openRuns returns the runs that never ended: left by a ProcMan that died.
-func (s *store) openRuns(ctx context.Context) ([]runRow, error) {
+// openRuns returns the runs of host that never ended: left by a ProcMan that
+// died. Rows older than the host column are taken for this host's: they come
+// from a database only one host used.
+func (s *store) openRuns(ctx context.Context, host string) ([]runRow, error) {
 	var rows []runRow
-	if err := s.db.NewSelect().Model(&rows).Where("ended_at IS NULL").OrderExpr("id").Scan(ctx); err != nil {
+	err := s.db.NewSelect().Model(&rows).Where("ended_at IS NULL AND host IN (?, '')", host).OrderExpr("job_id, id").Scan(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("open runs: %w", err)
 	}
 	return rows, nil
@@ -150,16 +164,18 @@ func finishedRuns(ctx context.Context, db bun.IDB, id string, skip int) ([]runRo
 	return rows, nil
 }
 
-// pruneRuns deletes some run rows and marks others' logs as removed, in the
-// writer's transaction.
-func pruneRuns(ctx context.Context, db bun.IDB, del, pruned []int64) error {
+// pruneRuns deletes some runs of job jobID and marks others' logs as
+// removed, in the writer's transaction.
+func pruneRuns(ctx context.Context, db bun.IDB, jobID string, del, pruned []int64) error {
 	if len(del) > 0 {
-		if _, err := db.NewDelete().Model((*runRow)(nil)).Where("id IN (?)", bun.List(del)).Exec(ctx); err != nil {
+		_, err := db.NewDelete().Model((*runRow)(nil)).Where("job_id = ? AND id IN (?)", jobID, bun.List(del)).Exec(ctx)
+		if err != nil {
 			return fmt.Errorf("prune runs: %w", err)
 		}
 	}
 	if len(pruned) > 0 {
-		_, err := db.NewUpdate().Model((*runRow)(nil)).Set("pruned = 1").Where("id IN (?)", bun.List(pruned)).Exec(ctx)
+		_, err := db.NewUpdate().Model((*runRow)(nil)).Set("pruned = ?", true).
+			Where("job_id = ? AND id IN (?)", jobID, bun.List(pruned)).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("prune runs: %w", err)
 		}

@@ -35,10 +35,11 @@ const (
 // must learn whether they were saved. They take turns with the writer on its
 // connection (store.wdb).
 type writer struct {
-	db     *bun.DB
-	log    *slog.Logger
-	ctx    context.Context // ends when the drain runs out: the writer gives up
-	cancel context.CancelFunc
+	db      *bun.DB
+	probeOp func(context.Context, bun.IDB) error // the health probe's write (health.go)
+	log     *slog.Logger
+	ctx     context.Context // ends when the drain runs out: the writer gives up
+	cancel  context.CancelFunc
 
 	mu       sync.Mutex
 	ops      []op          // queued, not yet committed, in order
@@ -64,8 +65,8 @@ type op struct {
 	apply func(ctx context.Context, db bun.IDB) error
 }
 
-func newWriter(db *bun.DB, log *slog.Logger) *writer {
-	w := &writer{db: db, log: log, progress: make(chan struct{}),
+func newWriter(db *bun.DB, probe func(context.Context, bun.IDB) error, log *slog.Logger) *writer {
+	w := &writer{db: db, probeOp: probe, log: log, progress: make(chan struct{}),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	return w

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,23 +18,27 @@ func within(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// allRecorded checks that every run ID the Manager gave has its row, ended:
-// nothing was lost while the database would not take writes.
+// allRecorded checks that every run ID the jobs' runners gave has its row,
+// ended: nothing was lost while the database would not take writes.
 func (w *world) allRecorded(jobs ...string) {
 	w.t.Helper()
-	ids := map[int64]bool{}
 	for _, name := range jobs {
+		ids := map[int64]bool{}
 		for _, r := range w.runs(name) {
 			ids[r.ID] = true
 			if r.EndedAt == nil || r.Outcome == "" {
 				w.t.Errorf("run %d of %s has no end recorded: %+v", r.ID, name, r)
 			}
 		}
-	}
-	given := w.m.runID.Load()
-	for id := int64(1); id <= given; id++ {
-		if !ids[id] {
-			w.t.Errorf("run %d was given but is not in the history (%d runs recorded of %d)", id, len(ids), given)
+		rn, err := w.m.runner(name)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		given := rn.lastRunID.Load()
+		for id := int64(1); id <= given; id++ {
+			if !ids[id] {
+				w.t.Errorf("run %d of %s was given but is not in the history (%d runs recorded of %d)", id, name, len(ids), given)
+			}
 		}
 	}
 }
@@ -45,7 +48,11 @@ func (w *world) allRecorded(jobs ...string) {
 // returns at once, Ping reports the database unwritable at once, and once
 // the lock goes every run is in the history.
 func TestLockedDatabaseDoesNotStallSupervision(t *testing.T) {
-	w := setup(t)
+	eachDialect(t, testLockedDatabaseDoesNotStallSupervision)
+}
+
+func testLockedDatabaseDoesNotStallSupervision(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	w.create(Job{Name: "crash", Command: "exit 1", Type: Continuous,
 		BackoffInitial: dur(50 * time.Millisecond), BackoffMax: dur(50 * time.Millisecond), MinUptime: dur(time.Hour)})
 	w.create(Job{Name: "svc", Command: "sleep 100", Type: Continuous})
@@ -54,7 +61,7 @@ func TestLockedDatabaseDoesNotStallSupervision(t *testing.T) {
 	if err := w.m.Ping(ctxT(t)); err != nil {
 		t.Fatalf("Ping before the lock: %v", err)
 	}
-	release := holdDB(t, w.m.cfg.DBPath)
+	release := holdDB(t, w.m.cfg)
 
 	// Restarts come every 25-75 ms; a write in their way took a busy timeout (5 s) each.
 	before := w.until("crash", "a restart", func(st Status) bool { return st.Restarts >= 1 }).Restarts
@@ -89,13 +96,22 @@ func TestLockedDatabaseDoesNotStallSupervision(t *testing.T) {
 }
 
 // A run's ID comes from memory, so a run whose record waits in the queue
-// still has its own, and last_run never names another run.
-func TestRunIDsAreNeverShared(t *testing.T) {
-	w := setup(t)
+// still has its own, and last_run never names another run. Each job numbers
+// its runs from 1.
+func TestRunIDsAreNeverShared(t *testing.T) { eachDialect(t, testRunIDsAreNeverShared) }
+
+func testRunIDsAreNeverShared(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	w.create(Job{Name: "a", Command: "true", Type: OneTime})
+	w.create(Job{Name: "b", Command: "true", Type: OneTime})
+	w.start("b")
+	w.waitFor("b", StateExited)
 	w.start("a")
 	first := w.waitFor("a", StateExited).LastRun.ID
-	release := holdDB(t, w.m.cfg.DBPath)
+	if first != 1 {
+		t.Fatalf("the first run of a is %d, want 1: runs are numbered per job", first)
+	}
+	release := holdDB(t, w.m.cfg)
 	seen := []int64{first}
 	for range 3 {
 		w.start("a")
@@ -127,8 +143,10 @@ func TestRunIDsAreNeverShared(t *testing.T) {
 
 // A burst of starts, then Shutdown at once: every start and every stop is
 // in the database when Shutdown returns.
-func TestShutdownWritesWhatIsQueued(t *testing.T) {
-	w := setup(t)
+func TestShutdownWritesWhatIsQueued(t *testing.T) { eachDialect(t, testShutdownWritesWhatIsQueued) }
+
+func testShutdownWritesWhatIsQueued(t *testing.T, d dialect) {
+	w := setupOn(t, d)
 	var wg sync.WaitGroup
 	for i := range 200 {
 		name := fmt.Sprintf("j%03d", i)
@@ -139,10 +157,7 @@ func TestShutdownWritesWhatIsQueued(t *testing.T) {
 	if err := w.m.Shutdown(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	s, err := openStore(ctxT(t), w.m.cfg.DBPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openTestStore(t, w.m.cfg)
 	defer s.close()
 	var n int
 	if err := s.db.NewRaw("SELECT count(*) FROM runs WHERE outcome = 'stopped'").Scan(ctxT(t), &n); err != nil || n != 200 {
@@ -154,9 +169,13 @@ func TestShutdownWritesWhatIsQueued(t *testing.T) {
 // after drainLimit it gives up on them, says how many, and a run whose end
 // was lost shows outcome unknown at the next Open.
 func TestShutdownGivesUpOnAStuckDatabase(t *testing.T) {
+	eachDialect(t, testShutdownGivesUpOnAStuckDatabase)
+}
+
+func testShutdownGivesUpOnAStuckDatabase(t *testing.T, d dialect) {
 	w := &world{t: t, dir: t.TempDir(), logs: &bugLog{t: t}} // no cleanup that would see Shutdown's error
-	cfg := Config{DBPath: filepath.Join(w.dir, "procman.db"), LogDir: filepath.Join(w.dir, "logs"),
-		Logger: slog.New(w.logs), NoResume: true}
+	cfg := d.db(t, w.dir)
+	cfg.Logger, cfg.NoResume = slog.New(w.logs), true
 	m, err := Open(ctxT(t), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +186,7 @@ func TestShutdownGivesUpOnAStuckDatabase(t *testing.T) {
 	if runs := w.runs("svc"); len(runs) != 1 { // its start is written
 		t.Fatalf("runs %+v", runs)
 	}
-	release := holdDB(t, cfg.DBPath)
+	release := holdDB(t, cfg)
 	began := time.Now()
 	err = w.m.Shutdown(ctxT(t))
 	took := time.Since(began)

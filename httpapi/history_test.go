@@ -382,12 +382,15 @@ func TestRunByID(t *testing.T) {
 		"/job/hist/runs/0",
 		"/job/hist/runs/-1",
 		"/job/hist/runs/1e3",
-		fmt.Sprintf("/job/hist/runs/%d", other.ID),    // a run of another job
-		fmt.Sprintf("/job/other/runs/%d", runs[0].ID), // and the other way round
+		fmt.Sprintf("/job/other/runs/%d", runs[0].ID), // a number only hist has reached
 		"/job/nope/runs/1",                            // no such job
 		"/job/hist/frobnicate/1",                      // no such route
 	} {
 		errorMessage(t, s.doJSON(t, http.MethodGet, path, nil), http.StatusNotFound)
+	}
+	// Each job numbers its runs: run 1 of other is other's, not hist's run 1.
+	if got := s.histRun(t, "other", other.ID); other.ID != 1 || !reflect.DeepEqual(got, other) {
+		t.Errorf("run %d of other: %+v, want %+v", other.ID, got, other)
 	}
 }
 
@@ -433,7 +436,7 @@ func TestStateLastRun(t *testing.T) {
 // TestLogs checks GET /job/{name}/logs without follow: which run, tail, refusals.
 func TestLogs(t *testing.T) {
 	s := setup(t)
-	runs, other := histFixture(t, s)
+	runs, _ := histFixture(t, s)
 	oldest := runs[2].ID
 
 	for _, tc := range []struct{ query, want string }{
@@ -468,8 +471,7 @@ func TestLogs(t *testing.T) {
 	}
 	for _, q := range []string{
 		fmt.Sprintf("run=%d", runs[0].ID+1000), "run=abc", "run=0", "run=-1",
-		fmt.Sprintf("run=%d", other.ID), // a run of another job
-		fmt.Sprintf("run=%d&follow=1", other.ID),
+		fmt.Sprintf("run=%d", runs[0].ID+1), fmt.Sprintf("run=%d&follow=1", runs[0].ID+1), // not yet
 	} {
 		errorMessage(t, s.doJSON(t, http.MethodGet, "/job/hist/logs?"+q, nil), http.StatusNotFound)
 	}

@@ -352,6 +352,16 @@ func getStatus(t *testing.T, url string) (int, time.Duration) {
 
 var startedRE = regexp.MustCompile(`(?m)^procman_runs_started_total\{trigger="\w+"\} (\d+)$`)
 
+// metricSum adds up procman_runs_started_total over its triggers.
+func metricSum(text string) int {
+	started := 0
+	for _, m := range startedRE.FindAllStringSubmatch(text, -1) {
+		n, _ := strconv.Atoi(m[1])
+		started += n
+	}
+	return started
+}
+
 // With another program holding the database's write lock, supervision goes
 // on at its own pace, /healthz says 503 at once, a stop answers at once, and
 // once the lock goes every run started meanwhile is in the history.
@@ -392,11 +402,7 @@ func TestLockedDatabaseKeepsSupervising(t *testing.T) {
 	}
 	text, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	started := 0
-	for _, m := range startedRE.FindAllStringSubmatch(string(text), -1) {
-		n, _ := strconv.Atoi(m[1])
-		started += n
-	}
+	started := metricSum(string(text))
 	recorded := 0
 	for _, name := range []string{"crash", "svc"} {
 		rs := jobRuns(t, base, name)

@@ -53,7 +53,9 @@ func runAsInit() (code int, handled bool) {
 		fmt.Fprintln(os.Stderr, "procman init:", err)
 		return 1, true
 	}
-	dropFromEnviron("PROCMAN_TOKEN") // the child has it now; jobs can read PID 1's environ too (environ.go)
+	for _, v := range secretVars() { // the child has them now; jobs can read PID 1's environ too (environ.go)
+		dropFromEnviron(v[0])
+	}
 	go func() {
 		for sig := range sigs {
 			child.Signal(sig) // fails only once the child is gone, when no one is left to tell

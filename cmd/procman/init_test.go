@@ -381,11 +381,14 @@ func TestPID1ExitsWithProcManStatus(t *testing.T) {
 	assertNoProcsIn(t, dir, deadline, pids...)
 }
 
-// The init drops $PROCMAN_TOKEN from its own environment block once ProcMan
-// has it, and ProcMan from its own once read: jobs can read both.
+// The init drops $PROCMAN_TOKEN and $PROCMAN_DB (which may hold a password)
+// from its own environment block once ProcMan has them, and ProcMan from its
+// own once read: jobs can read both.
 func TestPID1DropsTheToken(t *testing.T) {
 	needPIDNamespace(t)
 	t.Setenv("PROCMAN_TOKEN", goodToken)
+	const dbSecret = "postgres://procman:" + secretPW + "@db.invalid/procman" // unused: -db wins
+	t.Setenv("PROCMAN_DB", dbSecret)
 	dir := newDir(t)
 	pr := startAsPID1(t, dir, false)
 	pm := checkInit(t, pr.pid1)
@@ -399,6 +402,9 @@ func TestPID1DropsTheToken(t *testing.T) {
 		}
 		if strings.Contains(string(env), goodToken) {
 			t.Errorf("the token is in /proc/%d/environ", pid)
+		}
+		if strings.Contains(string(env), secretPW) {
+			t.Errorf("$PROCMAN_DB's password is in /proc/%d/environ", pid)
 		}
 	}
 }

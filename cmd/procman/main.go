@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -41,6 +43,7 @@ type options struct {
 	tls                 *tls.Config
 	logLevel            slog.Level
 	cfg                 procman.Config
+	dbPasswordShown     bool // -db's URL carries a password, for any user to read in the process list
 }
 
 // runServer runs ProcMan with the server's command line (flags and the port).
@@ -51,6 +54,10 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opts.logLevel}))
 	opts.cfg.Logger = log
+	if opts.dbPasswordShown {
+		log.Warn("the -db URL carries a password, which every user of this machine can read in the process list; " +
+			"put the URL in a file for -db-file, or in $PROCMAN_DB")
+	}
 	if err := serve(log, opts); err != nil {
 		log.Error("procman failed", "err", err)
 		return 1
@@ -79,7 +86,8 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 	fs := flag.NewFlagSet("procman", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1", "address to listen on: a host (the port is then the argument) or host:port; the API runs shell commands, so keep it private")
-	db := fs.String("db", procman.DefaultDBPath, "SQLite database of job definitions")
+	db := fs.String("db", "", "the database: a SQLite file, or a PostgreSQL database as a postgres:// URL (default $PROCMAN_DB, else "+procman.DefaultDBPath+")")
+	dbFile := fs.String("db-file", "", "read a PostgreSQL connection string (URL or key=value) from this `file`, so that its password is on no command line")
 	logs := fs.String("logs", procman.DefaultLogDir, "folder for job output: <logs>/<job>/<unix-nanoseconds>.log")
 	keepRuns := fs.Int("keep-runs", procman.DefaultKeepRuns, "finished runs kept per job (rows and log files), unless the job sets keep_runs")
 	maxLogBytes := fs.Int64("max-log-bytes", 0, "cap on each job's log files in total, oldest removed first; 0: no cap")
@@ -107,11 +115,17 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 			fmt.Fprintln(stdout, versionLine())
 			return options{}, errDone
 		}
-		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{DBPath: *db, LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes, MaxRunLogBytes: *maxRunLogBytes,
+		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes, MaxRunLogBytes: *maxRunLogBytes,
 			NoResume: *noResume, Subreaper: true}} // the binary starts no process of its own but the Manager's
 		o.tlsCert, o.tlsKey = *tlsCert, *tlsKey
 		if err := o.setAddr(*addr, fs.Args(), *socket != ""); err != nil {
 			return options{}, usageError{err.Error()}
+		}
+		if *db != "" && *dbFile != "" {
+			return options{}, usageError{"give -db or -db-file, not both"}
+		}
+		if err := o.setDB(*db, *dbFile); err != nil {
+			return options{}, err
 		}
 		o.allowedHosts = ownNames(o.addr, allowedHosts)
 		if err := o.setToken(*tokenFile, *insecure); err != nil {
@@ -133,6 +147,35 @@ func (o *options) setAddr(addr string, args []string, socket bool) error {
 	var err error
 	o.addr, err = listenAddr(addr, strings.Join(args, ""), socket)
 	return err
+}
+
+// setDB names the database: -db if given, else the connection string in
+// -db-file, else $PROCMAN_DB, else procman.db. A postgres:// or postgresql://
+// URL is a PostgreSQL database; any other value of -db or $PROCMAN_DB is a
+// SQLite file.
+func (o *options) setDB(db, file string) error {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("db file: %w", err)
+		}
+		if o.cfg.Postgres = strings.TrimSpace(string(b)); o.cfg.Postgres == "" {
+			return fmt.Errorf("db file %s is empty", file)
+		}
+		return nil
+	}
+	fromFlag := db != ""
+	db = cmp.Or(db, os.Getenv("PROCMAN_DB"), "procman.db")
+	if !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") { // as procman.Config reads them
+		o.cfg.DBPath = db
+		return nil
+	}
+	o.cfg.Postgres = db
+	if u, err := url.Parse(db); err == nil && fromFlag {
+		_, pw := u.User.Password()
+		o.dbPasswordShown = pw || u.Query().Has("password")
+	}
+	return nil
 }
 
 // setToken reads the token and refuses an API open beyond this host without
@@ -242,7 +285,7 @@ func listen(o options) ([]net.Listener, error) {
 // serve runs the Manager and its API until SIGINT or SIGTERM, then stops every
 // job gracefully. A second signal cuts the grace period short.
 func serve(log *slog.Logger, o options) error {
-	forgetToken(log)
+	forgetSecrets(log)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -299,15 +342,25 @@ func serve(log *slog.Logger, o options) error {
 	return errors.Join(err, shutErr)
 }
 
-// forgetToken drops $PROCMAN_TOKEN, once read, from ProcMan's environment,
-// where jobs of the same user could read it (/proc/<pid>/environ).
-func forgetToken(log *slog.Logger) {
-	if _, ok := os.LookupEnv("PROCMAN_TOKEN"); !ok {
-		return
-	}
-	if err := dropFromEnviron("PROCMAN_TOKEN"); err != nil {
-		log.Warn("PROCMAN_TOKEN stays readable in /proc/<pid>/environ by processes of this user; use -token-file",
-			"pid", os.Getpid(), "err", err)
+// secretVars are the variables ProcMan reads that may hold a secret (a
+// token, a database password), with the flag that keeps each out of the
+// environment.
+func secretVars() [][2]string {
+	return [][2]string{{"PROCMAN_TOKEN", "-token-file"}, {"PROCMAN_DB", "-db-file"}}
+}
+
+// forgetSecrets drops $PROCMAN_TOKEN and $PROCMAN_DB, once read, from
+// ProcMan's environment, which every job would inherit and where jobs of the
+// same user could read them (/proc/<pid>/environ).
+func forgetSecrets(log *slog.Logger) {
+	for _, v := range secretVars() {
+		if _, ok := os.LookupEnv(v[0]); !ok {
+			continue
+		}
+		if err := dropFromEnviron(v[0]); err != nil {
+			log.Warn(v[0]+" stays readable in /proc/<pid>/environ by processes of this user; use "+v[1],
+				"pid", os.Getpid(), "err", err)
+		}
 	}
 }
 

@@ -55,6 +55,8 @@ func (b buildThenRun) Run() int {
 		return 1
 	}
 	binPath = bin
+	defer pg.Stop()
+	defer pgRestarts.Stop()
 	return b.m.Run()
 }
 

@@ -210,8 +210,8 @@ func checkCLI(t *testing.T, ex example, got cliResult) {
 }
 
 // varying masks what differs between two runs of an example: times (keeping
-// their zone's form: "Z" or an offset), pids, ids, log file names and
-// invocations.
+// their zone's form: "Z" or an offset), pids, ids, log file names,
+// invocations and host names.
 var varying = []struct {
 	re   *regexp.Regexp
 	with string
@@ -221,6 +221,7 @@ var varying = []struct {
 	{regexp.MustCompile(`"(pid|pgid|id|proc_start)":\d+`), `"$1":N`},
 	{regexp.MustCompile(`"[^"]*?(logs/[\w.-]+/)\d+\.log"`), `"${1}N.log"`},
 	{regexp.MustCompile(`"invocation":"[A-Z2-7]+"`), `"invocation":"I"`},
+	{regexp.MustCompile(`"host":"[^"]*"`), `"host":"H"`},
 }
 
 func mask(s string) string {
