@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Mk-Chan/procman/internal/osproc"
 	"github.com/Mk-Chan/procman/internal/runlog"
 )
 
@@ -99,7 +100,7 @@ func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 		// which would otherwise clear it.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: cred.uid, Gid: cred.gid, Groups: cred.groups}
 	}
-	if err := r.m.kids.start(cmd); err != nil {
+	if err := r.m.kids.Start(cmd); err != nil {
 		sp.discard()        // no process will ever write to it
 		if sp.cred != nil { // most likely the user may not enter dir or run /bin/sh
 			return nil, fmt.Errorf("spawn as user %q: %w", job.User, err)
@@ -118,15 +119,15 @@ func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 	})
 	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: sp.logPath, StartedAt: p.started.UTC().Truncate(time.Microsecond),
 		Invocation: sp.invocation}
-	if st, ok := readStat(strconv.Itoa(p.pgid)); ok {
-		p.row.ProcStart = st.start
+	if st, ok := osproc.ReadStat(p.pgid); ok {
+		p.row.ProcStart = st.Start
 	}
-	if err := r.m.guard.watch(p.pgid); err != nil {
+	if err := r.m.guard.Watch(p.pgid); err != nil {
 		r.m.log.Error("guardian unavailable; this run is not protected against a ProcMan crash", "job", job.Name, "err", err)
 	}
 	process := cmd.Process
 	go func() { // ends when the leader exits; exactly one wait per process
-		ws, err := r.m.kids.waitExit(process)
+		ws, err := r.m.kids.WaitExit(process)
 		if err != nil {
 			r.m.log.Error("wait for a run's shell failed; its exit status is lost", "job", job.Name, "pid", p.pgid, "err", err)
 			ws = 0x7f // "stopped": neither exited nor signalled
@@ -140,8 +141,8 @@ func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 // sweep ends what a run whose leader exited left behind in its group, so no
 // stray outlives its run (as systemd does for a service's control group).
 func (r *runner) sweep(p *proc, set settings, force <-chan struct{}) (killed bool, err error) {
-	if !r.m.kids.groupAlive(p.pgid, true) {
-		r.m.guard.forget(p.pgid)
+	if !r.m.kids.GroupAlive(p.pgid, true) {
+		r.m.guard.Forget(p.pgid)
 		return false, nil
 	}
 	r.m.log.Info("run ended with processes left in its group; stopping them", "job", r.name, "pgid", p.pgid)
@@ -152,11 +153,11 @@ func (r *runner) sweep(p *proc, set settings, force <-chan struct{}) (killed boo
 // timeout (or at once when forced), and returns once no process of the group
 // is left. killed reports whether SIGKILL was needed.
 func (r *runner) terminate(p *proc, set settings, force <-chan struct{}) (killed bool, err error) {
-	signalGroup(p.pgid, set.stopSignal)
+	osproc.SignalGroup(p.pgid, set.stopSignal)
 	grace := time.NewTimer(set.stopTimeout)
 	defer grace.Stop()
 	if !r.waitRun(p, grace.C, force) {
-		signalGroup(p.pgid, syscall.SIGKILL)
+		osproc.SignalGroup(p.pgid, syscall.SIGKILL)
 		t := time.NewTimer(set.killWait)
 		defer t.Stop()
 		if !r.waitRun(p, t.C, nil) {
@@ -164,7 +165,7 @@ func (r *runner) terminate(p *proc, set settings, force <-chan struct{}) (killed
 		}
 		killed = true
 	}
-	r.m.guard.forget(p.pgid)
+	r.m.guard.Forget(p.pgid)
 	return killed, nil
 }
 
@@ -177,7 +178,7 @@ func (r *runner) waitRun(p *proc, deadline <-chan time.Time, force <-chan struct
 	case <-force:
 		return false
 	}
-	return r.m.kids.waitGroupGone(p.pgid, deadline, force)
+	return r.m.kids.WaitGroupGone(p.pgid, deadline, force)
 }
 
 // exit reports how the run's leader ended: an exit code, or the signal that

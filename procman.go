@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/Mk-Chan/procman/internal/osproc"
 	"github.com/Mk-Chan/procman/internal/runlog"
 	"github.com/robfig/cron/v3"
 )
@@ -27,8 +28,8 @@ type Manager struct {
 	store *store
 	w     *writer      // every database write but the definitions', in order (writer.go)
 	runID atomic.Int64 // the last run ID given (nextRunID)
-	guard *guardian
-	kids  *reaper         // every child process: runs, the guardian, adopted orphans
+	guard *osproc.Guardian
+	kids  *osproc.Reaper  // every child process: runs, the guardian, adopted orphans
 	rot   *runlog.Watcher // keeps running runs' log files under max_run_log_bytes
 	hub   hub
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
@@ -95,14 +96,14 @@ func open(ctx context.Context, cfg Config, lock *dbLock) (*Manager, error) {
 		st.close()
 		return nil, err
 	}
-	kids, err := newReaper(cfg.Subreaper)
+	kids, err := osproc.NewReaper(cfg.Subreaper)
 	if err != nil {
 		st.close()
 		return nil, err
 	}
-	g, err := startGuardian(kids, cfg.Logger)
+	g, err := osproc.StartGuardian(kids, cfg.Logger)
 	if err != nil {
-		kids.close()
+		kids.Close()
 		st.close()
 		return nil, err
 	}
@@ -117,8 +118,8 @@ func open(ctx context.Context, cfg Config, lock *dbLock) (*Manager, error) {
 		m.cancel()
 		m.w.cancel()
 		m.rot.Close()
-		g.close()
-		kids.close()
+		g.Close()
+		kids.Close()
 		st.close()
 		return nil, err
 	}
@@ -636,7 +637,7 @@ func (m *Manager) shutdown(ctx context.Context) error {
 		m.log.Error("records not written to the database before shutdown", "count", lost, "waited", drainLimit)
 		err = errors.Join(err, fmt.Errorf("shutdown: %d records not written to the database", lost))
 	}
-	err = errors.Join(err, m.rot.Close(), m.guard.close(), m.kids.close(), m.store.close(), m.lock.release())
+	err = errors.Join(err, m.rot.Close(), m.guard.Close(), m.kids.Close(), m.store.close(), m.lock.release())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/Mk-Chan/procman/internal/osproc"
 	"github.com/Mk-Chan/procman/internal/runlog"
 )
 
@@ -51,13 +52,13 @@ func reap(row runRow) []int {
 	if row.PGID <= 0 {
 		return nil
 	}
-	leader, ok := readStat(strconv.Itoa(row.PID))
-	sameLeader := ok && leader.alive() && row.ProcStart != 0 && leader.start == row.ProcStart && leader.pgid == row.PGID
+	leader, ok := osproc.ReadStat(row.PID)
+	sameLeader := ok && leader.Alive() && row.ProcStart != 0 && leader.Start == row.ProcStart && leader.PGID == row.PGID
 	var killed []int
-	for _, p := range groupMembers(row.PGID) {
-		if sameLeader || (row.Invocation != "" && hasEnv(p.pid, invocationVar+row.Invocation)) {
-			if syscall.Kill(p.pid, syscall.SIGKILL) == nil {
-				killed = append(killed, p.pid)
+	for _, p := range osproc.GroupMembers(row.PGID) {
+		if sameLeader || (row.Invocation != "" && hasEnv(p.Pid, invocationVar+row.Invocation)) {
+			if syscall.Kill(p.Pid, syscall.SIGKILL) == nil {
+				killed = append(killed, p.Pid)
 			}
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/Mk-Chan/procman/internal/osproc"
 )
 
 func dur(d time.Duration) Duration { return Duration(d) }
@@ -299,16 +301,6 @@ func TestOpenLogNeverReusesAName(t *testing.T) {
 	}
 }
 
-func TestSignalGroupOfGoneGroup(t *testing.T) {
-	// A pgid no process uses: signalling it is not an error, and it is not alive.
-	if err := signalGroup(1<<22-3, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if (&reaper{}).groupAlive(1<<22-3, true) {
-		t.Fatal("unused group reported alive")
-	}
-}
-
 // Every 4th run outlives min_uptime; the others fail at once. Healthy runs must
 // reset both the backoff (else 18 doubling waits take minutes) and the failure
 // count (else max_retries 4 is reached).
@@ -402,8 +394,8 @@ func TestZombieInGroupDoesNotHoldUpStop(t *testing.T) {
 	}
 	t.Cleanup(func() { z.Wait() }) // runs before the Manager's Shutdown
 	eventually(t, "zombie", func() bool {
-		st, ok := readStat(strconv.Itoa(z.Process.Pid))
-		return ok && st.state == 'Z' && st.pgid == pgid
+		st, ok := osproc.ReadStat(z.Process.Pid)
+		return ok && st.State == 'Z' && st.PGID == pgid
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

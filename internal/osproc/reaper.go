@@ -1,4 +1,6 @@
-package procman
+//go:build linux
+
+package osproc
 
 import (
 	"errors"
@@ -12,7 +14,7 @@ import (
 	"unsafe"
 )
 
-// reaper owns ProcMan's children: the runs' leaders and the guardian, which
+// Reaper owns ProcMan's children: the runs' leaders and the guardian, which
 // os/exec starts and waits for, and, with Config.Subreaper, the orphans of
 // every job, which the kernel hands to ProcMan instead of to init.
 //
@@ -28,7 +30,7 @@ import (
 // fork happens under forks (read-locked, so spawns run in parallel), the child
 // is tracked before the lock is released, and the reaper looks at exited
 // children only under the write lock, leaving tracked ones to their Wait.
-type reaper struct {
+type Reaper struct {
 	adopt bool
 
 	forks   sync.RWMutex
@@ -50,10 +52,10 @@ const (
 	wNoWait             = 0x1000000
 )
 
-// newReaper makes this process the subreaper of its descendants when adopt is
+// NewReaper makes this process the subreaper of its descendants when adopt is
 // set, and starts the goroutine that reaps them on SIGCHLD.
-func newReaper(adopt bool) (*reaper, error) {
-	rp := &reaper{adopt: adopt, tracked: make(map[int]int), reaped: make(chan struct{})}
+func NewReaper(adopt bool) (*Reaper, error) {
+	rp := &Reaper{adopt: adopt, tracked: make(map[int]int), reaped: make(chan struct{})}
 	if !adopt {
 		return rp, nil
 	}
@@ -78,8 +80,8 @@ func setSubreaper(on bool) error {
 	return nil
 }
 
-// start starts cmd and tracks its process until wait.
-func (rp *reaper) start(cmd *exec.Cmd) error {
+// Start starts cmd and tracks its process until wait.
+func (rp *Reaper) Start(cmd *exec.Cmd) error {
 	if !rp.adopt {
 		return cmd.Start()
 	}
@@ -94,14 +96,14 @@ func (rp *reaper) start(cmd *exec.Cmd) error {
 	return nil
 }
 
-// waitExit waits for a process started by start and reaps it, without
+// WaitExit waits for a process started by start and reaps it, without
 // cmd.Wait: that blocks an OS thread in waitid for as long as the process
 // lives, some 50 KiB of ProcMan's memory per running job. A pidfd (Linux 5.3)
 // becomes readable when its process exits, so Go's netpoller waits for all
 // of them on one thread. The error is that of the wait itself.
 // It takes the process, not its Cmd, so that the Cmd and the environment it
 // holds are garbage once the process has started.
-func (rp *reaper) waitExit(p *os.Process) (syscall.WaitStatus, error) {
+func (rp *Reaper) WaitExit(p *os.Process) (syscall.WaitStatus, error) {
 	pid := p.Pid
 	defer rp.untrack(pid)
 	ws, err := waitPidfd(pid)
@@ -117,7 +119,7 @@ func (rp *reaper) waitExit(p *os.Process) (syscall.WaitStatus, error) {
 	return ws, err
 }
 
-func (rp *reaper) untrack(pid int) {
+func (rp *Reaper) untrack(pid int) {
 	if !rp.adopt {
 		return
 	}
@@ -163,7 +165,7 @@ func waitPidfd(pid int) (syscall.WaitStatus, error) {
 // run reaps on every SIGCHLD until close. It looks again shortly when a
 // tracked child's exit hides others (waitid shows one child at a time), since
 // the SIGCHLD of those may have come and gone already.
-func (rp *reaper) run(sig chan os.Signal) {
+func (rp *Reaper) run(sig chan os.Signal) {
 	defer close(rp.done)
 	defer signal.Stop(sig)
 	var again <-chan time.Time
@@ -183,7 +185,7 @@ func (rp *reaper) run(sig chan os.Signal) {
 
 // reap collects every exited child that is not tracked. It reports whether
 // it stopped at a tracked one, behind which others may wait.
-func (rp *reaper) reap() (blocked bool) {
+func (rp *Reaper) reap() (blocked bool) {
 	if !rp.adopt {
 		return false
 	}
@@ -219,7 +221,7 @@ func (rp *reaper) reap() (blocked bool) {
 
 // nextReap is closed when an orphan is next reaped: nil, which never fires,
 // when ProcMan adopts none.
-func (rp *reaper) nextReap() <-chan struct{} {
+func (rp *Reaper) nextReap() <-chan struct{} {
 	if !rp.adopt {
 		return nil
 	}
@@ -250,9 +252,9 @@ func peekExited() int {
 	}
 }
 
-// close stops adopting and reaping. Orphans adopted already stay this
+// Close stops adopting and reaping. Orphans adopted already stay this
 // process's children: in the binary, which exits next, they then go to init.
-func (rp *reaper) close() error {
+func (rp *Reaper) Close() error {
 	if !rp.adopt {
 		return nil
 	}
@@ -263,13 +265,13 @@ func (rp *reaper) close() error {
 	return err
 }
 
-// groupAlive reports whether any live (non-zombie) process is in group pgid.
+// GroupAlive reports whether any live (non-zombie) process is in group pgid.
 // scan says whether to tell zombies from live processes by reading /proc,
 // which costs milliseconds with many processes: without it, a zombie whose
 // parent has yet to reap it counts as alive. Adopted orphans never linger as
 // zombies, so while the rest of a group is being killed, a plain kill(-pgid, 0)
 // is enough; a scan settles the rare zombie whose parent lives outside the group.
-func (rp *reaper) groupAlive(pgid int, scan bool) bool {
+func (rp *Reaper) GroupAlive(pgid int, scan bool) bool {
 	since := time.Now()
 	if !killable(pgid) {
 		return false

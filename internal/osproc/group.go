@@ -1,4 +1,6 @@
-package procman
+//go:build linux
+
+package osproc
 
 import (
 	"bytes"
@@ -10,20 +12,20 @@ import (
 	"time"
 )
 
-// signalGroup sends sig to every process of group pgid. A group that is already
+// SignalGroup sends sig to every process of group pgid. A group that is already
 // gone is not an error.
-func signalGroup(pgid int, sig syscall.Signal) error {
+func SignalGroup(pgid int, sig syscall.Signal) error {
 	if err := syscall.Kill(-pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return err
 	}
 	return nil
 }
 
-// groupMembers lists the live (non-zombie) processes of group pgid.
-func groupMembers(pgid int) []procStat {
-	var out []procStat
-	eachProc(func(st procStat) {
-		if st.pgid == pgid && st.alive() {
+// GroupMembers lists the live (non-zombie) processes of group pgid.
+func GroupMembers(pgid int) []Stat {
+	var out []Stat
+	eachProc(func(st Stat) {
+		if st.PGID == pgid && st.Alive() {
 			out = append(out, st)
 		}
 	})
@@ -31,7 +33,7 @@ func groupMembers(pgid int) []procStat {
 }
 
 // eachProc calls f with every process it can read in /proc.
-func eachProc(f func(procStat)) {
+func eachProc(f func(Stat)) {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return
@@ -65,59 +67,64 @@ func (c *census) alive(pgid int, since time.Time) bool {
 	if c.at.Before(since) {
 		c.at = time.Now()
 		c.live = make(map[int]int, len(c.live))
-		eachProc(func(st procStat) {
-			if st.alive() {
-				c.live[st.pgid]++
+		eachProc(func(st Stat) {
+			if st.Alive() {
+				c.live[st.PGID]++
 			}
 		})
 	}
 	return c.live[pgid] > 0
 }
 
-// procStat is what ProcMan reads from /proc/<pid>/stat.
-type procStat struct {
-	pid, pgid int
-	state     byte
-	// start is the process's start time in clock ticks after boot: with the pid,
+// Stat is what osproc reads from /proc/<pid>/stat.
+type Stat struct {
+	Pid, PGID int
+	State     byte
+	// Start is the process's start time in clock ticks after boot: with the pid,
 	// it names one process for good, so a recycled pid is never mistaken for it.
-	start uint64
+	Start uint64
 }
 
-func (p procStat) alive() bool { return p.state != 'Z' && p.state != 'X' }
+// Alive reports whether the process has not ended: neither a zombie nor dead.
+func (p Stat) Alive() bool { return p.State != 'Z' && p.State != 'X' }
 
-// readStat parses /proc/<pid>/stat.
-func readStat(pid string) (procStat, bool) {
+// ReadStat parses /proc/<pid>/stat; ok is false when the process is gone.
+func ReadStat(pid int) (Stat, bool) {
+	return readStat(strconv.Itoa(pid))
+}
+
+func readStat(pid string) (Stat, bool) {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		return procStat{}, false
+		return Stat{}, false
 	}
 	// The command name may hold spaces and parentheses: fields start after the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return procStat{}, false
+		return Stat{}, false
 	}
 	f := bytes.Fields(b[i+1:]) // f[0] is field 3 (state) of proc(5)
 	if len(f) < 20 || len(f[0]) == 0 {
-		return procStat{}, false
+		return Stat{}, false
 	}
-	st := procStat{state: f[0][0]}
+	st := Stat{State: f[0][0]}
 	var e1, e2, e3 error
-	st.pid, e1 = strconv.Atoi(pid)
-	st.pgid, e2 = strconv.Atoi(string(f[2]))
-	st.start, e3 = strconv.ParseUint(string(f[19]), 10, 64)
+	st.Pid, e1 = strconv.Atoi(pid)
+	st.PGID, e2 = strconv.Atoi(string(f[2]))
+	st.Start, e3 = strconv.ParseUint(string(f[19]), 10, 64)
 	return st, errors.Join(e1, e2, e3) == nil
 }
 
-// waitGroupGone waits until group pgid has no live process, or until stop or
+// WaitGroupGone waits until group pgid has no live process, or until stop or
 // force fires. It wakes when ProcMan reaps an adopted orphan, and otherwise
 // polls with a wait growing from 1ms to 50ms: only stopping jobs wait here,
 // so an idle Manager does no work.
-func (rp *reaper) waitGroupGone(pgid int, stop <-chan time.Time, force <-chan struct{}) bool {
+func (rp *Reaper) WaitGroupGone(pgid int, stop <-chan time.Time, force <-chan struct{}) bool {
 	wait := time.Millisecond
 	for {
 		reaped := rp.nextReap() // before the look, so that no reap is missed
 		// Scan /proc from the start only when zombies may linger; else after a while.
-		if !rp.groupAlive(pgid, !rp.adopt || wait >= 16*time.Millisecond) {
+		if !rp.GroupAlive(pgid, !rp.adopt || wait >= 16*time.Millisecond) {
 			return true
 		}
 		t := time.NewTimer(wait)
@@ -126,10 +133,10 @@ func (rp *reaper) waitGroupGone(pgid int, stop <-chan time.Time, force <-chan st
 		case <-t.C:
 		case <-stop:
 			t.Stop()
-			return !rp.groupAlive(pgid, true)
+			return !rp.GroupAlive(pgid, true)
 		case <-force:
 			t.Stop()
-			return !rp.groupAlive(pgid, true)
+			return !rp.GroupAlive(pgid, true)
 		}
 		t.Stop()
 		wait = min(wait*2, 50*time.Millisecond)

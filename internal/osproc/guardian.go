@@ -1,11 +1,15 @@
-package procman
+//go:build linux
+
+package osproc
 
 import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -32,16 +36,16 @@ END {
 	if (groups != "") system("kill -KILL" groups " 2>/dev/null")
 }`
 
-// guardian is the Manager's link to its guardian process. It keeps its own copy
+// Guardian is the link to a guardian process. It keeps its own copy
 // of the live groups, so that a guardian that dies (killed by someone, OOM) is
 // replaced at once by its monitor goroutine and told everything again: until
 // then, a crash of ProcMan would leave every job's processes behind.
-type guardian struct {
+type Guardian struct {
 	mu   sync.Mutex
 	cur  *guardianProc
 	live map[int]struct{}
 	done bool
-	kids *reaper
+	kids *Reaper
 	log  *slog.Logger
 	awk  string // the awk binary, found once at start
 
@@ -59,12 +63,12 @@ type guardianProc struct {
 	status  syscall.WaitStatus // how it ended, once gone is closed
 }
 
-func startGuardian(kids *reaper, log *slog.Logger) (*guardian, error) {
+func StartGuardian(kids *Reaper, log *slog.Logger) (*Guardian, error) {
 	awk, err := exec.LookPath("awk")
 	if err != nil { // without it, no job would be protected against a crash of ProcMan
 		return nil, fmt.Errorf("guardian: %w", err)
 	}
-	g := &guardian{live: make(map[int]struct{}), kids: kids, log: log, awk: awk,
+	g := &Guardian{live: make(map[int]struct{}), kids: kids, log: log, awk: awk,
 		quit: make(chan struct{}), stopped: make(chan struct{})}
 	if g.cur, err = g.spawn(); err != nil {
 		return nil, err
@@ -73,7 +77,7 @@ func startGuardian(kids *reaper, log *slog.Logger) (*guardian, error) {
 	return g, nil
 }
 
-func (g *guardian) spawn() (*guardianProc, error) {
+func (g *Guardian) spawn() (*guardianProc, error) {
 	cmd := exec.Command(g.awk, guardianProgram)
 	// Its own process group: a Ctrl-C meant for ProcMan's terminal must not take
 	// the guardian down with it. No parent-death signal: outliving ProcMan is its job.
@@ -86,7 +90,7 @@ func (g *guardian) spawn() (*guardianProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("guardian: %w", err)
 	}
-	if err := g.kids.start(cmd); err != nil {
+	if err := g.kids.Start(cmd); err != nil {
 		return nil, fmt.Errorf("guardian: %w", err)
 	}
 	gp := &guardianProc{w: w, proc: cmd.Process, pid: cmd.Process.Pid, spawned: time.Now(), gone: make(chan struct{})}
@@ -94,7 +98,7 @@ func (g *guardian) spawn() (*guardianProc, error) {
 	// netpoller): left a zombie, it would keep the reaper looking again every
 	// few milliseconds (see reaper.run), and the monitor learns of it at once.
 	go func() {
-		ws, err := g.kids.waitExit(cmd.Process)
+		ws, err := g.kids.WaitExit(cmd.Process)
 		if err != nil {
 			ws = 0x7f // neither exited nor signalled: the wait itself failed
 		}
@@ -107,7 +111,7 @@ func (g *guardian) spawn() (*guardianProc, error) {
 // monitor replaces the guardian whenever it ends before close, until close.
 // A guardian that keeps dying as soon as it starts is replaced once a second,
 // not in a loop.
-func (g *guardian) monitor() {
+func (g *Guardian) monitor() {
 	defer close(g.stopped)
 	quick := false // the last guardian replaced lived less than a second
 	for {
@@ -135,7 +139,7 @@ func (g *guardian) monitor() {
 }
 
 // pause waits for d, or reports false if close comes first.
-func (g *guardian) pause(d time.Duration) bool {
+func (g *Guardian) pause(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -148,7 +152,7 @@ func (g *guardian) pause(d time.Duration) bool {
 
 // replace starts a new guardian in place of old, which has ended, and tells
 // it every live group.
-func (g *guardian) replace(old *guardianProc) error {
+func (g *Guardian) replace(old *guardianProc) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.done || g.cur != old {
@@ -170,16 +174,23 @@ func (g *guardian) replace(old *guardianProc) error {
 	return nil
 }
 
-// watch asks the guardian to kill group pgid if ProcMan dies.
-func (g *guardian) watch(pgid int) error { return g.send('+', pgid) }
+// Watch asks the guardian to kill group pgid if ProcMan dies.
+func (g *Guardian) Watch(pgid int) error { return g.send('+', pgid) }
 
-// forget tells the guardian the group is gone, so a recycled pgid is never killed.
-func (g *guardian) forget(pgid int) error { return g.send('-', pgid) }
+// Forget tells the guardian the group is gone, so a recycled pgid is never killed.
+func (g *Guardian) Forget(pgid int) error { return g.send('-', pgid) }
+
+// Groups lists the groups the guardian would kill now, in no order.
+func (g *Guardian) Groups() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Collect(maps.Keys(g.live))
+}
 
 // send tells the guardian of a change. A guardian that cannot be written to
 // is dead or dying: it is killed to be sure, and the monitor replaces it and
 // tells the new one every live group, this change included.
-func (g *guardian) send(op byte, pgid int) error {
+func (g *Guardian) send(op byte, pgid int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.done {
@@ -196,8 +207,8 @@ func (g *guardian) send(op byte, pgid int) error {
 	return nil
 }
 
-// close ends the guardian; groups still listed are killed by it.
-func (g *guardian) close() error {
+// Close ends the guardian; groups still listed are killed by it.
+func (g *Guardian) Close() error {
 	g.mu.Lock()
 	if g.done {
 		g.mu.Unlock()
