@@ -132,7 +132,7 @@ func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 			r.m.log.Error("wait for a run's shell failed; its exit status is lost", "job", job.Name, "pid", p.pgid, "err", err)
 			ws = 0x7f // "stopped": neither exited nor signalled
 		}
-		p.status = ws
+		p.status = syscall.WaitStatus(ws)
 		close(p.done)
 	}()
 	return p, nil

@@ -8,14 +8,15 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // SignalGroup sends sig to every process of group pgid. A group that is already
 // gone is not an error.
-func SignalGroup(pgid int, sig syscall.Signal) error {
-	if err := syscall.Kill(-pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+func SignalGroup(pgid int, sig unix.Signal) error {
+	if err := unix.Kill(-pgid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
 		return err
 	}
 	return nil

@@ -3,6 +3,7 @@
 package osproc
 
 import (
+	"os/exec"
 	"syscall"
 	"testing"
 )
@@ -14,5 +15,50 @@ func TestSignalGroupOfGoneGroup(t *testing.T) {
 	}
 	if (&Reaper{}).GroupAlive(1<<22-3, true) {
 		t.Fatal("unused group reported alive")
+	}
+}
+
+// zombieGroup leaves an exited, unreaped process in a group of its own, and
+// reaps it at cleanup.
+func zombieGroup(t *testing.T) int {
+	t.Helper()
+	z := exec.Command("/bin/sh", "-c", "exit 0")
+	z.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := z.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { z.Wait() })
+	eventually(t, "a zombie", func() bool {
+		st, ok := ReadStat(z.Process.Pid)
+		return ok && st.State == 'Z'
+	})
+	return z.Process.Pid
+}
+
+// A zombie still counts as a member for kill(-pgid, 0); only the census,
+// which reads each process's state, tells it is gone.
+func TestCensusTellsZombiesFromTheLiving(t *testing.T) {
+	pgid := zombieGroup(t)
+	var rp Reaper
+	if !rp.GroupAlive(pgid, false) {
+		t.Error("without a scan, a group with a zombie counts as alive (kill(-pgid, 0) succeeds)")
+	}
+	if rp.GroupAlive(pgid, true) {
+		t.Error("the census counted a zombie as alive")
+	}
+	if m := GroupMembers(pgid); len(m) != 0 {
+		t.Errorf("members of a group of one zombie: %+v", m)
+	}
+}
+
+// waitid with WNOWAIT names an exited child and leaves it to be reaped:
+// the pid is read from the siginfo the kernel filled in.
+func TestPeekExitedNamesTheChildAndLeavesIt(t *testing.T) {
+	pid := zombieGroup(t)
+	if got := peekExited(); got != pid {
+		t.Fatalf("peekExited() = %d, want the zombie %d", got, pid)
+	}
+	if st, ok := ReadStat(pid); !ok || st.State != 'Z' {
+		t.Fatalf("after the peek, %d is %+v (ok %v), want still a zombie", pid, st, ok)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // guardianProgram runs in a small awk process, one per Manager. ProcMan
@@ -59,8 +61,8 @@ type guardianProc struct {
 	proc    *os.Process
 	pid     int // proc.Pid, which the reap clears
 	spawned time.Time
-	gone    chan struct{}      // closed once it is reaped
-	status  syscall.WaitStatus // how it ended, once gone is closed
+	gone    chan struct{}   // closed once it is reaped
+	status  unix.WaitStatus // how it ended, once gone is closed
 }
 
 func StartGuardian(kids *Reaper, log *slog.Logger) (*Guardian, error) {
@@ -228,7 +230,7 @@ func (g *Guardian) Close() error {
 }
 
 // exitString says how a process ended.
-func exitString(ws syscall.WaitStatus) string {
+func exitString(ws unix.WaitStatus) string {
 	switch {
 	case ws.Exited():
 		return fmt.Sprintf("exit status %d", ws.ExitStatus())

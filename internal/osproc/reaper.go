@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Reaper owns ProcMan's children: the runs' leaders and the guardian, which
@@ -46,12 +48,6 @@ type Reaper struct {
 	done chan struct{}
 }
 
-const (
-	prSetChildSubreaper = 36
-	pAll                = 0
-	wNoWait             = 0x1000000
-)
-
 // NewReaper makes this process the subreaper of its descendants when adopt is
 // set, and starts the goroutine that reaps them on SIGCHLD.
 func NewReaper(adopt bool) (*Reaper, error) {
@@ -64,7 +60,7 @@ func NewReaper(adopt bool) (*Reaper, error) {
 	}
 	rp.quit, rp.done = make(chan struct{}), make(chan struct{})
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGCHLD)
+	signal.Notify(sig, unix.SIGCHLD)
 	go rp.run(sig)
 	return rp, nil
 }
@@ -74,10 +70,7 @@ func setSubreaper(on bool) error {
 	if on {
 		v = 1
 	}
-	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, v, 0); e != 0 {
-		return e
-	}
-	return nil
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, v, 0, 0, 0)
 }
 
 // Start starts cmd and tracks its process until wait.
@@ -103,7 +96,7 @@ func (rp *Reaper) Start(cmd *exec.Cmd) error {
 // of them on one thread. The error is that of the wait itself.
 // It takes the process, not its Cmd, so that the Cmd and the environment it
 // holds are garbage once the process has started.
-func (rp *Reaper) WaitExit(p *os.Process) (syscall.WaitStatus, error) {
+func (rp *Reaper) WaitExit(p *os.Process) (unix.WaitStatus, error) {
 	pid := p.Pid
 	defer rp.untrack(pid)
 	ws, err := waitPidfd(pid)
@@ -112,8 +105,8 @@ func (rp *Reaper) WaitExit(p *os.Process) (syscall.WaitStatus, error) {
 		if err != nil {
 			return 0, err
 		}
-		ws, _ = state.Sys().(syscall.WaitStatus)
-		return ws, nil
+		sys, _ := state.Sys().(syscall.WaitStatus)
+		return unix.WaitStatus(sys), nil
 	}
 	p.Release() // Go's own handle on the process, reaped now
 	return ws, err
@@ -130,31 +123,28 @@ func (rp *Reaper) untrack(pid int) {
 	rp.mu.Unlock()
 }
 
-const sysPidfdOpen = 434 // the same on every Linux architecture
-
 var errNoPidfd = errors.New("pidfd_open unavailable")
 
 // waitPidfd reaps child pid once its pidfd says it has exited.
-func waitPidfd(pid int) (syscall.WaitStatus, error) {
-	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(pid), syscall.O_NONBLOCK, 0)
-	if e != 0 {
+func waitPidfd(pid int) (unix.WaitStatus, error) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
 		return 0, errNoPidfd
 	}
-	f := os.NewFile(fd, "pidfd") // non-blocking: registered with the netpoller
+	f := os.NewFile(uintptr(fd), "pidfd") // non-blocking: registered with the netpoller
 	defer f.Close()
-	var ws syscall.WaitStatus
+	var ws unix.WaitStatus
 	reaped, werr := false, error(nil)
 	try := func(opts int) bool {
-		got, err := syscall.Wait4(pid, &ws, opts, nil)
-		if err == syscall.EINTR || (err == nil && got == 0) {
+		got, err := unix.Wait4(pid, &ws, opts, nil)
+		if err == unix.EINTR || (err == nil && got == 0) {
 			return false
 		}
 		reaped, werr = true, err
 		return true
 	}
-	rc, err := f.SyscallConn()
-	if err == nil {
-		err = rc.Read(func(uintptr) bool { return try(syscall.WNOHANG) })
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Read(func(uintptr) bool { return try(unix.WNOHANG) })
 	}
 	for !reaped { // the netpoller would not take the pidfd: block as cmd.Wait does
 		try(0)
@@ -211,8 +201,8 @@ func (rp *Reaper) reap() (blocked bool) {
 		if mine {
 			return true
 		}
-		var ws syscall.WaitStatus
-		if got, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got != pid {
+		var ws unix.WaitStatus
+		if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got != pid {
 			return false // cannot happen; but never spin holding the fork lock
 		}
 		n++
@@ -232,24 +222,31 @@ func (rp *Reaper) nextReap() <-chan struct{} {
 
 // peekExited returns an exited child without reaping it, or 0 if there is none.
 func peekExited() int {
-	// siginfo_t: three ints, then a union aligned as a pointer, whose first
-	// field for a child is its pid.
-	var info [128]byte
-	pidAt := 16
-	if unsafe.Sizeof(uintptr(0)) == 4 {
-		pidAt = 12
-	}
 	for {
-		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pAll, 0, uintptr(unsafe.Pointer(&info[0])),
-			syscall.WEXITED|syscall.WNOHANG|wNoWait, 0, 0)
-		if e == syscall.EINTR {
+		var info unix.Siginfo // zeroed: with WNOHANG and no exited child, the kernel leaves it so
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		if err == unix.EINTR {
 			continue
 		}
-		if e != 0 {
+		if err != nil {
 			return 0 // ECHILD: no children at all
 		}
-		return int(*(*int32)(unsafe.Pointer(&info[pidAt])))
+		return childPid(&info)
 	}
+}
+
+// sigchld is the head of a siginfo_t as waitid fills it in for a child:
+// si_signo, si_errno and si_code, then a union aligned as a pointer whose
+// first field is the child's pid. unix.Siginfo leaves that union opaque.
+type sigchld struct {
+	signo, errno, code int32
+	_                  [0]uintptr // the union's alignment: 16 bytes in on 64-bit, 12 on 32-bit
+	pid                int32
+}
+
+// childPid is si_pid of what waitid reported.
+func childPid(info *unix.Siginfo) int {
+	return int((*sigchld)(unsafe.Pointer(info)).pid)
 }
 
 // Close stops adopting and reaping. Orphans adopted already stay this
@@ -291,5 +288,5 @@ func (rp *Reaper) GroupAlive(pgid int, scan bool) bool {
 }
 
 func killable(pgid int) bool {
-	return !errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
+	return !errors.Is(unix.Kill(-pgid, 0), unix.ESRCH)
 }
