@@ -24,6 +24,7 @@ import (
 // proc is one run: a process group led by /bin/sh.
 type proc struct {
 	status  syscall.WaitStatus // how the leader ended, once done is closed
+	waitErr error              // or why that is not known: the wait for it failed
 	pgid    int
 	started time.Time
 	done    chan struct{} // closed when the leader has been waited for
@@ -128,11 +129,7 @@ func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 	process := cmd.Process
 	go func() { // ends when the leader exits; exactly one wait per process
 		ws, err := r.m.kids.WaitExit(process)
-		if err != nil {
-			r.m.log.Error("wait for a run's shell failed; its exit status is lost", "job", job.Name, "pid", p.pgid, "err", err)
-			ws = 0x7f // "stopped": neither exited nor signalled
-		}
-		p.status = syscall.WaitStatus(ws)
+		p.status, p.waitErr = syscall.WaitStatus(ws), err
 		close(p.done)
 	}()
 	return p, nil
@@ -182,21 +179,24 @@ func (r *runner) waitRun(p *proc, deadline <-chan time.Time, force <-chan struct
 }
 
 // exit reports how the run's leader ended: an exit code, or the signal that
-// killed it. Both are empty while the leader has not been reaped.
-func (p *proc) exit() (code *int, signal string) {
+// killed it, or why that is not known (the wait for it failed). All are empty
+// while the leader has not been reaped.
+func (p *proc) exit() (code *int, signal string, err error) {
 	select {
 	case <-p.done:
 	default:
-		return nil, "" // it survived SIGKILL
+		return nil, "", nil // it survived SIGKILL
 	}
 	switch {
+	case p.waitErr != nil:
+		return nil, "", p.waitErr
 	case p.status.Signaled():
-		return nil, p.status.Signal().String()
+		return nil, p.status.Signal().String(), nil
 	case p.status.Exited():
 		c := p.status.ExitStatus()
-		return &c, ""
+		return &c, "", nil
 	}
-	return nil, "" // the wait failed
+	return nil, "", nil
 }
 
 // readSmallFile reads a regular file of at most limit bytes. It opens it

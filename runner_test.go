@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -547,5 +548,38 @@ func TestStopIsNotHeldUpBySpawnPreparation(t *testing.T) {
 	}
 	if files := w.logFiles("svc"); len(files) != 0 {
 		t.Errorf("log files of runs that never began: %v", files)
+	}
+}
+
+// ignoreSIGCHLD sets SIGCHLD to SIG_IGN until the test ends, as a program
+// that embeds a Manager and cares nothing for its own children might: the
+// kernel then reaps every child the moment it exits, and a wait for one
+// fails with ECHILD.
+func ignoreSIGCHLD(t *testing.T) {
+	signal.Ignore(syscall.SIGCHLD)
+	t.Cleanup(func() {
+		// Reset does not undo Ignore: Notify puts Go's handler back, and Stop keeps it.
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGCHLD)
+		signal.Stop(c)
+	})
+}
+
+// A run whose shell someone else reaped (here the kernel, SIGCHLD being
+// ignored) ended with an exit status ProcMan never learnt: its record says
+// so, rather than showing an end with neither an exit code nor a signal.
+func TestLostExitStatusIsAnError(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "once", Command: "exit 3", Type: OneTime})
+	ignoreSIGCHLD(t)
+	w.start("once")
+	w.waitFor("once", StateExited)
+	runs := w.runs("once")
+	if len(runs) != 1 || runs[0].ExitCode != nil || !strings.Contains(runs[0].Error, "exit status is lost") ||
+		!strings.Contains(runs[0].Error, "no child processes") {
+		t.Fatalf("runs %+v, want one without an exit code whose error says the wait failed", runs)
+	}
+	if !w.logs.has("exit status is lost") {
+		t.Error("the failed wait was not logged")
 	}
 }

@@ -63,6 +63,7 @@ type guardianProc struct {
 	spawned time.Time
 	gone    chan struct{}   // closed once it is reaped
 	status  unix.WaitStatus // how it ended, once gone is closed
+	err     error           // or why that is not known: the wait failed
 }
 
 func StartGuardian(kids *Reaper, log *slog.Logger) (*Guardian, error) {
@@ -100,11 +101,7 @@ func (g *Guardian) spawn() (*guardianProc, error) {
 	// netpoller): left a zombie, it would keep the reaper looking again every
 	// few milliseconds (see reaper.run), and the monitor learns of it at once.
 	go func() {
-		ws, err := g.kids.WaitExit(cmd.Process)
-		if err != nil {
-			ws = 0x7f // neither exited nor signalled: the wait itself failed
-		}
-		gp.status = ws
+		gp.status, gp.err = g.kids.WaitExit(cmd.Process)
 		close(gp.gone)
 	}()
 	return gp, nil
@@ -172,7 +169,7 @@ func (g *Guardian) replace(old *guardianProc) error {
 		}
 	}
 	g.log.Warn("guardian process ended; started a new one and gave it every live group",
-		"old_pid", old.pid, "how", exitString(old.status), "pid", gp.pid, "groups", len(g.live))
+		"old_pid", old.pid, "how", old.how(), "pid", gp.pid, "groups", len(g.live))
 	return nil
 }
 
@@ -223,15 +220,21 @@ func (g *Guardian) Close() error {
 	close(g.quit)
 	<-g.stopped
 	<-gp.gone
+	if gp.err != nil {
+		return fmt.Errorf("guardian: wait: %w", gp.err)
+	}
 	if ws := gp.status; !ws.Exited() || ws.ExitStatus() != 0 {
-		return fmt.Errorf("guardian: %s", exitString(ws))
+		return fmt.Errorf("guardian: %s", gp.how())
 	}
 	return nil
 }
 
-// exitString says how a process ended.
-func exitString(ws unix.WaitStatus) string {
+// how says how the guardian process ended, once gone is closed.
+func (gp *guardianProc) how() string {
+	ws := gp.status
 	switch {
+	case gp.err != nil:
+		return "unknown (wait: " + gp.err.Error() + ")"
 	case ws.Exited():
 		return fmt.Sprintf("exit status %d", ws.ExitStatus())
 	case ws.Signaled():

@@ -4,10 +4,12 @@ package osproc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
@@ -173,5 +175,30 @@ func TestGuardianSparesForgottenGroup(t *testing.T) {
 	kept.Wait()
 	if ws := kept.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("kept group ended by %v, want SIGKILL from the guardian", kept.ProcessState)
+	}
+}
+
+// ignoreSIGCHLD sets SIGCHLD to SIG_IGN until the test ends: the kernel then
+// reaps every child the moment it exits, and a wait for one fails.
+func ignoreSIGCHLD(t *testing.T) {
+	signal.Ignore(syscall.SIGCHLD)
+	t.Cleanup(func() {
+		// Reset does not undo Ignore: Notify puts Go's handler back, and Stop keeps it.
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGCHLD)
+		signal.Stop(c)
+	})
+}
+
+// A guardian reaped by someone else ended in a way no one learnt: Close
+// reports the failed wait, not a made-up status.
+func TestGuardianWhoseWaitFailedSaysSo(t *testing.T) {
+	ignoreSIGCHLD(t)
+	g, err := StartGuardian(&Reaper{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Close(); !errors.Is(err, syscall.ECHILD) || !strings.Contains(err.Error(), "wait") {
+		t.Fatalf("Close: %v, want the wait's ECHILD", err)
 	}
 }
