@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -23,12 +22,11 @@ import (
 
 // proc is one run: a process group led by /bin/sh.
 type proc struct {
-	status  syscall.WaitStatus // how the leader ended, once done is closed
-	waitErr error              // or why that is not known: the wait for it failed
+	leader  *osproc.Proc
 	pgid    int
 	started time.Time
-	done    chan struct{} // closed when the leader has been waited for
-	ended   chan struct{} // closed when the run is over and recorded (log followers stop)
+	done    <-chan struct{} // closed when the leader has been waited for
+	ended   chan struct{}   // closed when the run is over and recorded (log followers stop)
 	row     runRow
 	live    *runlog.Live  // its log file, kept under max_run_log_bytes
 	rotated chan struct{} // capacity 1: a part was rotated out of the log (retention)
@@ -86,30 +84,23 @@ func (m *Manager) prepareSpawn(job Job) (*spawnPrep, error) {
 }
 
 // spawn starts the shell in its own process group, writing straight into the
-// log file: ProcMan copies no output, and only watches the file's size.
+// log file: ProcMan copies no output, and only watches the file's size. The
+// log file stays ProcMan's, whoever the job runs as.
 func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
-	cmd := exec.Command("/bin/sh", "-c", job.Command)
-	cmd.Dir = job.Dir
-	cmd.Env = sp.env
-	cmd.Stdout, cmd.Stderr = sp.log, sp.log
-	// Pdeathsig is bound to the OS thread that forks, which Go never retires
-	// while it runs ordinary goroutines; the guardian covers the rest of the group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if cred := sp.cred; cred != nil {
-		// The child switches after the fork; it keeps the log file ProcMan
-		// opened, so the file stays ProcMan's. Go sets Pdeathsig after the switch,
-		// which would otherwise clear it.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: cred.uid, Gid: cred.gid, Groups: cred.groups}
+	spec := osproc.Spec{Path: "/bin/sh", Args: []string{"-c", job.Command}, Dir: job.Dir, Env: sp.env, Output: sp.log}
+	if c := sp.cred; c != nil {
+		spec.Cred = &osproc.Credential{UID: c.uid, GID: c.gid, Groups: c.groups}
 	}
-	if err := r.m.kids.Start(cmd); err != nil {
+	leader, err := r.m.kids.StartGroup(spec)
+	if err != nil {
 		sp.discard()        // no process will ever write to it
 		if sp.cred != nil { // most likely the user may not enter dir or run /bin/sh
 			return nil, fmt.Errorf("spawn as user %q: %w", job.User, err)
 		}
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
-	p := &proc{pgid: cmd.Process.Pid, started: time.Now(),
-		done: make(chan struct{}), ended: make(chan struct{}), rotated: make(chan struct{}, 1)}
+	p := &proc{leader: leader, pgid: leader.Pid, started: time.Now(), done: leader.Done(),
+		ended: make(chan struct{}), rotated: make(chan struct{}, 1)}
 	// The watcher keeps ProcMan's descriptor, to cut the file's head through
 	// it; the child writes through its own copy.
 	p.live = r.m.rot.Watch(sp.log, sp.logPath, set.maxRunLogBytes, func() {
@@ -118,20 +109,11 @@ func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 		default:
 		}
 	})
-	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: sp.logPath, StartedAt: p.started.UTC().Truncate(time.Microsecond),
-		Invocation: sp.invocation}
-	if st, ok := osproc.ReadStat(p.pgid); ok {
-		p.row.ProcStart = st.Start
-	}
+	p.row = runRow{PID: p.pgid, PGID: p.pgid, ProcStart: leader.Start, LogFile: sp.logPath,
+		StartedAt: p.started.UTC().Truncate(time.Microsecond), Invocation: sp.invocation}
 	if err := r.m.guard.Watch(p.pgid); err != nil {
 		r.m.log.Error("guardian unavailable; this run is not protected against a ProcMan crash", "job", job.Name, "err", err)
 	}
-	process := cmd.Process
-	go func() { // ends when the leader exits; exactly one wait per process
-		ws, err := r.m.kids.WaitExit(process)
-		p.status, p.waitErr = syscall.WaitStatus(ws), err
-		close(p.done)
-	}()
 	return p, nil
 }
 
@@ -187,13 +169,14 @@ func (p *proc) exit() (code *int, signal string, err error) {
 	default:
 		return nil, "", nil // it survived SIGKILL
 	}
+	ws, err := p.leader.Exit()
 	switch {
-	case p.waitErr != nil:
-		return nil, "", p.waitErr
-	case p.status.Signaled():
-		return nil, p.status.Signal().String(), nil
-	case p.status.Exited():
-		c := p.status.ExitStatus()
+	case err != nil:
+		return nil, "", err
+	case ws.Signaled():
+		return nil, ws.Signal().String(), nil
+	case ws.Exited():
+		c := ws.ExitStatus()
 		return &c, "", nil
 	}
 	return nil, "", nil

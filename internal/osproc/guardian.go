@@ -7,14 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"os"
 	"os/exec"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // guardianProgram runs in a small awk process, one per Manager. ProcMan
@@ -58,12 +55,10 @@ type Guardian struct {
 // guardianProc is one guardian process.
 type guardianProc struct {
 	w       io.WriteCloser
-	proc    *os.Process
-	pid     int // proc.Pid, which the reap clears
+	proc    *Proc
+	pid     int
 	spawned time.Time
-	gone    chan struct{}   // closed once it is reaped
-	status  unix.WaitStatus // how it ended, once gone is closed
-	err     error           // or why that is not known: the wait failed
+	gone    <-chan struct{} // closed once it is reaped
 }
 
 func StartGuardian(kids *Reaper, log *slog.Logger) (*Guardian, error) {
@@ -93,18 +88,14 @@ func (g *Guardian) spawn() (*guardianProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("guardian: %w", err)
 	}
-	if err := g.kids.Start(cmd); err != nil {
-		return nil, fmt.Errorf("guardian: %w", err)
-	}
-	gp := &guardianProc{w: w, proc: cmd.Process, pid: cmd.Process.Pid, spawned: time.Now(), gone: make(chan struct{})}
 	// Reaped the moment it ends, whoever ends it (its pidfd wakes the
 	// netpoller): left a zombie, it would keep the reaper looking again every
-	// few milliseconds (see reaper.run), and the monitor learns of it at once.
-	go func() {
-		gp.status, gp.err = g.kids.WaitExit(cmd.Process)
-		close(gp.gone)
-	}()
-	return gp, nil
+	// few milliseconds (see Reaper.run), and the monitor learns of it at once.
+	p, err := g.kids.start(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("guardian: %w", err)
+	}
+	return &guardianProc{w: w, proc: p, pid: p.Pid, spawned: time.Now(), gone: p.Done()}, nil
 }
 
 // monitor replaces the guardian whenever it ends before close, until close.
@@ -201,7 +192,7 @@ func (g *Guardian) send(op byte, pgid int) error {
 		delete(g.live, pgid)
 	}
 	if _, err := fmt.Fprintf(g.cur.w, "%c%d\n", op, pgid); err != nil {
-		g.cur.proc.Kill()
+		g.cur.proc.kill()
 	}
 	return nil
 }
@@ -220,10 +211,11 @@ func (g *Guardian) Close() error {
 	close(g.quit)
 	<-g.stopped
 	<-gp.gone
-	if gp.err != nil {
-		return fmt.Errorf("guardian: wait: %w", gp.err)
+	ws, err := gp.proc.Exit()
+	if err != nil {
+		return fmt.Errorf("guardian: wait: %w", err)
 	}
-	if ws := gp.status; !ws.Exited() || ws.ExitStatus() != 0 {
+	if !ws.Exited() || ws.ExitStatus() != 0 {
 		return fmt.Errorf("guardian: %s", gp.how())
 	}
 	return nil
@@ -231,10 +223,10 @@ func (g *Guardian) Close() error {
 
 // how says how the guardian process ended, once gone is closed.
 func (gp *guardianProc) how() string {
-	ws := gp.status
+	ws, err := gp.proc.Exit()
 	switch {
-	case gp.err != nil:
-		return "unknown (wait: " + gp.err.Error() + ")"
+	case err != nil:
+		return "unknown (wait: " + err.Error() + ")"
 	case ws.Exited():
 		return fmt.Sprintf("exit status %d", ws.ExitStatus())
 	case ws.Signaled():

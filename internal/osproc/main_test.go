@@ -29,3 +29,19 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// newTestReaper returns a Reaper that the test's cleanup closes. One that
+// adopts makes the test process a subreaper until then.
+func newTestReaper(t *testing.T, adopt bool) *Reaper {
+	t.Helper()
+	rp, err := NewReaper(adopt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rp.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return rp
+}

@@ -73,8 +73,8 @@ func setSubreaper(on bool) error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, v, 0, 0, 0)
 }
 
-// Start starts cmd and tracks its process until wait.
-func (rp *Reaper) Start(cmd *exec.Cmd) error {
+// startCmd starts cmd under the fork gate and tracks its process until waitExit.
+func (rp *Reaper) startCmd(cmd *exec.Cmd) error {
 	if !rp.adopt {
 		return cmd.Start()
 	}
@@ -89,14 +89,14 @@ func (rp *Reaper) Start(cmd *exec.Cmd) error {
 	return nil
 }
 
-// WaitExit waits for a process started by start and reaps it, without
+// waitExit waits for a process started by startCmd and reaps it, without
 // cmd.Wait: that blocks an OS thread in waitid for as long as the process
 // lives, some 50 KiB of ProcMan's memory per running job. A pidfd (Linux 5.3)
 // becomes readable when its process exits, so Go's netpoller waits for all
 // of them on one thread. The error is that of the wait itself.
 // It takes the process, not its Cmd, so that the Cmd and the environment it
 // holds are garbage once the process has started.
-func (rp *Reaper) WaitExit(p *os.Process) (unix.WaitStatus, error) {
+func (rp *Reaper) waitExit(p *os.Process) (unix.WaitStatus, error) {
 	pid := p.Pid
 	defer rp.untrack(pid)
 	ws, err := waitPidfd(pid)
