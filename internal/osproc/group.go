@@ -79,8 +79,9 @@ func (c *census) alive(pgid int, since time.Time) bool {
 
 // Stat is what osproc reads from /proc/<pid>/stat.
 type Stat struct {
-	Pid, PGID int
-	State     byte
+	Pid, PPid, PGID int
+	State           byte   // R, S, D, Z (zombie), ... as proc(5) lists them
+	Comm            string // the command name, at most 15 bytes
 	// Start is the process's start time in clock ticks after boot: with the pid,
 	// it names one process for good, so a recycled pid is never mistaken for it.
 	Start uint64
@@ -94,26 +95,35 @@ func ReadStat(pid int) (Stat, bool) {
 	return readStat(strconv.Itoa(pid))
 }
 
+// Procs lists every process that /proc shows, zombies included.
+func Procs() []Stat {
+	var out []Stat
+	eachProc(func(st Stat) { out = append(out, st) })
+	return out
+}
+
 func readStat(pid string) (Stat, bool) {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return Stat{}, false
 	}
-	// The command name may hold spaces and parentheses: fields start after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
+	// The command name may hold spaces and parentheses: it runs from the
+	// first '(' to the last ')', and the other fields follow.
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
 		return Stat{}, false
 	}
-	f := bytes.Fields(b[i+1:]) // f[0] is field 3 (state) of proc(5)
+	f := bytes.Fields(b[end+1:]) // f[0] is field 3 (state) of proc(5)
 	if len(f) < 20 || len(f[0]) == 0 {
 		return Stat{}, false
 	}
-	st := Stat{State: f[0][0]}
-	var e1, e2, e3 error
+	st := Stat{State: f[0][0], Comm: string(b[open+1 : end])}
+	var e1, e2, e3, e4 error
 	st.Pid, e1 = strconv.Atoi(pid)
-	st.PGID, e2 = strconv.Atoi(string(f[2]))
-	st.Start, e3 = strconv.ParseUint(string(f[19]), 10, 64)
-	return st, errors.Join(e1, e2, e3) == nil
+	st.PPid, e2 = strconv.Atoi(string(f[1]))
+	st.PGID, e3 = strconv.Atoi(string(f[2]))
+	st.Start, e4 = strconv.ParseUint(string(f[19]), 10, 64)
+	return st, errors.Join(e1, e2, e3, e4) == nil
 }
 
 // WaitGroupGone waits until group pgid has no live process, or until stop or

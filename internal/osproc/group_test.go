@@ -3,7 +3,10 @@
 package osproc
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 )
@@ -60,5 +63,33 @@ func TestPeekExitedNamesTheChildAndLeavesIt(t *testing.T) {
 	}
 	if st, ok := ReadStat(pid); !ok || st.State != 'Z' {
 		t.Fatalf("after the peek, %d is %+v (ok %v), want still a zombie", pid, st, ok)
+	}
+}
+
+// The command name may hold spaces and parentheses; the fields after it are
+// read from its last ')'.
+func TestReadStatOfAnOddName(t *testing.T) {
+	odd := filepath.Join(t.TempDir(), "x) (y z")
+	b, err := os.ReadFile("/bin/sleep")
+	if err == nil {
+		err = os.WriteFile(odd, b, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(odd, "1000")
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Wait()
+	defer c.Process.Kill()
+	st, ok := ReadStat(c.Process.Pid)
+	if !ok || st.Comm != "x) (y z" || st.Pid != c.Process.Pid || st.PPid != os.Getpid() || st.PGID != c.Process.Pid ||
+		!st.Alive() || st.Start == 0 {
+		t.Fatalf("ReadStat: %+v, %v", st, ok)
+	}
+	if !slices.ContainsFunc(Procs(), func(p Stat) bool { return p.Pid == st.Pid && p.Comm == st.Comm }) {
+		t.Errorf("Procs lacks %+v", st)
 	}
 }
