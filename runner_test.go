@@ -583,3 +583,41 @@ func TestLostExitStatusIsAnError(t *testing.T) {
 		t.Error("the failed wait was not logged")
 	}
 }
+
+// A Stop that finds the job coming to rest in error for another reason (its
+// run failed to start) has not failed, however that reason reads: here the
+// job's dir is named after ErrStopFailed's text.
+func TestStopFailedIsAValueNotAText(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "once", Command: "true", Type: OneTime, Dir: filepath.Join(w.dir, ErrStopFailed.Error())})
+	r, err := w.m.runner("once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With the writer's lock held, the supervisor that took the failed
+	// preparation waits to record the failed start: past the point where a
+	// stop would end the job as stopped, before it rests in error.
+	var release sync.Once
+	w.m.w.mu.Lock()
+	defer release.Do(w.m.w.mu.Unlock)
+	before := w.m.runID.Load()
+	started, stopped := make(chan error, 1), make(chan error, 1)
+	go func() { started <- w.m.Start(context.Background(), "once") }()
+	eventually(t, "the failed start to be recorded", func() bool { return w.m.runID.Load() > before })
+	go func() { stopped <- w.m.Stop(context.Background(), "once") }()
+	eventually(t, "the stop request", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.sup != nil && r.sup.stopping()
+	})
+	release.Do(w.m.w.mu.Unlock)
+	if err := <-stopped; err != nil {
+		t.Errorf("Stop: %v, want nil: no group outlived anything", err)
+	}
+	if err := <-started; !errors.Is(err, ErrStartFailed) {
+		t.Errorf("Start: %v, want ErrStartFailed", err)
+	}
+	if st, _ := w.m.State("once"); st.State != StateError || !strings.Contains(st.Error, "not a usable directory") {
+		t.Errorf("after Stop: %+v, want error for the dir", st)
+	}
+}
