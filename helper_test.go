@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun/driver/sqliteshim"
 )
@@ -22,12 +24,30 @@ const helperVar = "PROCMAN_TEST_HELPER"
 
 // runHelper is the helper process. "manager": open a Manager on the database
 // $PROCMAN_TEST_DB, create and start the continuous job "svc", print "ready"
-// and wait to be killed: a ProcMan that will crash.
+// and wait to be killed: a ProcMan that will crash. "setpgid": move to the
+// process group $PROCMAN_TEST_PGID, print "left" and wait to be killed.
 func runHelper(mode string) int {
-	if mode != "manager" {
-		fmt.Fprintln(os.Stderr, "unknown helper", mode)
-		return 2
+	switch mode {
+	case "manager":
+		return runManagerHelper()
+	case "setpgid":
+		pgid, err := strconv.Atoi(os.Getenv("PROCMAN_TEST_PGID"))
+		if err == nil {
+			err = syscall.Setpgid(0, pgid)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 1
+		}
+		fmt.Println("left")
+		time.Sleep(time.Hour)
+		return 0
 	}
+	fmt.Fprintln(os.Stderr, "unknown helper", mode)
+	return 2
+}
+
+func runManagerHelper() int {
 	db := os.Getenv("PROCMAN_TEST_DB")
 	ctx := context.Background()
 	m, err := Open(ctx, Config{DBPath: db, LogDir: filepath.Join(filepath.Dir(db), "logs")})

@@ -637,8 +637,20 @@ func (m *Manager) shutdown(ctx context.Context) error {
 		m.log.Error("records not written to the database before shutdown", "count", lost, "waited", drainLimit)
 		err = errors.Join(err, fmt.Errorf("shutdown: %d records not written to the database", lost))
 	}
-	err = errors.Join(err, m.rot.Close(), m.guard.Close(), m.kids.Close(), m.store.close(), m.lock.release())
+	err = errors.Join(err, m.rot.Close(), m.guard.Close(), m.closeKids(), m.store.close(), m.lock.release())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// closeKids ends the reaper, which gives up waiting for the run leaders still
+// alive: those that outlived SIGKILL (their jobs are in StateError). They are
+// reported, and left to this process (init reaps them once it exits).
+func (m *Manager) closeKids() error {
+	err := m.kids.Close()
+	if errors.Is(err, osproc.ErrAbandoned) {
+		m.log.Error("processes outlived SIGKILL and are no longer waited for", "err", err)
+		return fmt.Errorf("shutdown: %w: %w", ErrStopFailed, err)
+	}
 	return err
 }
 

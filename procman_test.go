@@ -6,11 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 func TestErrors(t *testing.T) {
@@ -300,4 +305,64 @@ func TestEntriesFollowReplace(t *testing.T) {
 	if l := same(); !strings.Contains(l, `{"name":"a","command":"echo two","type":"one_time","schedule":"","state":"exited"}`) {
 		t.Fatalf("listing %s", l)
 	}
+}
+
+// A run whose shell outlives SIGKILL (here it moves to another process
+// group, which to ProcMan is the same as a process stuck in the kernel) puts
+// its job in error with ErrStopFailed. Shutdown reports it, and returns with
+// no goroutine of the Manager left: the wait for that shell is given up, and
+// the process stays a child of this one.
+func TestShutdownGivesUpARunThatOutlivedSIGKILL(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
+	ctx := ctxT(t)
+	haven := exec.Command("sleep", "1000") // the group the shell moves to
+	haven.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := haven.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-haven.Process.Pid, syscall.SIGKILL)
+		haven.Wait()
+	})
+	dir := t.TempDir()
+	m, err := Open(ctx, Config{DBPath: filepath.Join(dir, "p.db"), LogDir: filepath.Join(dir, "logs"),
+		StopTimeout: 100 * time.Millisecond, KillWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shutdown := sync.OnceValue(func() error { return m.Shutdown(context.Background()) })
+	t.Cleanup(func() { shutdown() })
+	err = m.Create(ctx, Job{Name: "leaver", Type: Continuous, Command: "exec '" + os.Args[0] + "' -test.run='^$'",
+		Env: map[string]string{helperVar: "setpgid", "PROCMAN_TEST_PGID": strconv.Itoa(haven.Process.Pid)}})
+	if err == nil {
+		err = m.Start(ctx, "leaver")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.WaitFor(ctx, "leaver", StateRunning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the shell to leave its group", func() bool {
+		b, _ := os.ReadFile(st.LogFile)
+		return string(b) == "left\n"
+	})
+	if err := m.Stop(ctx, "leaver"); !errors.Is(err, ErrStopFailed) {
+		t.Fatalf("Stop: %v, want ErrStopFailed", err)
+	}
+	if after, _ := m.State("leaver"); after.State != StateError {
+		t.Errorf("after Stop: %+v, want error", after)
+	}
+	err = shutdown()
+	if !errors.Is(err, ErrStopFailed) || !strings.Contains(err.Error(), strconv.Itoa(st.PID)) {
+		t.Errorf("Shutdown: %v, want ErrStopFailed naming the shell %d", err, st.PID)
+	}
+	goleak.VerifyNone(t, leaks)
+	if gone(st.PID) {
+		t.Errorf("the shell %d is gone: the test expected it to outlive everything", st.PID)
+	}
+	syscall.Kill(st.PID, syscall.SIGKILL)
+	var ws syscall.WaitStatus
+	syscall.Wait4(st.PID, &ws, 0, nil) // still this process's child
 }

@@ -38,7 +38,7 @@ func spawnGroup(t *testing.T) *exec.Cmd {
 // TestGuardianKillsGroupsWhenItsPipeCloses stands in for ProcMan dying: the
 // guardian sees end of file and kills every group it was told about.
 func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
-	g, err := StartGuardian(&Reaper{}, slog.New(slog.DiscardHandler))
+	g, err := StartGuardian(newTestReaper(t, false), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func (l *recordLog) said(part string) bool {
 // without having sent anything since, the jobs' groups are still killed.
 func TestGuardianReplacedAtOnceWhenItDies(t *testing.T) {
 	logs := &recordLog{}
-	g, err := StartGuardian(&Reaper{}, slog.New(logs))
+	g, err := StartGuardian(newTestReaper(t, false), slog.New(logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestGuardianReplacedAtOnceWhenItDies(t *testing.T) {
 // With tens of thousands of groups listed, the kills must not exceed what one
 // command line may hold: every group is killed, whatever its place in the list.
 func TestGuardianKillsAmongManyGroups(t *testing.T) {
-	g, err := StartGuardian(&Reaper{}, slog.New(slog.DiscardHandler))
+	g, err := StartGuardian(newTestReaper(t, false), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestGuardianKillsAmongManyGroups(t *testing.T) {
 
 // The forget goes to the guardian that closes: a forgotten group is spared.
 func TestGuardianSparesForgottenGroup(t *testing.T) {
-	g, err := StartGuardian(&Reaper{}, slog.New(slog.DiscardHandler))
+	g, err := StartGuardian(newTestReaper(t, false), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func ignoreSIGCHLD(t *testing.T) {
 // reports the failed wait, not a made-up status.
 func TestGuardianWhoseWaitFailedSaysSo(t *testing.T) {
 	ignoreSIGCHLD(t)
-	g, err := StartGuardian(&Reaper{}, slog.New(slog.DiscardHandler))
+	g, err := StartGuardian(newTestReaper(t, false), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

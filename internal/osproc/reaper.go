@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -32,17 +30,32 @@ import (
 // fork happens under forks (read-locked, so spawns run in parallel), the child
 // is tracked before the lock is released, and the reaper looks at exited
 // children only under the write lock, leaving tracked ones to their Wait.
+//
+// It owns a goroutine per process it waits for (see Proc) and, when it
+// adopts or has to wait without a pidfd, one that handles SIGCHLD: Close
+// ends them all.
 type Reaper struct {
-	adopt bool
+	adopt   bool
+	noPidfd bool // tests: wait as a kernel without pidfd_open makes it
 
 	forks   sync.RWMutex
 	mu      sync.Mutex
 	tracked map[int]int // pid -> count: a pid recycled between a Wait and its untrack stays tracked
+	// The waits under way, which Close gives up; those it gave up; whether
+	// it has begun (nothing more is started then). Guarded by mu.
+	waiting   map[*Proc]struct{}
+	abandoned []int
+	closed    bool
+	looping   bool           // the SIGCHLD goroutine runs (guarded by mu)
+	waits     sync.WaitGroup // one per wait goroutine
+	closeOnce sync.Once
+	closeErr  error
 
 	census census // for the groups kill(-pgid, 0) cannot settle
 
-	reapedMu sync.Mutex
+	reapedMu sync.Mutex    // guards reaped and chld
 	reaped   chan struct{} // closed and replaced whenever an orphan is reaped
+	chld     chan struct{} // closed and replaced at every SIGCHLD, for waits without a pidfd
 
 	quit chan struct{}
 	done chan struct{}
@@ -51,18 +64,26 @@ type Reaper struct {
 // NewReaper makes this process the subreaper of its descendants when adopt is
 // set, and starts the goroutine that reaps them on SIGCHLD.
 func NewReaper(adopt bool) (*Reaper, error) {
-	rp := &Reaper{adopt: adopt, tracked: make(map[int]int), reaped: make(chan struct{})}
-	if !adopt {
-		return rp, nil
+	rp := &Reaper{adopt: adopt, tracked: make(map[int]int), waiting: make(map[*Proc]struct{}),
+		reaped: make(chan struct{}), chld: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{})}
+	if adopt {
+		if err := setSubreaper(true); err != nil {
+			return nil, fmt.Errorf("subreaper: %w", err)
+		}
+		rp.startLoopLocked() // no other goroutine knows rp yet
 	}
-	if err := setSubreaper(true); err != nil {
-		return nil, fmt.Errorf("subreaper: %w", err)
-	}
-	rp.quit, rp.done = make(chan struct{}), make(chan struct{})
+	return rp, nil
+}
+
+// startLoopLocked starts the goroutine that handles SIGCHLD. Asking for
+// SIGCHLD undoes a SIG_IGN the program may have set for it, which makes the
+// kernel reap its children: so it runs only when the Reaper adopts, or has
+// to wait without a pidfd. The caller holds rp.mu.
+func (rp *Reaper) startLoopLocked() {
+	rp.looping = true
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, unix.SIGCHLD)
 	go rp.run(sig)
-	return rp, nil
 }
 
 func setSubreaper(on bool) error {
@@ -73,45 +94,8 @@ func setSubreaper(on bool) error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, v, 0, 0, 0)
 }
 
-// startCmd starts cmd under the fork gate and tracks its process until waitExit.
-func (rp *Reaper) startCmd(cmd *exec.Cmd) error {
-	if !rp.adopt {
-		return cmd.Start()
-	}
-	rp.forks.RLock()
-	defer rp.forks.RUnlock()
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	rp.mu.Lock()
-	rp.tracked[cmd.Process.Pid]++
-	rp.mu.Unlock()
-	return nil
-}
-
-// waitExit waits for a process started by startCmd and reaps it, without
-// cmd.Wait: that blocks an OS thread in waitid for as long as the process
-// lives, some 50 KiB of ProcMan's memory per running job. A pidfd (Linux 5.3)
-// becomes readable when its process exits, so Go's netpoller waits for all
-// of them on one thread. The error is that of the wait itself.
-// It takes the process, not its Cmd, so that the Cmd and the environment it
-// holds are garbage once the process has started.
-func (rp *Reaper) waitExit(p *os.Process) (unix.WaitStatus, error) {
-	pid := p.Pid
-	defer rp.untrack(pid)
-	ws, err := waitPidfd(pid)
-	if errors.Is(err, errNoPidfd) {
-		state, err := p.Wait()
-		if err != nil {
-			return 0, err
-		}
-		sys, _ := state.Sys().(syscall.WaitStatus)
-		return unix.WaitStatus(sys), nil
-	}
-	p.Release() // Go's own handle on the process, reaped now
-	return ws, err
-}
-
+// untrack ends the tracking that fork began, once the wait has reaped the
+// process (or given it up).
 func (rp *Reaper) untrack(pid int) {
 	if !rp.adopt {
 		return
@@ -123,38 +107,10 @@ func (rp *Reaper) untrack(pid int) {
 	rp.mu.Unlock()
 }
 
-var errNoPidfd = errors.New("pidfd_open unavailable")
-
-// waitPidfd reaps child pid once its pidfd says it has exited.
-func waitPidfd(pid int) (unix.WaitStatus, error) {
-	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
-	if err != nil {
-		return 0, errNoPidfd
-	}
-	f := os.NewFile(uintptr(fd), "pidfd") // non-blocking: registered with the netpoller
-	defer f.Close()
-	var ws unix.WaitStatus
-	reaped, werr := false, error(nil)
-	try := func(opts int) bool {
-		got, err := unix.Wait4(pid, &ws, opts, nil)
-		if err == unix.EINTR || (err == nil && got == 0) {
-			return false
-		}
-		reaped, werr = true, err
-		return true
-	}
-	if rc, err := f.SyscallConn(); err == nil {
-		rc.Read(func(uintptr) bool { return try(unix.WNOHANG) })
-	}
-	for !reaped { // the netpoller would not take the pidfd: block as cmd.Wait does
-		try(0)
-	}
-	return ws, werr
-}
-
-// run reaps on every SIGCHLD until close. It looks again shortly when a
-// tracked child's exit hides others (waitid shows one child at a time), since
-// the SIGCHLD of those may have come and gone already.
+// run handles SIGCHLD until Close: it reaps, and wakes the waits without a
+// pidfd. It looks again shortly when a tracked child's exit hides others
+// (waitid shows one child at a time), since the SIGCHLD of those may have
+// come and gone already.
 func (rp *Reaper) run(sig chan os.Signal) {
 	defer close(rp.done)
 	defer signal.Stop(sig)
@@ -162,6 +118,10 @@ func (rp *Reaper) run(sig chan os.Signal) {
 	for {
 		select {
 		case <-sig:
+			rp.reapedMu.Lock()
+			close(rp.chld)
+			rp.chld = make(chan struct{})
+			rp.reapedMu.Unlock()
 		case <-again:
 		case <-rp.quit:
 			return
@@ -171,6 +131,13 @@ func (rp *Reaper) run(sig chan os.Signal) {
 			again = time.After(5 * time.Millisecond)
 		}
 	}
+}
+
+// nextChld is closed at the next SIGCHLD.
+func (rp *Reaper) nextChld() <-chan struct{} {
+	rp.reapedMu.Lock()
+	defer rp.reapedMu.Unlock()
+	return rp.chld
 }
 
 // reap collects every exited child that is not tracked. It reports whether
@@ -249,16 +216,30 @@ func childPid(info *unix.Siginfo) int {
 	return int((*sigchld)(unsafe.Pointer(info)).pid)
 }
 
-// Close stops adopting and reaping. Orphans adopted already stay this
-// process's children: in the binary, which exits next, they then go to init.
+// Close stops adopting and reaping, and gives up the waits still under way
+// (see Proc): their processes outlived every attempt to end them, and the
+// error, wrapping ErrAbandoned, names them. Those stay this process's
+// children, as do orphans adopted already: in the binary, which exits next,
+// they go to init, which reaps them. It returns once every goroutine of the
+// Reaper has ended.
 func (rp *Reaper) Close() error {
-	if !rp.adopt {
-		return nil
+	rp.closeOnce.Do(func() { rp.closeErr = rp.close() })
+	return rp.closeErr
+}
+
+func (rp *Reaper) close() error {
+	err := rp.abandon()
+	rp.mu.Lock()
+	looping := rp.looping // none starts once closed
+	rp.mu.Unlock()
+	if looping {
+		close(rp.quit)
+		<-rp.done
 	}
-	close(rp.quit)
-	<-rp.done
-	err := setSubreaper(false)
-	rp.reap()
+	if rp.adopt {
+		err = errors.Join(err, setSubreaper(false))
+		rp.reap()
+	}
 	return err
 }
 

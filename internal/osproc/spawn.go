@@ -3,6 +3,7 @@
 package osproc
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"syscall"
@@ -67,13 +68,17 @@ type Proc struct {
 	done   chan struct{}
 	status unix.WaitStatus
 	err    error
+	quit   chan struct{} // closed by Close: the wait gives up
+	pidfd  *os.File      // what the wait polls, while it does; guarded by Reaper.mu
 }
 
-// Done is closed once the process has ended and been reaped.
+// Done is closed once the process has ended and been reaped, or once the
+// Reaper's Close gave up waiting for it.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 
 // Exit waits until Done and says how the process ended: its wait status, or
-// the error of the wait, in which case that is not known.
+// the error of the wait (ErrAbandoned if Close gave it up), in which case
+// that is not known.
 func (p *Proc) Exit() (unix.WaitStatus, error) {
 	<-p.done
 	return p.status, p.err
@@ -81,18 +86,44 @@ func (p *Proc) Exit() (unix.WaitStatus, error) {
 
 func (p *Proc) kill() { p.proc.Kill() }
 
-// start starts cmd under the fork gate and begins its wait.
+// ErrClosed: the Reaper has been closed, and starts nothing more.
+var ErrClosed = errors.New("osproc: reaper closed")
+
+// start starts cmd under the fork gate, tracks its process until its wait
+// has reaped it, and begins that wait.
 func (rp *Reaper) start(cmd *exec.Cmd) (*Proc, error) {
-	if err := rp.startCmd(cmd); err != nil {
+	p, err := rp.fork(cmd)
+	if err != nil {
 		return nil, err
 	}
-	p := &Proc{Pid: cmd.Process.Pid, proc: cmd.Process, done: make(chan struct{})}
 	if st, ok := ReadStat(p.Pid); ok { // a zombie's is readable too: nothing reaps it before the wait
 		p.Start = st.Start
 	}
-	go func() { // ends when the process has exited
-		p.status, p.err = rp.waitExit(p.proc)
-		close(p.done)
-	}()
+	go rp.wait(p)
+	return p, nil
+}
+
+// fork starts cmd under the fork gate's read lock, which Close takes to
+// stop every start: a process is either started and waited for, or refused.
+func (rp *Reaper) fork(cmd *exec.Cmd) (*Proc, error) {
+	rp.forks.RLock()
+	defer rp.forks.RUnlock()
+	rp.mu.Lock()
+	closed := rp.closed
+	rp.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Proc{Pid: cmd.Process.Pid, proc: cmd.Process, done: make(chan struct{}), quit: make(chan struct{})}
+	rp.mu.Lock()
+	if rp.adopt {
+		rp.tracked[p.Pid]++
+	}
+	rp.waiting[p] = struct{}{}
+	rp.waits.Add(1)
+	rp.mu.Unlock()
 	return p, nil
 }
