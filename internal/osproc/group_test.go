@@ -9,6 +9,7 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestSignalGroupOfGoneGroup(t *testing.T) {
@@ -91,5 +92,32 @@ func TestReadStatOfAnOddName(t *testing.T) {
 	}
 	if !slices.ContainsFunc(Procs(), func(p Stat) bool { return p.Pid == st.Pid && p.Comm == st.Comm }) {
 		t.Errorf("Procs lacks %+v", st)
+	}
+}
+
+// Asking whether a group is alive never waits for the fork gate: a start
+// under way (here the gate is held for reading, as a fork holds it) holds up
+// no stop's poll, and polls never make starts queue behind them.
+func TestGroupAliveDoesNotTakeTheForkGate(t *testing.T) {
+	rp := newTestReaper(t, true)
+	p, err := rp.StartGroup(Spec{Path: "/bin/sh", Args: []string{"-c", "exec sleep 1000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Exit()
+	defer SignalGroup(p.Pid, syscall.SIGKILL)
+	rp.forks.RLock()
+	answered := make(chan bool, 1)
+	go func() { answered <- rp.GroupAlive(p.Pid, false) }()
+	select {
+	case alive := <-answered:
+		if !alive {
+			t.Error("a live group reported gone")
+		}
+		rp.forks.RUnlock()
+	case <-time.After(5 * time.Second):
+		t.Error("GroupAlive waited for the fork gate")
+		rp.forks.RUnlock()
+		<-answered
 	}
 }

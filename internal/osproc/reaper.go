@@ -242,32 +242,3 @@ func (rp *Reaper) close() error {
 	}
 	return err
 }
-
-// GroupAlive reports whether any live (non-zombie) process is in group pgid.
-// scan says whether to tell zombies from live processes by reading /proc,
-// which costs milliseconds with many processes: without it, a zombie whose
-// parent has yet to reap it counts as alive. Adopted orphans never linger as
-// zombies, so while the rest of a group is being killed, a plain kill(-pgid, 0)
-// is enough; a scan settles the rare zombie whose parent lives outside the group.
-func (rp *Reaper) GroupAlive(pgid int, scan bool) bool {
-	since := time.Now()
-	if !killable(pgid) {
-		return false
-	}
-	if rp.adopt {
-		rp.reap()
-		if !killable(pgid) {
-			return false
-		}
-	}
-	if !scan {
-		return true
-	}
-	// Zombies that someone else has yet to reap still count as members:
-	// look at each process.
-	return rp.census.alive(pgid, since)
-}
-
-func killable(pgid int) bool {
-	return !errors.Is(unix.Kill(-pgid, 0), unix.ESRCH)
-}
