@@ -121,3 +121,40 @@ func TestGroupAliveDoesNotTakeTheForkGate(t *testing.T) {
 		<-answered
 	}
 }
+
+// When only children that a wait of theirs reaps have exited (most SIGCHLDs:
+// the runs' leaders, the guardian), the reaper needs no fork gate to learn
+// it: starts under way hold up no reaping round, nor it them.
+func TestReapOfTrackedChildrenTakesNoForkGate(t *testing.T) {
+	rp := newTestReaper(t, true)
+	// A tracked child whose wait has yet to reap it.
+	c := exec.Command("sleep", "1000")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Process.Pid
+	rp.mu.Lock()
+	rp.tracked[pid]++
+	rp.mu.Unlock()
+	defer c.Wait()
+	defer rp.untrack(pid)
+	c.Process.Kill()
+	eventually(t, "a zombie", func() bool {
+		st, ok := ReadStat(pid)
+		return ok && st.State == 'Z'
+	})
+	rp.forks.RLock()
+	answered := make(chan bool, 1)
+	go func() { answered <- rp.reap() }()
+	select {
+	case blocked := <-answered:
+		if !blocked {
+			t.Error("reap did not stop at the tracked child")
+		}
+		rp.forks.RUnlock()
+	case <-time.After(5 * time.Second):
+		t.Error("reap waited for the fork gate")
+		rp.forks.RUnlock()
+		<-answered
+	}
+}

@@ -141,10 +141,17 @@ func (rp *Reaper) nextChld() <-chan struct{} {
 }
 
 // reap collects every exited child that is not tracked. It reports whether
-// it stopped at a tracked one, behind which others may wait.
+// it stopped at a tracked one, behind which others may wait. Most SIGCHLDs
+// are for tracked children, which their own waits reap: a first look,
+// without the fork gate, settles those, and the gate is taken only when an
+// orphan may be there (or a child forked just now, whose fork the gate then
+// waits for, and which it then finds tracked).
 func (rp *Reaper) reap() (blocked bool) {
 	if !rp.adopt {
 		return false
+	}
+	if pid := peekExited(); pid <= 0 || rp.isTracked(pid) {
+		return pid > 0
 	}
 	n := 0
 	defer func() {
@@ -162,10 +169,7 @@ func (rp *Reaper) reap() (blocked bool) {
 		if pid <= 0 {
 			return false
 		}
-		rp.mu.Lock()
-		_, mine := rp.tracked[pid]
-		rp.mu.Unlock()
-		if mine {
+		if rp.isTracked(pid) {
 			return true
 		}
 		var ws unix.WaitStatus
@@ -174,6 +178,13 @@ func (rp *Reaper) reap() (blocked bool) {
 		}
 		n++
 	}
+}
+
+func (rp *Reaper) isTracked(pid int) bool {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	_, ok := rp.tracked[pid]
+	return ok
 }
 
 // nextReap is closed when an orphan is next reaped: nil, which never fires,
