@@ -78,8 +78,9 @@ func eachProc(f func(Stat)) {
 }
 
 // census counts the live processes of every group from one /proc scan,
-// shared by every stop that needs one: with 2,000 jobs stopping at once, a
-// scan each read 4,000 stat files 2,000 times over, and Shutdown took 6 s.
+// shared by every stop that needs one: with 2,000 groups being stopped at
+// once, a scan each read 4,000 stat files 2,000 times over, and a shutdown
+// took 6 s.
 type census struct {
 	mu   sync.Mutex
 	at   time.Time   // when the last scan began
@@ -153,9 +154,9 @@ func readStat(pid string) (Stat, bool) {
 }
 
 // WaitGroupGone waits until group pgid has no live process, or until stop or
-// force fires. It wakes when ProcMan reaps an adopted orphan, and otherwise
-// polls with a wait growing from 1ms to 50ms: only stopping jobs wait here,
-// so an idle Manager does no work.
+// force fires. It wakes when the Reaper reaps an adopted orphan, and
+// otherwise polls with a wait growing from 1ms to 50ms: only stops wait
+// here, so an idle Reaper does no work.
 func (rp *Reaper) WaitGroupGone(pgid int, stop <-chan time.Time, force <-chan struct{}) bool {
 	wait := time.Millisecond
 	for {

@@ -14,13 +14,13 @@ import (
 	"time"
 )
 
-// guardianProgram runs in a small awk process, one per Manager. ProcMan
-// writes "+PGID" when a run starts and "-PGID" once its group is gone. When
-// the pipe reaches EOF, which is also what happens when ProcMan is killed with
-// SIGKILL, it kills every group still listed. The parent-death signal alone
-// reaches only each run's shell, never its grandchildren. awk, for its
-// associative arrays: a shell keeping the list in a string spent half a minute
-// of CPU on the removals when 2,000 jobs stopped. The kills go 200 groups to a
+// guardianProgram runs in a small awk process, one per Guardian. Watch
+// writes "+PGID" to it, and Forget "-PGID" once the group is gone. When the
+// pipe reaches EOF, which is also what happens when this process is killed
+// with SIGKILL, it kills every group still listed. The parent-death signal
+// alone reaches only each group's leader, never the rest of the group. awk,
+// for its associative arrays: a shell keeping the list in a string spent half
+// a minute of CPU on the removals when 2,000 groups were forgotten. The kills go 200 groups to a
 // shell command line, well under the kernel's limit on one argument; the
 // shell's kill needs no PATH, and "kill -KILL -PGID" is how dash takes a group.
 const guardianProgram = `
@@ -38,7 +38,7 @@ END {
 // Guardian is the link to a guardian process. It keeps its own copy
 // of the live groups, so that a guardian that dies (killed by someone, OOM) is
 // replaced at once by its monitor goroutine and told everything again: until
-// then, a crash of ProcMan would leave every job's processes behind.
+// then, a crash of this process would leave every group behind.
 type Guardian struct {
 	mu   sync.Mutex
 	cur  *guardianProc
@@ -61,9 +61,11 @@ type guardianProc struct {
 	gone    <-chan struct{} // closed once it is reaped
 }
 
+// StartGuardian starts a guardian process, started and waited for by kids,
+// and the goroutine that replaces it whenever it ends before Close.
 func StartGuardian(kids *Reaper, log *slog.Logger) (*Guardian, error) {
 	awk, err := exec.LookPath("awk")
-	if err != nil { // without it, no job would be protected against a crash of ProcMan
+	if err != nil { // without it, no group would be protected against a crash of this process
 		return nil, fmt.Errorf("guardian: %w", err)
 	}
 	g := &Guardian{live: make(map[int]struct{}), kids: kids, log: log, awk: awk,
@@ -77,12 +79,13 @@ func StartGuardian(kids *Reaper, log *slog.Logger) (*Guardian, error) {
 
 func (g *Guardian) spawn() (*guardianProc, error) {
 	cmd := exec.Command(g.awk, guardianProgram)
-	// Its own process group: a Ctrl-C meant for ProcMan's terminal must not take
-	// the guardian down with it. No parent-death signal: outliving ProcMan is its job.
+	// Its own process group: a Ctrl-C meant for this process's terminal must
+	// not take the guardian down with it. No parent-death signal: outliving
+	// this process is what it is for.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// It needs nothing of ProcMan's environment: an empty one keeps ProcMan's
-	// secrets (PROCMAN_TOKEN) out of it, and tools that find a job's processes
-	// by inherited environment do not count it as one.
+	// It needs nothing of this process's environment: an empty one keeps its
+	// secrets (PROCMAN_TOKEN) out, and tools that find a group's processes by
+	// an inherited variable do not count the guardian as one.
 	cmd.Env = []string{}
 	w, err := cmd.StdinPipe()
 	if err != nil {
@@ -164,7 +167,7 @@ func (g *Guardian) replace(old *guardianProc) error {
 	return nil
 }
 
-// Watch asks the guardian to kill group pgid if ProcMan dies.
+// Watch asks the guardian to kill group pgid if this process dies.
 func (g *Guardian) Watch(pgid int) error { return g.send('+', pgid) }
 
 // Forget tells the guardian the group is gone, so a recycled pgid is never killed.

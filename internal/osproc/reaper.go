@@ -14,22 +14,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Reaper owns ProcMan's children: the runs' leaders and the guardian, which
-// os/exec starts and waits for, and, with Config.Subreaper, the orphans of
-// every job, which the kernel hands to ProcMan instead of to init.
+// Reaper owns this process's children: those it starts (the leaders of
+// process groups, the guardian) and waits for, and, when it adopts, the
+// orphans of all of them, which the kernel then hands to this process
+// instead of to init.
 //
-// Why adopt them: a job's shell that is killed leaves its children to their
-// new parent, and until that parent reaps them they are zombies that still
-// count as members of the job's process group. Many inits (and container
-// runtimes' PID 1) reap late, so a stop would have to scan /proc to tell
-// zombies from live processes. Adopted, they are reaped at once, and
-// kill(-pgid, 0) alone says whether a group is gone.
+// Why adopt them: a group's leader that is killed leaves its children to
+// their new parent, and until that parent reaps them they are zombies that
+// still count as members of the group. Many inits (and container runtimes'
+// PID 1) reap late, so a stop would have to scan /proc to tell zombies from
+// live processes. Adopted, they are reaped at once, and kill(-pgid, 0) alone
+// says whether a group is gone.
 //
-// The catch: reaping adopted orphans means waiting for children os/exec did
-// not start, without ever stealing the exit status of one it did. So every
-// fork happens under forks (read-locked, so spawns run in parallel), the child
-// is tracked before the lock is released, and the reaper looks at exited
-// children only under the write lock, leaving tracked ones to their Wait.
+// The catch: reaping adopted orphans means waiting for children this Reaper
+// did not start, without ever stealing the exit status of one it did. So
+// every fork happens under the fork gate (forks, read-locked, so that forks
+// run in parallel), the child is tracked before the gate is let go, and an
+// orphan is reaped only under the write lock, tracked children being left to
+// their own waits.
 //
 // It owns a goroutine per process it waits for (see Proc) and, when it
 // adopts or has to wait without a pidfd, one that handles SIGCHLD: Close
@@ -40,7 +42,7 @@ type Reaper struct {
 
 	forks   sync.RWMutex
 	mu      sync.Mutex
-	tracked map[int]int // pid -> count: a pid recycled between a Wait and its untrack stays tracked
+	tracked map[int]int // pid -> count: a pid recycled between a wait and its untrack stays tracked
 	// The waits under way, which Close gives up; those it gave up; whether
 	// it has begun (nothing more is started then). Guarded by mu.
 	waiting   map[*Proc]struct{}

@@ -87,7 +87,7 @@ func (p *Proc) Exit() (unix.WaitStatus, error) {
 func (p *Proc) kill() { p.proc.Kill() }
 
 // ErrClosed: the Reaper has been closed, and starts nothing more.
-var ErrClosed = errors.New("osproc: reaper closed")
+var ErrClosed = errors.New("the reaper is closed")
 
 // start starts cmd under the fork gate, tracks its process until its wait
 // has reaped it, and begins that wait.

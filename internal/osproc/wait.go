@@ -16,7 +16,7 @@ import (
 // ErrAbandoned: the Reaper was closed while it still waited for the
 // process, which had outlived every attempt to end it; it is no longer
 // waited for, and how it ends is not known.
-var ErrAbandoned = errors.New("process still running when its wait was given up")
+var ErrAbandoned = errors.New("gave up waiting for processes still running")
 
 // errNotPollable: the netpoller would not take a pidfd.
 var errNotPollable = errors.New("pidfd not pollable")
@@ -36,8 +36,8 @@ func (rp *Reaper) wait(p *Proc) {
 }
 
 // waitExit waits for p and reaps it, without cmd.Wait: that blocks an OS
-// thread in waitid for as long as the process lives, some 50 KiB of
-// ProcMan's memory per running job. A pidfd (Linux 5.3) becomes readable
+// thread in waitid for as long as the process lives, some 50 KiB of memory
+// per process waited for. A pidfd (Linux 5.3) becomes readable
 // when its process exits, so Go's netpoller waits for all of them on one
 // thread; without one, the wait looks at every SIGCHLD. The error is that of
 // the wait itself, or ErrAbandoned.
