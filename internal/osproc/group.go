@@ -32,7 +32,11 @@ func SignalGroup(pgid int, sig unix.Signal) error {
 // outside the group. It never reaps, nor takes the fork gate: a stop's polls
 // hold up no start.
 func (rp *Reaper) GroupAlive(pgid int, scan bool) bool {
-	since := time.Now()
+	return rp.groupAlive(pgid, scan, time.Now())
+}
+
+// groupAlive is GroupAlive, content with a census scan begun after since.
+func (rp *Reaper) groupAlive(pgid int, scan bool, since time.Time) bool {
 	if !killable(pgid) {
 		return false
 	}
@@ -82,9 +86,10 @@ func eachProc(f func(Stat)) {
 // once, a scan each read 4,000 stat files 2,000 times over, and a shutdown
 // took 6 s.
 type census struct {
-	mu   sync.Mutex
-	at   time.Time   // when the last scan began
-	live map[int]int // pgid -> live members, as of at
+	mu    sync.Mutex
+	at    time.Time   // when the last scan began
+	live  map[int]int // pgid -> live members, as of at
+	scans int         // how many there were, for tests
 }
 
 // alive reports whether group pgid had a live member in a scan begun after
@@ -94,6 +99,7 @@ func (c *census) alive(pgid int, since time.Time) bool {
 	defer c.mu.Unlock()
 	if c.at.Before(since) {
 		c.at = time.Now()
+		c.scans++
 		c.live = make(map[int]int, len(c.live))
 		eachProc(func(st Stat) {
 			if st.Alive() {
@@ -157,12 +163,23 @@ func readStat(pid string) (Stat, bool) {
 // force fires. It wakes when the Reaper reaps an adopted orphan, and
 // otherwise polls with a wait growing from 1ms to 50ms: only stops wait
 // here, so an idle Reaper does no work.
+//
+// When the Reaper adopts, a group with no live member left soon has no
+// member at all (the Reaper, or a wait of its own, reaps each zombie whose
+// parent has gone), and kill(-pgid, 0) says so; a scan of /proc only
+// settles a zombie whose parent lives on outside the group. Polls then make
+// do with a scan up to ten polls old, which every stop shares: many stops
+// polling at once cost a few scans a second, not one after another.
 func (rp *Reaper) WaitGroupGone(pgid int, stop <-chan time.Time, force <-chan struct{}) bool {
 	wait := time.Millisecond
 	for {
 		reaped := rp.nextReap() // before the look, so that no reap is missed
+		since := time.Now()
+		if rp.adopt {
+			since = since.Add(-10 * wait)
+		}
 		// Scan /proc from the start only when zombies may linger; else after a while.
-		if !rp.GroupAlive(pgid, !rp.adopt || wait >= 16*time.Millisecond) {
+		if !rp.groupAlive(pgid, !rp.adopt || wait >= 16*time.Millisecond, since) {
 			return true
 		}
 		t := time.NewTimer(wait)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -156,5 +157,42 @@ func TestReapOfTrackedChildrenTakesNoForkGate(t *testing.T) {
 		t.Error("reap waited for the fork gate")
 		rp.forks.RUnlock()
 		<-answered
+	}
+}
+
+// Many stops polling at once, in a Reaper that adopts, share their /proc
+// scans: a few a second in all, not one after another for as long as the
+// groups take to go. (Its bound holds however slow the machine: a slow one
+// scans less.)
+func TestPollsShareTheirScans(t *testing.T) {
+	rp := newTestReaper(t, true)
+	var groups []*Proc
+	for range 20 {
+		p, err := rp.StartGroup(Spec{Path: "/bin/sh", Args: []string{"-c", "exec sleep 1000"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups = append(groups, p)
+	}
+	defer func() {
+		for _, p := range groups {
+			SignalGroup(p.Pid, syscall.SIGKILL)
+			p.Exit()
+		}
+	}()
+	window := time.After(time.Second)
+	stop := make(chan time.Time)
+	var polls sync.WaitGroup
+	for _, p := range groups {
+		polls.Go(func() { rp.WaitGroupGone(p.Pid, stop, nil) })
+	}
+	<-window
+	rp.census.mu.Lock()
+	scans := rp.census.scans
+	rp.census.mu.Unlock()
+	close(stop)
+	polls.Wait()
+	if scans > 10 {
+		t.Errorf("%d scans of /proc in a second by 20 polling stops, want a few", scans)
 	}
 }
