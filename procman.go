@@ -587,8 +587,11 @@ func (m *Manager) waitUntil(ctx context.Context, name string, ok func(Status) bo
 // one does in milliseconds, ends the guardian and closes and releases the
 // database. Records left unwritten then are logged and reported in the
 // error; a run whose end was among them shows outcome unknown at the next
-// Open. Shutdown's stops leave every job's desired state as it was. Later
-// calls return the first call's result.
+// Open. A run's shell that outlived SIGKILL (its job is in StateError) is no
+// longer waited for: the error, wrapping ErrStopFailed, names it, and it stays
+// this process's child (init reaps it once this process exits). Shutdown's
+// stops leave every job's desired state as it was. Later calls return the
+// first call's result.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.shutdownOnce.Do(func() { m.shutdownErr = m.shutdown(ctx) })
 	return m.shutdownErr
