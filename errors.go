@@ -19,7 +19,9 @@ var (
 	ErrRunning = errors.New("job is already running")
 	// ErrClosed: the Manager has been shut down.
 	ErrClosed = errors.New("manager is shut down")
-	// ErrStopFailed: a process group survived SIGKILL; the job is left in StateError.
+	// ErrStopFailed: a process group survived SIGKILL; the job is left in
+	// StateError. Shutdown's error wraps it when such a run's shell was still
+	// there, no longer waited for.
 	ErrStopFailed = errors.New("process group did not exit after SIGKILL")
 	// ErrLocked: Open found the database held by another Manager, in this
 	// process or another; the message names the holder's pid.

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun/driver/sqliteshim"
@@ -23,12 +25,30 @@ const helperVar = "PROCMAN_TEST_HELPER"
 // runHelper is the helper process. "manager": open a Manager on the database
 // $PROCMAN_TEST_DB (a SQLite path or a PostgreSQL URL) with its logs in
 // $PROCMAN_TEST_LOGS, create and start the continuous job "svc", print
-// "ready" and wait to be killed: a ProcMan that will crash.
+// "ready" and wait to be killed: a ProcMan that will crash. "setpgid": move to
+// the process group $PROCMAN_TEST_PGID, print "left" and wait to be killed.
 func runHelper(mode string) int {
-	if mode != "manager" {
-		fmt.Fprintln(os.Stderr, "unknown helper", mode)
-		return 2
+	switch mode {
+	case "manager":
+		return runManagerHelper()
+	case "setpgid":
+		pgid, err := strconv.Atoi(os.Getenv("PROCMAN_TEST_PGID"))
+		if err == nil {
+			err = syscall.Setpgid(0, pgid)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 1
+		}
+		fmt.Println("left")
+		time.Sleep(time.Hour)
+		return 0
 	}
+	fmt.Fprintln(os.Stderr, "unknown helper", mode)
+	return 2
+}
+
+func runManagerHelper() int {
 	cfg := Config{DBPath: os.Getenv("PROCMAN_TEST_DB"), LogDir: os.Getenv("PROCMAN_TEST_LOGS")}
 	if isPostgresURL(cfg.DBPath) {
 		cfg.DBPath, cfg.Postgres = "", cfg.DBPath

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/Mk-Chan/procman/internal/osproc"
 )
 
 func (w *world) runs(name string) []Run {
@@ -584,12 +585,12 @@ func testRecoveryReapsOrphansAndMarksUnknown(t *testing.T, d dialect) {
 // off by one when the pid is a stranger's.
 func openRun(t *testing.T, db Config, job string, pid, member int, invocation string) {
 	t.Helper()
-	st, ok := readStat(fmt.Sprint(member))
+	st, ok := osproc.ReadStat(member)
 	if !ok {
 		t.Fatalf("no process %d", member)
 	}
-	insertOpenRun(t, db, runRow{Job: job, Trigger: string(TriggerManual), StartedAt: time.Now(), PID: pid, PGID: st.pgid,
-		ProcStart: st.start - 1, Invocation: invocation})
+	insertOpenRun(t, db, runRow{Job: job, Trigger: string(TriggerManual), StartedAt: time.Now(), PID: pid, PGID: st.PGID,
+		ProcStart: st.Start - 1, Invocation: invocation})
 }
 
 // A log removed behind ProcMan's back (retention racing a reader) is a 404, not a fault.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Mk-Chan/procman/internal/osproc"
 	"github.com/Mk-Chan/procman/internal/pgtest"
 	"go.uber.org/goleak"
 )
@@ -279,8 +280,8 @@ func readFile(t *testing.T, path string) string {
 // gone reports whether pid has exited. A zombie counts as gone: an init that
 // does not reap leaves killed orphans as zombies.
 func gone(pid int) bool {
-	st, ok := readStat(strconv.Itoa(pid))
-	return !ok || !st.alive()
+	st, ok := osproc.ReadStat(pid)
+	return !ok || !st.Alive()
 }
 
 // waitGone polls until pid is gone or the deadline passes.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -17,16 +16,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Mk-Chan/procman/internal/osproc"
 	"github.com/Mk-Chan/procman/internal/runlog"
 )
 
 // proc is one run: a process group led by /bin/sh.
 type proc struct {
-	status  syscall.WaitStatus // how the leader ended, once done is closed
+	leader  *osproc.Proc
 	pgid    int
 	started time.Time
-	done    chan struct{} // closed when the leader has been waited for
-	ended   chan struct{} // closed when the run is over and recorded (log followers stop)
+	done    <-chan struct{} // closed when the leader has been waited for
+	ended   chan struct{}   // closed when the run is over and recorded (log followers stop)
 	row     runRow
 	live    *runlog.Live  // its log file, kept under max_run_log_bytes
 	rotated chan struct{} // capacity 1: a part was rotated out of the log (retention)
@@ -84,30 +84,23 @@ func (m *Manager) prepareSpawn(job Job) (*spawnPrep, error) {
 }
 
 // spawn starts the shell in its own process group, writing straight into the
-// log file: ProcMan copies no output, and only watches the file's size.
+// log file: ProcMan copies no output, and only watches the file's size. The
+// log file stays ProcMan's, whoever the job runs as.
 func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
-	cmd := exec.Command("/bin/sh", "-c", job.Command)
-	cmd.Dir = job.Dir
-	cmd.Env = sp.env
-	cmd.Stdout, cmd.Stderr = sp.log, sp.log
-	// Pdeathsig is bound to the OS thread that forks, which Go never retires
-	// while it runs ordinary goroutines; the guardian covers the rest of the group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if cred := sp.cred; cred != nil {
-		// The child switches after the fork; it keeps the log file ProcMan
-		// opened, so the file stays ProcMan's. Go sets Pdeathsig after the switch,
-		// which would otherwise clear it.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: cred.uid, Gid: cred.gid, Groups: cred.groups}
+	spec := osproc.Spec{Path: "/bin/sh", Args: []string{"-c", job.Command}, Dir: job.Dir, Env: sp.env, Output: sp.log}
+	if c := sp.cred; c != nil {
+		spec.Cred = &osproc.Credential{UID: c.uid, GID: c.gid, Groups: c.groups}
 	}
-	if err := r.m.kids.start(cmd); err != nil {
+	leader, err := r.m.kids.StartGroup(spec)
+	if err != nil {
 		sp.discard()        // no process will ever write to it
 		if sp.cred != nil { // most likely the user may not enter dir or run /bin/sh
 			return nil, fmt.Errorf("spawn as user %q: %w", job.User, err)
 		}
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
-	p := &proc{pgid: cmd.Process.Pid, started: time.Now(),
-		done: make(chan struct{}), ended: make(chan struct{}), rotated: make(chan struct{}, 1)}
+	p := &proc{leader: leader, pgid: leader.Pid, started: time.Now(), done: leader.Done(),
+		ended: make(chan struct{}), rotated: make(chan struct{}, 1)}
 	// The watcher keeps ProcMan's descriptor, to cut the file's head through
 	// it; the child writes through its own copy.
 	p.live = r.m.rot.Watch(sp.log, sp.logPath, set.maxRunLogBytes, func() {
@@ -116,32 +109,19 @@ func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 		default:
 		}
 	})
-	p.row = runRow{PID: p.pgid, PGID: p.pgid, LogFile: sp.logPath, StartedAt: p.started.UTC().Truncate(time.Microsecond),
-		Invocation: sp.invocation}
-	if st, ok := readStat(strconv.Itoa(p.pgid)); ok {
-		p.row.ProcStart = st.start
-	}
-	if err := r.m.guard.watch(p.pgid); err != nil {
+	p.row = runRow{PID: p.pgid, PGID: p.pgid, ProcStart: leader.Start, LogFile: sp.logPath,
+		StartedAt: p.started.UTC().Truncate(time.Microsecond), Invocation: sp.invocation}
+	if err := r.m.guard.Watch(p.pgid); err != nil {
 		r.m.log.Error("guardian unavailable; this run is not protected against a ProcMan crash", "job", job.Name, "err", err)
 	}
-	process := cmd.Process
-	go func() { // ends when the leader exits; exactly one wait per process
-		ws, err := r.m.kids.waitExit(process)
-		if err != nil {
-			r.m.log.Error("wait for a run's shell failed; its exit status is lost", "job", job.Name, "pid", p.pgid, "err", err)
-			ws = 0x7f // "stopped": neither exited nor signalled
-		}
-		p.status = ws
-		close(p.done)
-	}()
 	return p, nil
 }
 
 // sweep ends what a run whose leader exited left behind in its group, so no
 // stray outlives its run (as systemd does for a service's control group).
 func (r *runner) sweep(p *proc, set settings, force <-chan struct{}) (killed bool, err error) {
-	if !r.m.kids.groupAlive(p.pgid, true) {
-		r.m.guard.forget(p.pgid)
+	if !r.m.kids.GroupAlive(p.pgid, true) {
+		r.m.guard.Forget(p.pgid)
 		return false, nil
 	}
 	r.m.log.Info("run ended with processes left in its group; stopping them", "job", r.name, "pgid", p.pgid)
@@ -152,11 +132,11 @@ func (r *runner) sweep(p *proc, set settings, force <-chan struct{}) (killed boo
 // timeout (or at once when forced), and returns once no process of the group
 // is left. killed reports whether SIGKILL was needed.
 func (r *runner) terminate(p *proc, set settings, force <-chan struct{}) (killed bool, err error) {
-	signalGroup(p.pgid, set.stopSignal)
+	osproc.SignalGroup(p.pgid, set.stopSignal)
 	grace := time.NewTimer(set.stopTimeout)
 	defer grace.Stop()
 	if !r.waitRun(p, grace.C, force) {
-		signalGroup(p.pgid, syscall.SIGKILL)
+		osproc.SignalGroup(p.pgid, syscall.SIGKILL)
 		t := time.NewTimer(set.killWait)
 		defer t.Stop()
 		if !r.waitRun(p, t.C, nil) {
@@ -164,7 +144,7 @@ func (r *runner) terminate(p *proc, set settings, force <-chan struct{}) (killed
 		}
 		killed = true
 	}
-	r.m.guard.forget(p.pgid)
+	r.m.guard.Forget(p.pgid)
 	return killed, nil
 }
 
@@ -177,25 +157,29 @@ func (r *runner) waitRun(p *proc, deadline <-chan time.Time, force <-chan struct
 	case <-force:
 		return false
 	}
-	return r.m.kids.waitGroupGone(p.pgid, deadline, force)
+	return r.m.kids.WaitGroupGone(p.pgid, deadline, force)
 }
 
 // exit reports how the run's leader ended: an exit code, or the signal that
-// killed it. Both are empty while the leader has not been reaped.
-func (p *proc) exit() (code *int, signal string) {
+// killed it, or why that is not known (the wait for it failed). All are empty
+// while the leader has not been reaped.
+func (p *proc) exit() (code *int, signal string, err error) {
 	select {
 	case <-p.done:
 	default:
-		return nil, "" // it survived SIGKILL
+		return nil, "", nil // it survived SIGKILL
 	}
+	ws, err := p.leader.Exit()
 	switch {
-	case p.status.Signaled():
-		return nil, p.status.Signal().String()
-	case p.status.Exited():
-		c := p.status.ExitStatus()
-		return &c, ""
+	case err != nil:
+		return nil, "", err
+	case ws.Signaled():
+		return nil, ws.Signal().String(), nil
+	case ws.Exited():
+		c := ws.ExitStatus()
+		return &c, "", nil
 	}
-	return nil, "" // the wait failed
+	return nil, "", nil
 }
 
 // readSmallFile reads a regular file of at most limit bytes. It opens it

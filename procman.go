@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/Mk-Chan/procman/internal/osproc"
 	"github.com/Mk-Chan/procman/internal/runlog"
 	"github.com/robfig/cron/v3"
 )
@@ -26,8 +27,8 @@ type Manager struct {
 	lock  dbLock // held from Open to the end of Shutdown
 	store *store
 	w     *writer // every database write but the definitions', in order (writer.go)
-	guard *guardian
-	kids  *reaper         // every child process: runs, the guardian, adopted orphans
+	guard *osproc.Guardian
+	kids  *osproc.Reaper  // every child process: runs, the guardian, adopted orphans
 	rot   *runlog.Watcher // keeps running runs' log files under max_run_log_bytes
 	hub   hub
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
@@ -100,14 +101,14 @@ func open(ctx context.Context, cfg Config, db database, lock dbLock) (*Manager, 
 		st.close()
 		return nil, err
 	}
-	kids, err := newReaper(cfg.Subreaper)
+	kids, err := osproc.NewReaper(cfg.Subreaper)
 	if err != nil {
 		st.close()
 		return nil, err
 	}
-	g, err := startGuardian(kids, cfg.Logger)
+	g, err := osproc.StartGuardian(kids, cfg.Logger)
 	if err != nil {
-		kids.close()
+		kids.Close()
 		st.close()
 		return nil, err
 	}
@@ -122,8 +123,8 @@ func open(ctx context.Context, cfg Config, db database, lock dbLock) (*Manager, 
 		m.cancel()
 		m.w.cancel()
 		m.rot.Close()
-		g.close()
-		kids.close()
+		g.Close()
+		kids.Close()
 		st.close()
 		return nil, err
 	}
@@ -601,8 +602,11 @@ func (m *Manager) waitUntil(ctx context.Context, name string, ok func(Status) bo
 // one does in milliseconds, ends the guardian and closes and releases the
 // database. Records left unwritten then are logged and reported in the
 // error; a run whose end was among them shows outcome unknown at the next
-// Open. Shutdown's stops leave every job's desired state as it was. Later
-// calls return the first call's result.
+// Open. A run's shell that outlived SIGKILL (its job is in StateError) is no
+// longer waited for: the error, wrapping ErrStopFailed, names it, and it stays
+// this process's child (init reaps it once this process exits). Shutdown's
+// stops leave every job's desired state as it was. Later calls return the
+// first call's result.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.shutdownOnce.Do(func() { m.shutdownErr = m.shutdown(ctx) })
 	return m.shutdownErr
@@ -651,8 +655,20 @@ func (m *Manager) shutdown(ctx context.Context) error {
 		m.log.Error("records not written to the database before shutdown", "count", lost, "waited", drainLimit)
 		err = errors.Join(err, fmt.Errorf("shutdown: %d records not written to the database", lost))
 	}
-	err = errors.Join(err, m.rot.Close(), m.guard.close(), m.kids.close(), m.store.close(), m.lock.release())
+	err = errors.Join(err, m.rot.Close(), m.guard.Close(), m.closeKids(), m.store.close(), m.lock.release())
 	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// closeKids ends the reaper, which gives up waiting for the run leaders still
+// alive: those that outlived SIGKILL (their jobs are in StateError). They are
+// reported, and left to this process (init reaps them once it exits).
+func (m *Manager) closeKids() error {
+	err := m.kids.Close()
+	if errors.Is(err, osproc.ErrAbandoned) {
+		m.log.Error("processes outlived SIGKILL and are no longer waited for", "err", err)
+		return fmt.Errorf("shutdown: %w: %w", ErrStopFailed, err)
+	}
 	return err
 }
 

@@ -4,16 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 func TestErrors(t *testing.T) {
@@ -218,141 +219,6 @@ func TestShutdownForcesWhenContextEnds(t *testing.T) {
 	}
 }
 
-// spawnGroup starts a shell with a child in a process group of its own; the
-// test's cleanup kills the group if the test left it.
-func spawnGroup(t *testing.T) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command("/bin/sh", "-c", "sleep 1000 & wait")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil { // not yet reaped, so its pgid is still its own
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
-		}
-	})
-	return cmd
-}
-
-// TestGuardianKillsGroupsWhenItsPipeCloses stands in for ProcMan dying: the
-// guardian sees end of file and kills every group it was told about.
-func TestGuardianKillsGroupsWhenItsPipeCloses(t *testing.T) {
-	g, err := startGuardian(&reaper{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept, forgotten := spawnGroup(t), spawnGroup(t)
-	g.watch(kept.Process.Pid)
-	g.watch(forgotten.Process.Pid)
-	g.forget(forgotten.Process.Pid)
-
-	// Kill the guardian behind the Manager's back: a new one takes its place.
-	old := guardianPid(g)
-	syscall.Kill(old, syscall.SIGKILL)
-	// Reaped at once, not left a zombie until the next message finds it gone.
-	eventually(t, "guardian dead and reaped", func() bool {
-		_, err := os.Stat(fmt.Sprintf("/proc/%d", old))
-		return err != nil
-	})
-	extra := spawnGroup(t)
-	if err := g.watch(extra.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []*exec.Cmd{kept, extra} {
-		eventually(t, "group killed", func() bool { return gone(c.Process.Pid) })
-		if err := c.Wait(); err == nil {
-			t.Errorf("group %d exited by itself, not killed", c.Process.Pid)
-		}
-	}
-	if forgotten.ProcessState != nil || gone(forgotten.Process.Pid) {
-		t.Error("guardian killed a group it was told to forget")
-	}
-	syscall.Kill(-forgotten.Process.Pid, syscall.SIGKILL)
-	forgotten.Wait()
-}
-
-func guardianPid(g *guardian) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.cur.pid
-}
-
-// recordLog keeps the messages of the records it handles.
-type recordLog struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (l *recordLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *recordLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *recordLog) WithGroup(string) slog.Handler            { return l }
-func (l *recordLog) Handle(_ context.Context, r slog.Record) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.msgs = append(l.msgs, r.Message)
-	return nil
-}
-
-func (l *recordLog) said(part string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.ContainsFunc(l.msgs, func(m string) bool { return strings.Contains(m, part) })
-}
-
-// A guardian that dies is replaced at once, not at the next message, and the
-// new one knows every live group: if ProcMan then dies (its pipe closes)
-// without having sent anything since, the jobs' groups are still killed.
-func TestGuardianReplacedAtOnceWhenItDies(t *testing.T) {
-	logs := &recordLog{}
-	g, err := startGuardian(&reaper{}, slog.New(logs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept := spawnGroup(t)
-	g.watch(kept.Process.Pid)
-	for range 2 { // twice: the second dies as soon as it started
-		old := guardianPid(g)
-		syscall.Kill(old, syscall.SIGKILL)
-		eventually(t, "a new guardian", func() bool { return guardianPid(g) != old && !gone(guardianPid(g)) })
-	}
-	if !logs.said("guardian process ended") {
-		t.Errorf("the replacement was not logged: %q", logs.msgs)
-	}
-	if err := g.close(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "group killed by the new guardian", func() bool { return gone(kept.Process.Pid) })
-	kept.Wait()
-}
-
-// With tens of thousands of groups listed, the kills must not exceed what one
-// command line may hold: every group is killed, whatever its place in the list.
-func TestGuardianKillsAmongManyGroups(t *testing.T) {
-	g, err := startGuardian(&reaper{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	real := []*exec.Cmd{spawnGroup(t), spawnGroup(t)}
-	for i := range 20_000 { // above any pid_max: no such group can exist
-		g.watch(1<<23 + i)
-	}
-	for _, c := range real {
-		g.watch(c.Process.Pid)
-	}
-	if err := g.close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range real {
-		eventually(t, "group killed", func() bool { return gone(c.Process.Pid) })
-		c.Wait()
-	}
-}
-
 func TestOpenRejectsBadConfigAndDatabase(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Open(ctxT(t), Config{DBPath: filepath.Join(dir, "a.db"), StopTimeout: -1}); !errors.Is(err, ErrInvalid) {
@@ -367,40 +233,12 @@ func TestOpenRejectsBadConfigAndDatabase(t *testing.T) {
 	}
 }
 
-// The forget goes to the guardian that closes: a forgotten group is spared.
-func TestGuardianSparesForgottenGroup(t *testing.T) {
-	g, err := startGuardian(&reaper{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept, forgotten := spawnGroup(t), spawnGroup(t)
-	g.watch(kept.Process.Pid)
-	g.watch(forgotten.Process.Pid)
-	g.forget(forgotten.Process.Pid)
-	if err := g.close(); err != nil { // the guardian has sent its kills when it exits
-		t.Fatal(err)
-	}
-	// A SIGKILL from the guardian would already be pending, and would win over our TERM.
-	syscall.Kill(-forgotten.Process.Pid, syscall.SIGTERM)
-	forgotten.Wait()
-	if ws := forgotten.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
-		t.Fatalf("forgotten group ended by %v, want our SIGTERM: the guardian killed it", forgotten.ProcessState)
-	}
-	eventually(t, "kept group killed", func() bool { return gone(kept.Process.Pid) })
-	kept.Wait()
-	if ws := kept.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("kept group ended by %v, want SIGKILL from the guardian", kept.ProcessState)
-	}
-}
-
 // If a stopped or swept group stayed listed, the guardian could kill a reused pgid.
 func TestGuardianListFollowsRuns(t *testing.T) {
 	w := setup(t)
 	listed := func() map[int]bool {
-		w.m.guard.mu.Lock()
-		defer w.m.guard.mu.Unlock()
 		out := map[int]bool{}
-		for pg := range w.m.guard.live {
+		for _, pg := range w.m.guard.Groups() {
 			out[pg] = true
 		}
 		return out
@@ -501,4 +339,64 @@ func TestEntryVersions(t *testing.T) {
 		}
 		break
 	}
+}
+
+// A run whose shell outlives SIGKILL (here it moves to another process
+// group, which to ProcMan is the same as a process stuck in the kernel) puts
+// its job in error with ErrStopFailed. Shutdown reports it, and returns with
+// no goroutine of the Manager left: the wait for that shell is given up, and
+// the process stays a child of this one.
+func TestShutdownGivesUpARunThatOutlivedSIGKILL(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
+	ctx := ctxT(t)
+	haven := exec.Command("sleep", "1000") // the group the shell moves to
+	haven.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := haven.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-haven.Process.Pid, syscall.SIGKILL)
+		haven.Wait()
+	})
+	dir := t.TempDir()
+	m, err := Open(ctx, Config{DBPath: filepath.Join(dir, "p.db"), LogDir: filepath.Join(dir, "logs"),
+		StopTimeout: 100 * time.Millisecond, KillWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shutdown := sync.OnceValue(func() error { return m.Shutdown(context.Background()) })
+	t.Cleanup(func() { shutdown() })
+	err = m.Create(ctx, Job{Name: "leaver", Type: Continuous, Command: "exec '" + os.Args[0] + "' -test.run='^$'",
+		Env: map[string]string{helperVar: "setpgid", "PROCMAN_TEST_PGID": strconv.Itoa(haven.Process.Pid)}})
+	if err == nil {
+		err = m.Start(ctx, "leaver")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.WaitFor(ctx, "leaver", StateRunning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the shell to leave its group", func() bool {
+		b, _ := os.ReadFile(st.LogFile)
+		return string(b) == "left\n"
+	})
+	if err := m.Stop(ctx, "leaver"); !errors.Is(err, ErrStopFailed) {
+		t.Fatalf("Stop: %v, want ErrStopFailed", err)
+	}
+	if after, _ := m.State("leaver"); after.State != StateError {
+		t.Errorf("after Stop: %+v, want error", after)
+	}
+	err = shutdown()
+	if !errors.Is(err, ErrStopFailed) || !strings.Contains(err.Error(), strconv.Itoa(st.PID)) {
+		t.Errorf("Shutdown: %v, want ErrStopFailed naming the shell %d", err, st.PID)
+	}
+	goleak.VerifyNone(t, leaks)
+	if gone(st.PID) {
+		t.Errorf("the shell %d is gone: the test expected it to outlive everything", st.PID)
+	}
+	syscall.Kill(st.PID, syscall.SIGKILL)
+	var ws syscall.WaitStatus
+	syscall.Wait4(st.PID, &ws, 0, nil) // still this process's child
 }

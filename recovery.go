@@ -1,12 +1,9 @@
 package procman
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"strconv"
-	"syscall"
 
+	"github.com/Mk-Chan/procman/internal/osproc"
 	"github.com/Mk-Chan/procman/internal/runlog"
 )
 
@@ -43,37 +40,12 @@ func (m *Manager) recover(ctx context.Context) (map[string]bool, error) {
 }
 
 // reap kills what is left of a run's process group, sparing any process that
-// is not provably the run's. The run's shell is recognised by its pid and
-// recorded start time, but it rarely outlives ProcMan (parent-death signal);
-// its descendants are recognised by the run's PROCMAN_INVOCATION in their
-// environment. A process that merely reuses a recorded pid or pgid has neither.
+// is not provably the run's: its shell by pid and recorded start time, its
+// descendants by the run's PROCMAN_INVOCATION in their environment.
 func reap(row runRow) []int {
-	if row.PGID <= 0 {
-		return nil
+	l := osproc.Leftover{PGID: row.PGID, Leader: row.PID, LeaderStart: row.ProcStart}
+	if row.Invocation != "" {
+		l.Marker = invocationVar + row.Invocation
 	}
-	leader, ok := readStat(strconv.Itoa(row.PID))
-	sameLeader := ok && leader.alive() && row.ProcStart != 0 && leader.start == row.ProcStart && leader.pgid == row.PGID
-	var killed []int
-	for _, p := range groupMembers(row.PGID) {
-		if sameLeader || (row.Invocation != "" && hasEnv(p.pid, invocationVar+row.Invocation)) {
-			if syscall.Kill(p.pid, syscall.SIGKILL) == nil {
-				killed = append(killed, p.pid)
-			}
-		}
-	}
-	return killed
-}
-
-// hasEnv reports whether the process was started with the variable kv ("K=V").
-func hasEnv(pid int, kv string) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		return false
-	}
-	for _, e := range bytes.Split(b, []byte{0}) {
-		if string(e) == kv {
-			return true
-		}
-	}
-	return false
+	return osproc.KillLeftovers(l)
 }

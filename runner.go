@@ -2,8 +2,8 @@ package procman
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -81,6 +81,10 @@ type supervisor struct {
 	first     chan struct{}
 	firstErr  error
 	firstOnce sync.Once
+
+	// err is why the activation came to rest in StateError, if it did: set
+	// before done is closed, and read after.
+	err error
 
 	// latest is the newest run begun, or at first a run that never was, whose
 	// next is the first run: log followers go from run to run through next.
@@ -182,8 +186,8 @@ func (r *runner) stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if st := r.status(); st.State == StateError && strings.Contains(st.Error, ErrStopFailed.Error()) {
-		return fmt.Errorf("stop %q: %w", r.name, ErrStopFailed)
+	if errors.Is(s.err, ErrStopFailed) {
+		return fmt.Errorf("stop %q: %w", r.name, s.err)
 	}
 	return nil
 }
@@ -336,7 +340,7 @@ func (r *runner) ended(s *supervisor, p *proc, set settings) (time.Duration, boo
 	killed, err := r.sweep(p, set, s.killReq)
 	if err != nil {
 		r.recordEnd(p, OutcomeKilled, err.Error())
-		r.transition(StateError, func(st *Status) { st.Error = err.Error() })
+		r.fail(s, err)
 		return ran, true
 	}
 	outcome := OutcomeExited
@@ -354,7 +358,7 @@ func (r *runner) stopRun(s *supervisor, p *proc, set settings) (time.Duration, b
 	switch {
 	case err != nil:
 		r.recordEnd(p, OutcomeKilled, err.Error())
-		r.transition(StateError, func(st *Status) { st.Error = err.Error() })
+		r.fail(s, err)
 	case killed:
 		r.recordEnd(p, OutcomeKilled, "")
 		r.transition(StateStopped, nil)
@@ -373,13 +377,11 @@ func (r *runner) stopRun(s *supervisor, p *proc, set settings) (time.Duration, b
 func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration, failures int, reason string, spawnErr error) bool {
 	defer s.report(spawnErr)
 	if job.Type == OneTime {
-		r.transition(StateError, func(st *Status) { st.Error = reason })
+		r.fail(s, errors.New(reason))
 		return false
 	}
 	if set.maxRetries > 0 && failures >= set.maxRetries {
-		r.transition(StateError, func(st *Status) {
-			st.Error = fmt.Sprintf("gave up after %d consecutive failures; last: %s", failures, reason)
-		})
+		r.fail(s, fmt.Errorf("gave up after %d consecutive failures; last: %s", failures, reason))
 		return false
 	}
 	if wait <= 0 {
@@ -398,6 +400,13 @@ func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration,
 		r.transition(StateStopped, nil)
 		return false
 	}
+}
+
+// fail brings the activation to rest in StateError because of err, which the
+// supervisor keeps as a value for those who wait for its end (runner.stop).
+func (r *runner) fail(s *supervisor, err error) {
+	s.err = err
+	r.transition(StateError, func(st *Status) { st.Error = err.Error() })
 }
 
 // throttle spaces the starts of a continuous job that keeps failing. Each

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/Mk-Chan/procman/internal/osproc"
 )
 
 func dur(d time.Duration) Duration { return Duration(d) }
@@ -299,16 +302,6 @@ func TestOpenLogNeverReusesAName(t *testing.T) {
 	}
 }
 
-func TestSignalGroupOfGoneGroup(t *testing.T) {
-	// A pgid no process uses: signalling it is not an error, and it is not alive.
-	if err := signalGroup(1<<22-3, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if (&reaper{}).groupAlive(1<<22-3, true) {
-		t.Fatal("unused group reported alive")
-	}
-}
-
 // Every 4th run outlives min_uptime; the others fail at once. Healthy runs must
 // reset both the backoff (else 18 doubling waits take minutes) and the failure
 // count (else max_retries 4 is reached).
@@ -402,8 +395,8 @@ func TestZombieInGroupDoesNotHoldUpStop(t *testing.T) {
 	}
 	t.Cleanup(func() { z.Wait() }) // runs before the Manager's Shutdown
 	eventually(t, "zombie", func() bool {
-		st, ok := readStat(strconv.Itoa(z.Process.Pid))
-		return ok && st.state == 'Z' && st.pgid == pgid
+		st, ok := osproc.ReadStat(z.Process.Pid)
+		return ok && st.State == 'Z' && st.PGID == pgid
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -555,5 +548,76 @@ func TestStopIsNotHeldUpBySpawnPreparation(t *testing.T) {
 	}
 	if files := w.logFiles("svc"); len(files) != 0 {
 		t.Errorf("log files of runs that never began: %v", files)
+	}
+}
+
+// ignoreSIGCHLD sets SIGCHLD to SIG_IGN until the test ends, as a program
+// that embeds a Manager and cares nothing for its own children might: the
+// kernel then reaps every child the moment it exits, and a wait for one
+// fails with ECHILD.
+func ignoreSIGCHLD(t *testing.T) {
+	signal.Ignore(syscall.SIGCHLD)
+	t.Cleanup(func() {
+		// Reset does not undo Ignore: Notify puts Go's handler back, and Stop keeps it.
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGCHLD)
+		signal.Stop(c)
+	})
+}
+
+// A run whose shell someone else reaped (here the kernel, SIGCHLD being
+// ignored) ended with an exit status ProcMan never learnt: its record says
+// so, rather than showing an end with neither an exit code nor a signal.
+func TestLostExitStatusIsAnError(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "once", Command: "exit 3", Type: OneTime})
+	ignoreSIGCHLD(t)
+	w.start("once")
+	w.waitFor("once", StateExited)
+	runs := w.runs("once")
+	if len(runs) != 1 || runs[0].ExitCode != nil || !strings.Contains(runs[0].Error, "exit status is lost") ||
+		!strings.Contains(runs[0].Error, "no child processes") {
+		t.Fatalf("runs %+v, want one without an exit code whose error says the wait failed", runs)
+	}
+	if !w.logs.has("exit status is lost") {
+		t.Error("the failed wait was not logged")
+	}
+}
+
+// A Stop that finds the job coming to rest in error for another reason (its
+// run failed to start) has not failed, however that reason reads: here the
+// job's dir is named after ErrStopFailed's text.
+func TestStopFailedIsAValueNotAText(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "once", Command: "true", Type: OneTime, Dir: filepath.Join(w.dir, ErrStopFailed.Error())})
+	r, err := w.m.runner("once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With the writer's lock held, the supervisor that took the failed
+	// preparation waits to record the failed start: past the point where a
+	// stop would end the job as stopped, before it rests in error.
+	var release sync.Once
+	w.m.w.mu.Lock()
+	defer release.Do(w.m.w.mu.Unlock)
+	before := r.lastRunID.Load()
+	started, stopped := make(chan error, 1), make(chan error, 1)
+	go func() { started <- w.m.Start(context.Background(), "once") }()
+	eventually(t, "the failed start to be recorded", func() bool { return r.lastRunID.Load() > before })
+	go func() { stopped <- w.m.Stop(context.Background(), "once") }()
+	eventually(t, "the stop request", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.sup != nil && r.sup.stopping()
+	})
+	release.Do(w.m.w.mu.Unlock)
+	if err := <-stopped; err != nil {
+		t.Errorf("Stop: %v, want nil: no group outlived anything", err)
+	}
+	if err := <-started; !errors.Is(err, ErrStartFailed) {
+		t.Errorf("Start: %v, want ErrStartFailed", err)
+	}
+	if st, _ := w.m.State("once"); st.State != StateError || !strings.Contains(st.Error, "not a usable directory") {
+		t.Errorf("after Stop: %+v, want error for the dir", st)
 	}
 }

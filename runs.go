@@ -137,8 +137,16 @@ func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 // log retention.
 func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	now := dbNow()
+	code, sig, werr := p.exit()
+	if werr != nil {
+		r.m.log.Error("wait for a run's shell failed; its exit status is lost", "job", r.name, "pid", p.pgid, "err", werr)
+		if cause != "" {
+			cause += "; "
+		}
+		cause += "its exit status is lost: wait: " + werr.Error()
+	}
 	p.row.EndedAt, p.row.Outcome, p.row.Error = &now, string(outcome), cause
-	p.row.ExitCode, p.row.Signal = p.exit()
+	p.row.ExitCode, p.row.Signal = code, sig
 	p.live.Unwatch() // no one writes to it any more
 	p.row.LogBytes = p.live.Bytes()
 	row := p.row

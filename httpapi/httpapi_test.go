@@ -18,13 +18,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/Mk-Chan/procman"
 	"github.com/Mk-Chan/procman/client"
 	"github.com/Mk-Chan/procman/httpapi"
+	"github.com/Mk-Chan/procman/internal/osproc"
 	"go.uber.org/goleak"
 )
 
@@ -308,15 +308,8 @@ func waitLog(t *testing.T, path, want string) {
 
 // gone reports whether no process has this pid (a zombie counts as gone).
 func gone(pid int) bool {
-	if syscall.Kill(pid, 0) == syscall.ESRCH {
-		return true
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
+	st, ok := osproc.ReadStat(pid)
+	return !ok || !st.Alive()
 }
 
 func sleeperJob(name string) procman.Job {

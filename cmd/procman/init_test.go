@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/Mk-Chan/procman/internal/osproc"
 )
 
 // needPIDNamespace skips the test unless unshare can make a PID namespace here.
@@ -150,13 +152,10 @@ var regexpNSpid1 = regexp.MustCompile(`(?m)^NSpid:\s.*\s1$`)
 
 // allProcs lists every process, zombies included.
 func allProcs() []procStat {
-	names, _ := filepath.Glob("/proc/[0-9]*")
-	out := make([]procStat, 0, len(names))
-	for _, n := range names {
-		pid, _ := strconv.Atoi(filepath.Base(n))
-		if st, ok := readProcStat(pid); ok {
-			out = append(out, st)
-		}
+	procs := osproc.Procs()
+	out := make([]procStat, 0, len(procs))
+	for _, st := range procs {
+		out = append(out, fromStat(st))
 	}
 	return out
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/Mk-Chan/procman"
 	"github.com/Mk-Chan/procman/client"
+	"github.com/Mk-Chan/procman/internal/osproc"
 	"go.uber.org/goleak"
 )
 
@@ -240,31 +241,20 @@ func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 
 // --- processes ---
 
+// procStat is a process as the tests look at it.
 type procStat struct {
 	pid, ppid, pgid int
 	state           byte
 	comm            string
 }
 
+func fromStat(st osproc.Stat) procStat {
+	return procStat{pid: st.Pid, ppid: st.PPid, pgid: st.PGID, state: st.State, comm: st.Comm}
+}
+
 func readProcStat(pid int) (procStat, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, false
-	}
-	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return procStat{}, false
-	}
-	f := bytes.Fields(b[end+1:]) // state ppid pgrp ...
-	if len(f) < 3 || len(f[0]) == 0 {
-		return procStat{}, false
-	}
-	ppid, err1 := strconv.Atoi(string(f[1]))
-	pgid, err2 := strconv.Atoi(string(f[2]))
-	if err1 != nil || err2 != nil {
-		return procStat{}, false
-	}
-	return procStat{pid: pid, ppid: ppid, pgid: pgid, state: f[0][0], comm: string(b[open+1 : end])}, true
+	st, ok := osproc.ReadStat(pid)
+	return fromStat(st), ok
 }
 
 // gone reports whether pid no longer exists or is a zombie.
@@ -289,20 +279,10 @@ func waitGone(t *testing.T, pid int, deadline time.Time) bool {
 
 // liveProcs lists every live (not zombie) process.
 func liveProcs() []procStat {
-	d, err := os.Open("/proc")
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	names, _ := d.Readdirnames(-1)
 	var out []procStat
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil {
-			continue
-		}
-		if st, ok := readProcStat(pid); ok && st.state != 'Z' && st.state != 'X' {
-			out = append(out, st)
+	for _, st := range osproc.Procs() {
+		if st.Alive() {
+			out = append(out, fromStat(st))
 		}
 	}
 	return out
@@ -311,10 +291,8 @@ func liveProcs() []procStat {
 // groupMembers lists the live processes of group pgid.
 func groupMembers(pgid int) []procStat {
 	var out []procStat
-	for _, p := range liveProcs() {
-		if p.pgid == pgid {
-			out = append(out, p)
-		}
+	for _, st := range osproc.GroupMembers(pgid) {
+		out = append(out, fromStat(st))
 	}
 	return out
 }

@@ -1,23 +1,26 @@
-package procman
+//go:build linux
+
+package osproc
 
 import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
+	"maps"
 	"os/exec"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// guardianProgram runs in a small awk process, one per Manager. ProcMan
-// writes "+PGID" when a run starts and "-PGID" once its group is gone. When
-// the pipe reaches EOF, which is also what happens when ProcMan is killed with
-// SIGKILL, it kills every group still listed. The parent-death signal alone
-// reaches only each run's shell, never its grandchildren. awk, for its
-// associative arrays: a shell keeping the list in a string spent half a minute
-// of CPU on the removals when 2,000 jobs stopped. The kills go 200 groups to a
+// guardianProgram runs in a small awk process, one per Guardian. Watch
+// writes "+PGID" to it, and Forget "-PGID" once the group is gone. When the
+// pipe reaches EOF, which is also what happens when this process is killed
+// with SIGKILL, it kills every group still listed. The parent-death signal
+// alone reaches only each group's leader, never the rest of the group. awk,
+// for its associative arrays: a shell keeping the list in a string spent half
+// a minute of CPU on the removals when 2,000 groups were forgotten. The kills go 200 groups to a
 // shell command line, well under the kernel's limit on one argument; the
 // shell's kill needs no PATH, and "kill -KILL -PGID" is how dash takes a group.
 const guardianProgram = `
@@ -32,16 +35,16 @@ END {
 	if (groups != "") system("kill -KILL" groups " 2>/dev/null")
 }`
 
-// guardian is the Manager's link to its guardian process. It keeps its own copy
+// Guardian is the link to a guardian process. It keeps its own copy
 // of the live groups, so that a guardian that dies (killed by someone, OOM) is
 // replaced at once by its monitor goroutine and told everything again: until
-// then, a crash of ProcMan would leave every job's processes behind.
-type guardian struct {
+// then, a crash of this process would leave every group behind.
+type Guardian struct {
 	mu   sync.Mutex
 	cur  *guardianProc
 	live map[int]struct{}
 	done bool
-	kids *reaper
+	kids *Reaper
 	log  *slog.Logger
 	awk  string // the awk binary, found once at start
 
@@ -52,19 +55,20 @@ type guardian struct {
 // guardianProc is one guardian process.
 type guardianProc struct {
 	w       io.WriteCloser
-	proc    *os.Process
-	pid     int // proc.Pid, which the reap clears
+	proc    *Proc
+	pid     int
 	spawned time.Time
-	gone    chan struct{}      // closed once it is reaped
-	status  syscall.WaitStatus // how it ended, once gone is closed
+	gone    <-chan struct{} // closed once it is reaped
 }
 
-func startGuardian(kids *reaper, log *slog.Logger) (*guardian, error) {
+// StartGuardian starts a guardian process, started and waited for by kids,
+// and the goroutine that replaces it whenever it ends before Close.
+func StartGuardian(kids *Reaper, log *slog.Logger) (*Guardian, error) {
 	awk, err := exec.LookPath("awk")
-	if err != nil { // without it, no job would be protected against a crash of ProcMan
+	if err != nil { // without it, no group would be protected against a crash of this process
 		return nil, fmt.Errorf("guardian: %w", err)
 	}
-	g := &guardian{live: make(map[int]struct{}), kids: kids, log: log, awk: awk,
+	g := &Guardian{live: make(map[int]struct{}), kids: kids, log: log, awk: awk,
 		quit: make(chan struct{}), stopped: make(chan struct{})}
 	if g.cur, err = g.spawn(); err != nil {
 		return nil, err
@@ -73,41 +77,34 @@ func startGuardian(kids *reaper, log *slog.Logger) (*guardian, error) {
 	return g, nil
 }
 
-func (g *guardian) spawn() (*guardianProc, error) {
+func (g *Guardian) spawn() (*guardianProc, error) {
 	cmd := exec.Command(g.awk, guardianProgram)
-	// Its own process group: a Ctrl-C meant for ProcMan's terminal must not take
-	// the guardian down with it. No parent-death signal: outliving ProcMan is its job.
+	// Its own process group: a Ctrl-C meant for this process's terminal must
+	// not take the guardian down with it. No parent-death signal: outliving
+	// this process is what it is for.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// It needs nothing of ProcMan's environment: an empty one keeps ProcMan's
-	// secrets (PROCMAN_TOKEN) out of it, and tools that find a job's processes
-	// by inherited environment do not count it as one.
+	// It needs nothing of this process's environment: an empty one keeps its
+	// secrets (PROCMAN_TOKEN) out, and tools that find a group's processes by
+	// an inherited variable do not count the guardian as one.
 	cmd.Env = []string{}
 	w, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("guardian: %w", err)
 	}
-	if err := g.kids.start(cmd); err != nil {
-		return nil, fmt.Errorf("guardian: %w", err)
-	}
-	gp := &guardianProc{w: w, proc: cmd.Process, pid: cmd.Process.Pid, spawned: time.Now(), gone: make(chan struct{})}
 	// Reaped the moment it ends, whoever ends it (its pidfd wakes the
 	// netpoller): left a zombie, it would keep the reaper looking again every
-	// few milliseconds (see reaper.run), and the monitor learns of it at once.
-	go func() {
-		ws, err := g.kids.waitExit(cmd.Process)
-		if err != nil {
-			ws = 0x7f // neither exited nor signalled: the wait itself failed
-		}
-		gp.status = ws
-		close(gp.gone)
-	}()
-	return gp, nil
+	// few milliseconds (see Reaper.run), and the monitor learns of it at once.
+	p, err := g.kids.start(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("guardian: %w", err)
+	}
+	return &guardianProc{w: w, proc: p, pid: p.Pid, spawned: time.Now(), gone: p.Done()}, nil
 }
 
 // monitor replaces the guardian whenever it ends before close, until close.
 // A guardian that keeps dying as soon as it starts is replaced once a second,
 // not in a loop.
-func (g *guardian) monitor() {
+func (g *Guardian) monitor() {
 	defer close(g.stopped)
 	quick := false // the last guardian replaced lived less than a second
 	for {
@@ -135,7 +132,7 @@ func (g *guardian) monitor() {
 }
 
 // pause waits for d, or reports false if close comes first.
-func (g *guardian) pause(d time.Duration) bool {
+func (g *Guardian) pause(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -148,7 +145,7 @@ func (g *guardian) pause(d time.Duration) bool {
 
 // replace starts a new guardian in place of old, which has ended, and tells
 // it every live group.
-func (g *guardian) replace(old *guardianProc) error {
+func (g *Guardian) replace(old *guardianProc) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.done || g.cur != old {
@@ -166,20 +163,27 @@ func (g *guardian) replace(old *guardianProc) error {
 		}
 	}
 	g.log.Warn("guardian process ended; started a new one and gave it every live group",
-		"old_pid", old.pid, "how", exitString(old.status), "pid", gp.pid, "groups", len(g.live))
+		"old_pid", old.pid, "how", old.how(), "pid", gp.pid, "groups", len(g.live))
 	return nil
 }
 
-// watch asks the guardian to kill group pgid if ProcMan dies.
-func (g *guardian) watch(pgid int) error { return g.send('+', pgid) }
+// Watch asks the guardian to kill group pgid if this process dies.
+func (g *Guardian) Watch(pgid int) error { return g.send('+', pgid) }
 
-// forget tells the guardian the group is gone, so a recycled pgid is never killed.
-func (g *guardian) forget(pgid int) error { return g.send('-', pgid) }
+// Forget tells the guardian the group is gone, so a recycled pgid is never killed.
+func (g *Guardian) Forget(pgid int) error { return g.send('-', pgid) }
+
+// Groups lists the groups the guardian would kill now, in no order.
+func (g *Guardian) Groups() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Collect(maps.Keys(g.live))
+}
 
 // send tells the guardian of a change. A guardian that cannot be written to
 // is dead or dying: it is killed to be sure, and the monitor replaces it and
 // tells the new one every live group, this change included.
-func (g *guardian) send(op byte, pgid int) error {
+func (g *Guardian) send(op byte, pgid int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.done {
@@ -191,13 +195,13 @@ func (g *guardian) send(op byte, pgid int) error {
 		delete(g.live, pgid)
 	}
 	if _, err := fmt.Fprintf(g.cur.w, "%c%d\n", op, pgid); err != nil {
-		g.cur.proc.Kill()
+		g.cur.proc.kill()
 	}
 	return nil
 }
 
-// close ends the guardian; groups still listed are killed by it.
-func (g *guardian) close() error {
+// Close ends the guardian; groups still listed are killed by it.
+func (g *Guardian) Close() error {
 	g.mu.Lock()
 	if g.done {
 		g.mu.Unlock()
@@ -210,15 +214,22 @@ func (g *guardian) close() error {
 	close(g.quit)
 	<-g.stopped
 	<-gp.gone
-	if ws := gp.status; !ws.Exited() || ws.ExitStatus() != 0 {
-		return fmt.Errorf("guardian: %s", exitString(ws))
+	ws, err := gp.proc.Exit()
+	if err != nil {
+		return fmt.Errorf("guardian: wait: %w", err)
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		return fmt.Errorf("guardian: %s", gp.how())
 	}
 	return nil
 }
 
-// exitString says how a process ended.
-func exitString(ws syscall.WaitStatus) string {
+// how says how the guardian process ended, once gone is closed.
+func (gp *guardianProc) how() string {
+	ws, err := gp.proc.Exit()
 	switch {
+	case err != nil:
+		return "unknown (wait: " + err.Error() + ")"
 	case ws.Exited():
 		return fmt.Sprintf("exit status %d", ws.ExitStatus())
 	case ws.Signaled():
