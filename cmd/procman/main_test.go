@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,9 +45,11 @@ func (b buildThenRun) Run() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// go test puts its own GOROOT/bin first in the PATH of the tests it runs.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		fmt.Fprintln(os.Stderr, "procman test: the go command is needed to build the binary:", err)
+		return 1
 	}
 	bin := filepath.Join(dir, "procman")
 	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
