@@ -22,6 +22,10 @@ const (
 	DefaultKillWait       = 5 * time.Second
 	// DefaultMaxRunLogBytes is the default of Config.MaxRunLogBytes: 100 MiB.
 	DefaultMaxRunLogBytes = 100 << 20
+	// The defaults of a health check's interval, timeout and retries.
+	DefaultHealthInterval = 10 * time.Second
+	DefaultHealthTimeout  = 5 * time.Second
+	DefaultHealthRetries  = 3
 )
 
 // Config configures a Manager. Zero fields take the default named on each;
@@ -171,6 +175,9 @@ func (c Config) settings(j Job) settings {
 		keepRuns:       cmp.Or(j.KeepRuns, c.KeepRuns),
 		maxLogBytes:    cmp.Or(j.MaxLogBytes, c.MaxLogBytes),
 		maxRunLogBytes: cmp.Or(j.MaxRunLogBytes, c.MaxRunLogBytes),
+		onFailure:      j.Restart == RestartOnFailure,
+		successCodes:   j.SuccessExitCodes,
+		health:         newHealthSettings(j),
 	}
 }
 

@@ -2,7 +2,7 @@ package procman
 
 import (
 	"bytes"
-	"cmp"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,8 +31,12 @@ func DecodeJob(data []byte) (Job, error) {
 }
 
 // jobFields are the JSON names of Job's fields, read from its tags so that a
-// new field is known here the moment it is declared. Never modified.
-var jobFields = jsonNames(reflect.TypeFor[Job]())
+// new field is known here the moment it is declared; objectFields, those of
+// the fields that are objects of fixed members. Never modified.
+var (
+	jobFields    = jsonNames(reflect.TypeFor[Job]())
+	objectFields = map[string][]string{"health": jsonNames(reflect.TypeFor[HealthCheck]())}
+)
 
 func jsonNames(t reflect.Type) []string {
 	var names []string
@@ -67,7 +71,8 @@ func checkStrict(data []byte, fields []string) error {
 
 // checkMembers reads an object's members up to its closing brace. field is
 // the job field the object belongs to ("" for the job itself); fields, if
-// not nil, are the names allowed.
+// not nil, are the names allowed, each then a field of its own in errors
+// ("health.interval").
 func checkMembers(dec *json.Decoder, field string, fields []string) error {
 	seen := map[string]bool{}
 	for dec.More() {
@@ -76,19 +81,27 @@ func checkMembers(dec *json.Decoder, field string, fields []string) error {
 			return malformed(err)
 		}
 		name := tok.(string) // an object's tokens alternate name, value
-		if field == "" {
-			if err := knownField(name, fields); err != nil {
+		member := name
+		if field != "" {
+			member = field + "." + name
+		}
+		if fields != nil {
+			if err := knownField(name, member, fields); err != nil {
 				return err
 			}
 		}
 		switch {
-		case seen[name] && field == "":
-			return invalid(name, "given twice")
+		case seen[name] && fields != nil:
+			return invalid(member, "given twice")
 		case seen[name]:
 			return invalid(field, "%q given twice", name)
 		}
 		seen[name] = true
-		if err := checkValue(dec, cmp.Or(field, name)); err != nil {
+		inner := field // a member of env is no field
+		if fields != nil {
+			inner = member
+		}
+		if err := checkValue(dec, inner); err != nil {
 			return err
 		}
 	}
@@ -96,16 +109,17 @@ func checkMembers(dec *json.Decoder, field string, fields []string) error {
 	return malformed(err)
 }
 
-func knownField(name string, fields []string) error {
+// knownField checks that name is among fields; member is its name in errors.
+func knownField(name, member string, fields []string) error {
 	if slices.Contains(fields, name) {
 		return nil
 	}
 	for _, f := range fields {
 		if strings.EqualFold(f, name) {
-			return invalid(name, "unknown field (field names are lower case: %q)", f)
+			return invalid(member, "unknown field (field names are lower case: %q)", f)
 		}
 	}
-	return invalid(name, "unknown field")
+	return invalid(member, "unknown field")
 }
 
 // checkValue reads one value, checking the objects in it.
@@ -116,7 +130,7 @@ func checkValue(dec *json.Decoder, field string) error {
 	}
 	switch tok {
 	case json.Delim('{'):
-		return checkMembers(dec, field, nil)
+		return checkMembers(dec, field, objectFields[field])
 	case json.Delim('['):
 		for dec.More() {
 			if err := checkValue(dec, field); err != nil {
@@ -142,23 +156,55 @@ func malformed(err error) error {
 
 // decodeError finds the field behind a decoding error: encoding/json does not
 // say which field a custom unmarshaler (Duration) failed on, so each field is
-// decoded alone until one fails.
+// decoded alone until one fails (and each member of health, in it).
 func decodeError(data []byte, err error) error {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(data, &fields) == nil {
-		for _, k := range slices.Sorted(maps.Keys(fields)) {
-			one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
-			var j Job
-			if e := json.Unmarshal(one, &j); e != nil {
-				var te *json.UnmarshalTypeError
-				if errors.As(e, &te) {
-					return invalid(k, "want a JSON %s, got %s", te.Type.Kind(), te.Value)
-				}
-				return invalid(k, "%s", strings.TrimPrefix(e.Error(), "json: "))
-			}
-		}
+	if fe := fieldOfError(data, "", func() any { return new(Job) }); fe != nil {
+		return fe
 	}
 	return fmt.Errorf("%w job: %s", ErrInvalid, strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// fieldOfError decodes each member of the object data alone into a new
+// value of into, and returns an error naming the first that fails; nil if
+// none does. prefix is the object's own field ("" for the job).
+func fieldOfError(data []byte, prefix string, into func() any) error {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
+		e := json.Unmarshal(one, into())
+		if e == nil {
+			continue
+		}
+		name := k
+		if prefix != "" {
+			name = prefix + "." + k
+		}
+		if name == "health" && bytes.HasPrefix(bytes.TrimSpace(fields[k]), []byte("{")) {
+			if fe := fieldOfError(fields[k], name, func() any { return new(HealthCheck) }); fe != nil {
+				return fe
+			}
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(e, &te) {
+			return invalid(name, "want a JSON %s, got %s", jsonKind(te.Type), te.Value)
+		}
+		return invalid(name, "%s", strings.TrimPrefix(e.Error(), "json: "))
+	}
+	return nil
+}
+
+// jsonKind names what JSON value a Go type is read from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return "object"
+	case reflect.Slice:
+		return "array"
+	}
+	return t.Kind().String()
 }
 
 // MergePatch returns an edit for Manager.Update that applies patch, a JSON

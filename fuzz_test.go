@@ -68,6 +68,21 @@ func FuzzDecodeJob(f *testing.F) {
 		`{"name":"x","command":"true","type":"one_time","min_uptime":"1s"}`,
 		`{"name":"x","command":"true","type":"continuous","backoff_initial":"2s","backoff_max":"1s"}`,
 		`{"name":"x","command":"true","type":"one_time","overlap":"queue"}`,
+		// Health checks and restart policies.
+		`{"name":"db","command":"sleep 100","type":"continuous","restart":"on-failure","success_exit_codes":[0,3,255],
+		  "health":{"exec":"pg_isready -q","interval":"5s","timeout":"2s","retries":3,"start_period":"30s"},"on_unhealthy":"restart"}`,
+		`{"name":"web","command":"x","health":{"http":"https://[::1]:8443/health?deep=1"},"on_unhealthy":"ignore"}`,
+		`{"name":"m","command":"x","restart":"on-failure","max_retries":3,"backoff_initial":"1s","success_exit_codes":[]}`,
+		`{"name":"x","command":"x","health":{"tcp":"db:5432","tcp":"db:5433"}}`,
+		`{"name":"x","command":"x","health":{"tcp":"db:5432","Interval":"1s"}}`,
+		`{"name":"x","command":"x","health":{"tcp":"db:5432","interval":"0.5ms"}}`,
+		`{"name":"x","command":"x","health":{"exec":"true","http":"http://h/"}}`,
+		`{"name":"x","command":"x","health":{}}`,
+		`{"name":"x","command":"x","health":null,"on_unhealthy":"ignore"}`,
+		`{"name":"x","command":"x","health":[1]}`,
+		`{"name":"x","command":"x","success_exit_codes":[256]}`,
+		`{"name":"x","command":"x","success_exit_codes":[1.5]}`,
+		`{"name":"x","command":"x","restart":"on-failure"}`,
 		// Unknown fields, trailing data, nulls, huge numbers, wrong shapes.
 		`{"name":"x","command":"true","type":"one_time","restart":"always"}`,
 		`{"name":"x","command":"true","type":"one_time"} {}`,
@@ -135,11 +150,15 @@ func FuzzDecodeJob(f *testing.F) {
 	})
 }
 
-// normalized treats an empty env like none: `"env":{}` decodes to an empty map,
-// which omitempty then leaves out, so it comes back as nil. Both mean the same.
+// normalized treats an empty env (or list of success codes) like none:
+// `"env":{}` decodes to an empty map, which omitempty then leaves out, so it
+// comes back as nil. Both mean the same.
 func normalized(j Job) Job {
 	if len(j.Env) == 0 {
 		j.Env = nil
+	}
+	if len(j.SuccessExitCodes) == 0 {
+		j.SuccessExitCodes = nil
 	}
 	return j
 }

@@ -73,11 +73,26 @@ type Job struct {
 	// StopTimeout is how long to wait after StopSignal before SIGKILL (default 10s).
 	StopTimeout Duration `json:"stop_timeout,omitempty"`
 
-	// Continuous jobs only.
+	// Restart policy.
+
+	// Restart says which ended runs are followed by another: RestartAlways
+	// (the default for continuous jobs: every one) or RestartOnFailure (only
+	// a failed one: an exit with a code neither 0 nor in SuccessExitCodes, a
+	// signal, an unhealthy run; a continuous job that succeeds rests in
+	// StateExited). A one_time job takes only RestartOnFailure, with
+	// MaxRetries set; without it, a one_time run is never retried.
+	Restart string `json:"restart,omitempty"`
+	// SuccessExitCodes are exit codes (0-255) that count as success besides 0,
+	// for Restart and for LastRun.Success.
+	SuccessExitCodes []int `json:"success_exit_codes,omitempty"`
+
+	// Continuous jobs, and one_time jobs with restart "on-failure" (but
+	// MinUptime: continuous jobs only).
 
 	// BackoffInitial is the first interval between the starts of a failing job
 	// (default 1s). Every failed run doubles it, and the next start waits for
-	// what is left of it once the run's own duration is taken off.
+	// what is left of it once the run's own duration is taken off (a one_time
+	// job's and an unhealthy run's wait the whole interval).
 	BackoffInitial Duration `json:"backoff_initial,omitempty"`
 	// BackoffMax caps that interval (default 1m).
 	BackoffMax Duration `json:"backoff_max,omitempty"`
@@ -85,8 +100,19 @@ type Job struct {
 	// at once with a fresh backoff; a shorter one is a failure (default 10s).
 	MinUptime Duration `json:"min_uptime,omitempty"`
 	// MaxRetries: after this many consecutive failures the job goes to StateError.
-	// 0 (default) retries forever.
+	// 0 (default) retries forever; a one_time job with restart "on-failure"
+	// must set it (3: three runs at most).
 	MaxRetries int `json:"max_retries,omitempty"`
+
+	// Health checks.
+
+	// Health is the check run against the job's running run; nil: none.
+	Health *HealthCheck `json:"health,omitempty"`
+	// OnUnhealthy is what a run that became unhealthy gets: OnUnhealthyRestart
+	// (the default for continuous jobs: it is stopped as by a stop, and counts
+	// as a failed run) or OnUnhealthyIgnore (the default for one_time jobs:
+	// only its health says so). Only with Health.
+	OnUnhealthy string `json:"on_unhealthy,omitempty"`
 
 	// Log retention; see Config.KeepRuns and Config.MaxLogBytes.
 
@@ -152,7 +178,8 @@ func (j Job) Validate() error {
 		}
 	}
 	return errors.Join(append(errs, j.validateCommand(), validateSchedule(j.Schedule), validateOverlap(j),
-		j.validateEnv(), j.validateDurations(), j.validateCounts())...)
+		j.validateEnv(), j.validateDurations(), j.validateCounts(), j.validateRestart(), j.Health.validate(),
+		j.validateOnUnhealthy())...)
 }
 
 // maxArgLen is the most bytes the kernel takes in one argument or
@@ -205,20 +232,27 @@ type durationField struct {
 	field string
 	v     time.Duration
 	max   time.Duration
+	min   time.Duration // of a value that is set; 0: any
 }
 
 func (j Job) durations() []durationField {
-	return []durationField{{"stop_timeout", time.Duration(j.StopTimeout), MaxStopTimeout},
-		{"backoff_initial", time.Duration(j.BackoffInitial), MaxBackoff},
-		{"backoff_max", time.Duration(j.BackoffMax), MaxBackoff},
-		{"min_uptime", time.Duration(j.MinUptime), MaxMinUptime}}
+	return []durationField{{"stop_timeout", time.Duration(j.StopTimeout), MaxStopTimeout, 0},
+		{"backoff_initial", time.Duration(j.BackoffInitial), MaxBackoff, 0},
+		{"backoff_max", time.Duration(j.BackoffMax), MaxBackoff, 0},
+		{"min_uptime", time.Duration(j.MinUptime), MaxMinUptime, 0}}
 }
 
 func (d durationField) check() error {
-	if d.v < 0 || d.v > d.max {
-		return invalid(d.field, "must be 0 (the default) up to %s, got %s", fmtDuration(d.max), d.v)
+	switch {
+	case d.v < 0 || d.v > d.max:
+	case d.v != 0 && d.v < d.min:
+	default:
+		return nil
 	}
-	return nil
+	if d.min > 0 {
+		return invalid(d.field, "must be 0 (the default), or %s up to %s, got %s", d.min, fmtDuration(d.max), d.v)
+	}
+	return invalid(d.field, "must be 0 (the default) up to %s, got %s", fmtDuration(d.max), d.v)
 }
 
 // fmtDuration writes 24h0m0s as 24h.
@@ -234,14 +268,19 @@ func (j Job) validateDurations() error {
 	for _, d := range j.durations() {
 		errs = append(errs, d.check())
 	}
-	if j.Type == OneTime || j.Type == "" {
+	if j.oneTime() {
+		retried := j.Restart == RestartOnFailure
 		for _, f := range []struct {
 			field string
 			set   bool
-		}{{"backoff_initial", j.BackoffInitial != 0}, {"backoff_max", j.BackoffMax != 0},
-			{"min_uptime", j.MinUptime != 0}, {"max_retries", j.MaxRetries != 0}} {
-			if f.set {
+		}{{"backoff_initial", j.BackoffInitial != 0 && !retried}, {"backoff_max", j.BackoffMax != 0 && !retried},
+			{"min_uptime", j.MinUptime != 0}, {"max_retries", j.MaxRetries != 0 && !retried}} {
+			switch {
+			case !f.set:
+			case f.field == "min_uptime":
 				errs = append(errs, invalid(f.field, "applies only to continuous jobs"))
+			default:
+				errs = append(errs, invalid(f.field, "applies only to continuous jobs, and to one_time jobs with restart %q", RestartOnFailure))
 			}
 		}
 	}
@@ -266,6 +305,56 @@ func (j Job) validateCounts() error {
 		errs = append(errs, invalid("max_run_log_bytes", "must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// Restart policies (Job.Restart).
+const (
+	RestartAlways    = "always"
+	RestartOnFailure = "on-failure"
+)
+
+func (j Job) oneTime() bool { return j.Type == OneTime || j.Type == "" }
+
+func (j Job) validateRestart() error {
+	var errs []error
+	switch j.Restart {
+	case "", RestartOnFailure:
+	case RestartAlways:
+		if j.oneTime() {
+			errs = append(errs, invalid("restart", "%q applies only to continuous jobs; a one_time job is retried with %q (and max_retries)",
+				RestartAlways, RestartOnFailure))
+		}
+	default:
+		errs = append(errs, invalid("restart", "must be %q or %q, got %q", RestartAlways, RestartOnFailure, j.Restart))
+	}
+	if j.oneTime() && j.Restart == RestartOnFailure && j.MaxRetries == 0 {
+		errs = append(errs, invalid("max_retries", "must be set for a one_time job with restart %q: it is how many failed runs in a row end the retries",
+			RestartOnFailure))
+	}
+	for _, c := range j.SuccessExitCodes {
+		if c < 0 || c > 255 {
+			errs = append(errs, invalid("success_exit_codes", "exit codes are 0 to 255, got %d", c))
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// succeeded reports whether a run that ended with outcome and exit code
+// succeeded: it exited by itself with 0 or one of the job's success codes.
+func succeeded(outcome Outcome, code *int, successCodes []int) bool {
+	return outcome == OutcomeExited && code != nil && (*code == 0 || slices.Contains(successCodes, *code))
+}
+
+// clone is j with nothing shared with it: an edit may change what it is given.
+func (j Job) clone() Job {
+	j.Env = maps.Clone(j.Env)
+	j.SuccessExitCodes = slices.Clone(j.SuccessExitCodes)
+	if j.Health != nil {
+		h := *j.Health
+		j.Health = &h
+	}
+	return j
 }
 
 // fillDefaults sets the defaults a definition is stored with: the type.

@@ -35,7 +35,7 @@ func newMetrics(m *Manager) *metrics {
 		}, []string{"outcome"}),
 		restarts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "procman_restarts_total",
-			Help: "Automatic restarts of continuous jobs.",
+			Help: "Automatic restarts of jobs: continuous jobs', and one_time jobs' retries.",
 		}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "procman_run_duration_seconds",
@@ -97,7 +97,7 @@ func (mt *metrics) runFinished(outcome Outcome) {
 	}
 }
 
-// restarted counts an automatic restart of a continuous job.
+// restarted counts an automatic restart (or retry) of a job.
 func (mt *metrics) restarted() {
 	if mt != nil {
 		mt.restarts.Inc()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/Mk-Chan/procman/internal/osproc"
+	"github.com/Mk-Chan/procman/internal/probe"
 	"github.com/Mk-Chan/procman/internal/runlog"
 )
 
@@ -33,6 +34,9 @@ type proc struct {
 
 	sup  *supervisor // the activation it belongs to
 	next *proc       // the activation's next run, once it began; guarded by runner.mu
+
+	check        *probe.Exec // the job's exec health check, run as the run is; nil if none
+	successCodes []int       // exit codes besides 0 that are a success
 }
 
 // spawnPrep is what a run needs before its process is forked. Making it reads
@@ -100,7 +104,7 @@ func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
 	p := &proc{leader: leader, pgid: leader.Pid, started: time.Now(), done: leader.Done(),
-		ended: make(chan struct{}), rotated: make(chan struct{}, 1)}
+		ended: make(chan struct{}), rotated: make(chan struct{}, 1), check: r.execProbe(set, spec), successCodes: set.successCodes}
 	// The watcher keeps ProcMan's descriptor, to cut the file's head through
 	// it; the child writes through its own copy.
 	p.live = r.m.rot.Watch(sp.log, sp.logPath, set.maxRunLogBytes, func() {
@@ -180,6 +184,18 @@ func (p *proc) exit() (code *int, signal string, err error) {
 		return &c, "", nil
 	}
 	return nil, "", nil
+}
+
+// howEnded says how the recorded run ended: "exit code 1", "killed by
+// signal terminated".
+func (p *proc) howEnded() string {
+	switch {
+	case p.row.ExitCode != nil:
+		return "exit code " + strconv.Itoa(*p.row.ExitCode)
+	case p.row.Signal != "":
+		return "killed by signal " + p.row.Signal
+	}
+	return "ended, how is not known"
 }
 
 // readSmallFile reads a regular file of at most limit bytes. It opens it

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"log/slog"
 	"maps"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/Mk-Chan/procman/internal/osproc"
+	"github.com/Mk-Chan/procman/internal/probe"
 	"github.com/Mk-Chan/procman/internal/runlog"
 	"github.com/robfig/cron/v3"
 )
@@ -34,6 +36,8 @@ type Manager struct {
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
 	metrics *metrics // Prometheus instrumentation, served by Metrics
+
+	http *http.Client // of http health checks: no connection kept between them
 
 	versions atomic.Uint64 // the last definition version given (Entry.Version)
 
@@ -114,7 +118,7 @@ func open(ctx context.Context, cfg Config, db database, lock dbLock) (*Manager, 
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, writeProbe(cfg.host), cfg.Logger),
 		guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger),
-		rot: runlog.NewWatcher(cfg.Logger)}
+		rot: runlog.NewWatcher(cfg.Logger), http: probe.NewHTTPClient()}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.root = os.Geteuid() == 0
 	m.prepareRun = m.prepareSpawn
@@ -150,7 +154,7 @@ func (m *Manager) load(ctx context.Context, jobs []storedJob) error {
 		r.wanted = j.wanted
 		r.lastRunID.Store(top[j.id])
 		if run, ok := last[j.id]; ok {
-			r.st.LastRun = run.summary()
+			r.st.LastRun = run.summary(j.SuccessExitCodes)
 		}
 		if lost[j.id] {
 			r.st.State, r.st.Error = StateUnknown, unknownCause
@@ -213,6 +217,7 @@ func (m *Manager) runners() []*runner {
 // finishes even if ctx ends: a job saved but not loaded, or a reboot job
 // created but not started, would be half made.
 func (m *Manager) Create(ctx context.Context, j Job) error {
+	j = j.clone() // the caller keeps its maps, slices and health check
 	j.fillDefaults()
 	if err := m.check(j); err != nil {
 		return err
@@ -249,7 +254,7 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	return nil
 }
 
-// Get returns the saved definition of a job.
+// Get returns the saved definition of a job, a copy the caller may change.
 func (m *Manager) Get(name string) (Job, error) {
 	r, err := m.runner(name)
 	if err != nil {
@@ -257,7 +262,7 @@ func (m *Manager) Get(name string) (Job, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.job, nil
+	return r.job.clone(), nil
 }
 
 // List returns every job definition, sorted by name.
@@ -311,6 +316,7 @@ func (m *Manager) Replace(ctx context.Context, name string, j Job) error {
 	if j.Name == "" {
 		j.Name = name
 	}
+	j = j.clone()
 	j.fillDefaults()
 	if err := m.check(j); err != nil { // refused at once, without waiting for the job
 		return err
@@ -360,8 +366,7 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 	if deleted {
 		return Job{}, fmt.Errorf("job %q: %w", name, ErrNotFound)
 	}
-	old.Env = maps.Clone(old.Env) // an edit may change the map it is given
-	j, err := edit(old)
+	j, err := edit(old.clone()) // an edit may change the maps and slices it is given
 	if err != nil {
 		return Job{}, err
 	}

@@ -146,6 +146,9 @@ type settings struct {
 	keepRuns       int
 	maxLogBytes    int64
 	maxRunLogBytes int64
+	onFailure      bool            // restart "on-failure": a run that succeeded is not followed by another
+	successCodes   []int           // exit codes besides 0 that are a success
+	health         *healthSettings // nil: no health check
 }
 
 // start activates the job: its supervisor goroutine spawns the first run.
@@ -206,38 +209,85 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 			s.report(nil)
 			return
 		}
-		reason, ran := "", time.Duration(0)
+		end := runResult{spawnErr: err}
 		if err != nil {
-			reason = err.Error()
+			end.reason = err.Error()
 		} else {
 			s.report(nil)
-			var rested bool
-			ran, rested = r.watch(s, p, job, set)
-			if rested {
+			if end = r.watch(s, p, job, set); end.rested {
 				return
 			}
-			if job.Type == OneTime {
-				r.transition(StateExited, nil)
-				return
-			}
-			if s.stopping() { // asked to stop just as the run ended
-				r.transition(StateStopping, nil)
-				r.transition(StateStopped, nil)
-				return
-			}
-			if ran >= set.minUptime {
-				th.reset()
-				failures = 0
-				r.restartNow()
-				continue
-			}
-			reason = fmt.Sprintf("run lasted %s, less than min_uptime %s", ran.Round(time.Millisecond), set.minUptime)
 		}
-		failures++
-		if !r.retry(s, job, set, th.wait(ran), failures, reason, err) {
+		if !r.after(s, job, set, th, &failures, end) {
 			return
 		}
 	}
+}
+
+// runResult is how a run ended, or failed to begin, for supervise to decide
+// what follows.
+type runResult struct {
+	ran       time.Duration
+	rested    bool  // the job came to rest (stopped, or error)
+	spawnErr  error // the run failed to begin
+	success   bool  // it exited 0, or with one of success_exit_codes
+	unhealthy bool  // stopped because its health check failed
+	healthy   bool  // a health check of it passed
+	reason    string
+}
+
+// after decides what follows a run that ended (or failed to begin) without
+// the job coming to rest: it brings the job to rest and reports false, or
+// reports true once the next run may begin, at once or after a backoff.
+func (r *runner) after(s *supervisor, job Job, set settings, th *throttle, failures *int, end runResult) bool {
+	if end.spawnErr == nil {
+		switch {
+		case end.unhealthy && s.stopping(): // asked to stop during the unhealthy run's stop
+			r.toStopped()
+			return false
+		case job.Type == OneTime && end.unhealthy && !set.onFailure:
+			r.fail(s, errors.New(end.reason))
+			return false
+		case job.Type == OneTime && (end.success || !set.onFailure), job.Type == Continuous && set.onFailure && end.success:
+			r.transition(StateExited, nil)
+			return false
+		case s.stopping(): // asked to stop just as the run ended
+			r.toStopped()
+			return false
+		case job.Type == Continuous && !end.unhealthy && end.ran >= set.minUptime:
+			th.reset()
+			*failures = 0
+			r.restartNow()
+			return true
+		}
+	}
+	ran, reason := end.ran, end.reason
+	switch {
+	case end.unhealthy && end.healthy && end.ran >= set.minUptime && job.Type == Continuous:
+		// It was a good run until it went unhealthy: a first failure.
+		th.reset()
+		*failures = 0
+		ran = 0
+	case end.unhealthy, job.Type == OneTime:
+		ran = 0 // the whole interval: the run's time was no healthy uptime
+	case end.spawnErr == nil: // a continuous run too short
+		reason = fmt.Sprintf("run lasted %s, less than min_uptime %s", end.ran.Round(time.Millisecond), set.minUptime)
+		if set.onFailure {
+			reason = end.reason + "; " + reason
+		}
+	}
+	*failures++
+	return r.retry(s, job, set, th.wait(ran), *failures, reason, end.spawnErr)
+}
+
+// toStopped brings a job whose run has ended to rest in StateStopped.
+func (r *runner) toStopped() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.st.State != StateStopping {
+		r.transitionLocked(StateStopping, nil)
+	}
+	r.transitionLocked(StateStopped, nil)
 }
 
 // launch prepares and spawns a run and records it, or records the failure to.
@@ -267,7 +317,12 @@ func (r *runner) launch(s *supervisor, job Job, set settings, trigger Trigger) (
 			return
 		}
 		r.recordStart(p, trigger)
-		r.transition(StateRunning, func(st *Status) { st.PID, st.LogFile, st.Error = p.pgid, p.row.LogFile, "" })
+		r.transition(StateRunning, func(st *Status) {
+			st.PID, st.LogFile, st.Error = p.pgid, p.row.LogFile, ""
+			if set.health != nil {
+				st.Health = HealthStarting
+			}
+		})
 	})
 	return p, err
 }
@@ -317,42 +372,53 @@ func (r *runner) restartNow() {
 	r.transition(StateStarting, func(st *Status) { st.Restarts++ })
 }
 
-// watch waits for the run to end by itself or for a stop request, and records
-// its end. It reports how long the run lasted, and whether the job has come
-// to rest (stopped or error). Meanwhile, whenever a part is rotated out of
-// the run's log, it queues log retention (which never makes it wait).
-func (r *runner) watch(s *supervisor, p *proc, job Job, set settings) (time.Duration, bool) {
+// watch waits for the run to end by itself, for a stop request or, with
+// on_unhealthy "restart", for its health check to fail, and records its end.
+// Meanwhile its health checks run, and whenever a part is rotated out of the
+// run's log, it queues log retention (which never makes it wait). The checks
+// end before the run leaves StateRunning.
+func (r *runner) watch(s *supervisor, p *proc, job Job, set settings) runResult {
+	hc := r.startChecks(p, set)
 	for {
 		select {
 		case <-p.rotated:
 			r.m.prune(r.id, job, p.live)
 		case <-p.done:
-			return r.ended(s, p, set)
+			healthy := hc.stop()
+			end := r.ended(s, p, set)
+			end.healthy = healthy
+			return end
 		case <-s.stopReq:
+			hc.stop()
 			return r.stopRun(s, p, set)
+		case <-hc.unhealthyC():
+			healthy := hc.stop()
+			end := r.stopUnhealthy(s, p, set, hc.reason)
+			end.healthy = healthy
+			return end
 		}
 	}
 }
 
 // ended records a run that ended by itself, once nothing is left of its group.
-func (r *runner) ended(s *supervisor, p *proc, set settings) (time.Duration, bool) {
+func (r *runner) ended(s *supervisor, p *proc, set settings) runResult {
 	ran := time.Since(p.started)
 	killed, err := r.sweep(p, set, s.killReq)
 	if err != nil {
 		r.recordEnd(p, OutcomeKilled, err.Error())
 		r.fail(s, err)
-		return ran, true
+		return runResult{ran: ran, rested: true}
 	}
 	outcome := OutcomeExited
 	if killed && s.stopping() { // a forced shutdown cut the sweep short
 		outcome = OutcomeKilled
 	}
 	r.recordEnd(p, outcome, "")
-	return ran, false
+	return runResult{ran: ran, success: succeeded(outcome, p.row.ExitCode, set.successCodes), reason: p.howEnded()}
 }
 
 // stopRun stops the run on request and records its end.
-func (r *runner) stopRun(s *supervisor, p *proc, set settings) (time.Duration, bool) {
+func (r *runner) stopRun(s *supervisor, p *proc, set settings) runResult {
 	r.transition(StateStopping, nil)
 	killed, err := r.terminate(p, set, s.killReq)
 	switch {
@@ -366,7 +432,28 @@ func (r *runner) stopRun(s *supervisor, p *proc, set settings) (time.Duration, b
 		r.recordEnd(p, OutcomeStopped, "")
 		r.transition(StateStopped, nil)
 	}
-	return time.Since(p.started), true
+	return runResult{ran: time.Since(p.started), rested: true}
+}
+
+// stopUnhealthy stops a run whose health check failed, as a stop does (the
+// stop signal, SIGKILL after stop_timeout), and records it as a failed run
+// with outcome unhealthy, whatever its exit: a service that exits 0 on
+// SIGTERM did not succeed. The job is left in StateStopping for after.
+func (r *runner) stopUnhealthy(s *supervisor, p *proc, set settings, reason string) runResult {
+	r.transition(StateStopping, nil)
+	killed, err := r.terminate(p, set, s.killReq)
+	ran := time.Since(p.started)
+	if err != nil {
+		r.recordEnd(p, OutcomeKilled, reason+"; "+err.Error())
+		r.fail(s, err)
+		return runResult{ran: ran, rested: true}
+	}
+	cause := reason
+	if killed {
+		cause += "; ended by SIGKILL"
+	}
+	r.recordEnd(p, OutcomeUnhealthy, cause)
+	return runResult{ran: ran, unhealthy: true, reason: reason}
 }
 
 // retry decides what follows a failed run or spawn: restart at once, or wait
@@ -376,7 +463,7 @@ func (r *runner) stopRun(s *supervisor, p *proc, set settings) (time.Duration, b
 // moved on.
 func (r *runner) retry(s *supervisor, job Job, set settings, wait time.Duration, failures int, reason string, spawnErr error) bool {
 	defer s.report(spawnErr)
-	if job.Type == OneTime {
+	if job.Type == OneTime && !set.onFailure {
 		r.fail(s, errors.New(reason))
 		return false
 	}
@@ -458,8 +545,9 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 		r.m.log.Error("invalid state transition", "job", r.name, "from", from, "to", to)
 	}
 	r.st.State, r.st.Since = to, time.Now()
-	if to != StateRunning && to != StateStopping {
+	if to != StateRunning && to != StateStopping { // no run goes on
 		r.st.PID = 0
+		r.st.Health, r.st.HealthFailure, r.st.HealthCheckedAt = "", "", nil
 	}
 	if edit != nil {
 		edit(&r.st)

@@ -41,13 +41,18 @@ type LastRun struct {
 	ExitCode *int      `json:"exit_code,omitempty"`
 	Signal   string    `json:"signal,omitempty"`
 	EndedAt  time.Time `json:"ended_at"`
+	// Success: the run exited by itself (outcome exited) with 0 or one of
+	// the job's success_exit_codes.
+	Success bool `json:"success,omitempty"`
 }
 
-func (r Run) summary() *LastRun {
+// summary is the run as a LastRun, for a job whose success codes are codes.
+func (r Run) summary(codes []int) *LastRun {
 	if r.EndedAt == nil {
 		return nil
 	}
-	return &LastRun{ID: r.ID, Outcome: r.Outcome, ExitCode: r.ExitCode, Signal: r.Signal, EndedAt: *r.EndedAt}
+	return &LastRun{ID: r.ID, Outcome: r.Outcome, ExitCode: r.ExitCode, Signal: r.Signal, EndedAt: *r.EndedAt,
+		Success: succeeded(r.Outcome, r.ExitCode, codes)}
 }
 
 // RunsOptions selects runs for Runs.
@@ -127,7 +132,7 @@ func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 	r.recordRun(row)
 	r.m.metrics.failedStart(trigger)
 	r.mu.Lock()
-	r.st.LastRun = row.run().summary()
+	r.st.LastRun = row.run().summary(nil)
 	job := r.job
 	r.mu.Unlock()
 	r.m.prune(r.id, job, nil)
@@ -153,7 +158,7 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	r.m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return endRun(ctx, db, &row) })
 	r.m.metrics.runEnded(outcome, time.Since(p.started))
 	r.mu.Lock()
-	r.st.LastRun = p.row.run().summary()
+	r.st.LastRun = p.row.run().summary(p.successCodes)
 	r.st.ExitCode, r.st.Signal = p.row.ExitCode, p.row.Signal
 	r.cur = nil
 	job := r.job

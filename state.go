@@ -12,14 +12,17 @@ const (
 	StateStarting State = "starting"
 	// StateRunning: the run's process is alive.
 	StateRunning State = "running"
-	// StateRetrying: a continuous job failed and waits out its backoff before the next run.
+	// StateRetrying: a run failed and the job waits out its backoff before the
+	// next: a continuous job, or a one_time job with restart "on-failure".
 	StateRetrying State = "retrying"
 	// StateError: the job gave up: max_retries reached, a one_time job could not be
-	// spawned, or its process group survived SIGKILL. Status.Error says why.
+	// spawned or was stopped as unhealthy, or its process group survived
+	// SIGKILL. Status.Error says why.
 	StateError State = "error"
 	// StateStopping: the stop signal was sent; waiting for every process of the group to go.
 	StateStopping State = "stopping"
-	// StateExited: a one_time run ended by itself; Status holds its exit code or signal.
+	// StateExited: a one_time run ended by itself, or a continuous job with
+	// restart "on-failure" succeeded; Status holds its exit code or signal.
 	StateExited State = "exited"
 	// StateUnknown: ProcMan cannot know the fate of the job's last run, because an earlier
 	// ProcMan ended without shutting down while it ran.
@@ -53,16 +56,18 @@ func canTransition(from, to State) bool {
 		// retries: error); stop requested while the run was being prepared.
 		return to == StateRunning || to == StateRetrying || to == StateError || to == StateStopped
 	case StateRunning:
-		// one_time ended; continuous healthy run ended (restart now) or failed
-		// (back off, or give up); stop requested.
+		// one_time ended, or continuous on-failure succeeded; continuous healthy
+		// run ended (restart now); failed (back off, or give up); stop requested,
+		// or the run is unhealthy.
 		return to == StateExited || to == StateStarting || to == StateRetrying ||
 			to == StateError || to == StateStopping
 	case StateRetrying:
 		// Backoff elapsed; stop requested while waiting (ends at once).
 		return to == StateStarting || to == StateStopped
 	case StateStopping:
-		// Group gone; group survived SIGKILL.
-		return to == StateStopped || to == StateError
+		// Group gone; group survived SIGKILL, or an unhealthy run stopped and
+		// out of retries; an unhealthy run stopped, the job backs off.
+		return to == StateStopped || to == StateError || to == StateRetrying
 	}
 	return false
 }
@@ -75,7 +80,7 @@ type Status struct {
 	PID int `json:"pid,omitempty"`
 	// Since is when the job entered State.
 	Since time.Time `json:"since"`
-	// Restarts counts automatic restarts of a continuous job since it was last started by hand.
+	// Restarts counts automatic restarts (retries) since the job was last started by hand.
 	Restarts int `json:"restarts"`
 	// ExitCode of the last run that exited normally; nil if none did or it was killed by a signal.
 	ExitCode *int `json:"exit_code,omitempty"`
@@ -89,4 +94,15 @@ type Status struct {
 	LastRun *LastRun `json:"last_run,omitempty"`
 	// NextRun is the next tick of a cron schedule.
 	NextRun *time.Time `json:"next_run,omitempty"`
+
+	// Health is what the job's health check says of the run going on:
+	// starting, healthy or unhealthy; empty when the job has no check, or
+	// while no run is running (or being stopped).
+	Health Health `json:"health,omitempty"`
+	// HealthFailure is why the run's last check failed: an exec check's exit
+	// and the start of its output (4 KiB at most), an http check's status or
+	// error, a tcp check's error. Empty once a check passes.
+	HealthFailure string `json:"health_failure,omitempty"`
+	// HealthCheckedAt is when the run's last check ended.
+	HealthCheckedAt *time.Time `json:"health_checked_at,omitempty"`
 }

@@ -22,7 +22,7 @@ func TestTransitions(t *testing.T) {
 		{StateStarting, []State{StateRunning, StateRetrying, StateError, StateStopped}, "spawned; spawn failed; stopped while preparing"},
 		{StateRunning, []State{StateExited, StateStarting, StateRetrying, StateError, StateStopping}, "ended; stop"},
 		{StateRetrying, []State{StateStarting, StateStopped}, "backoff elapsed; stop"},
-		{StateStopping, []State{StateStopped, StateError}, "group gone; group survived SIGKILL"},
+		{StateStopping, []State{StateStopped, StateError, StateRetrying}, "group gone; group survived SIGKILL; unhealthy run stopped"},
 	}
 	if len(rows) != len(allStates) {
 		t.Fatalf("%d rows for %d states", len(rows), len(allStates))

@@ -15,7 +15,22 @@ func fullJob(name, dir string) Job {
 	return Job{Name: name, Command: "sleep 100", Type: Continuous, Schedule: "@every 1h",
 		Dir: dir, Env: map[string]string{"A": "1", "B": "2"}, EnvFile: "app.env", User: "nobody",
 		StopSignal: "INT", StopTimeout: dur(3 * time.Second), BackoffInitial: dur(time.Second),
-		BackoffMax: dur(time.Minute), MinUptime: dur(5 * time.Second), MaxRetries: 3, KeepRuns: 7, MaxLogBytes: 1 << 20, MaxRunLogBytes: 1 << 22}
+		BackoffMax: dur(time.Minute), MinUptime: dur(5 * time.Second), MaxRetries: 3, KeepRuns: 7, MaxLogBytes: 1 << 20, MaxRunLogBytes: 1 << 22,
+		Restart: RestartAlways, SuccessExitCodes: []int{3, 4},
+		Health: &HealthCheck{Exec: "test -e ready", Interval: dur(time.Second), Timeout: dur(time.Second), Retries: 2,
+			StartPeriod: dur(time.Minute)},
+		OnUnhealthy: OnUnhealthyIgnore}
+}
+
+// TestFullJobSetsEveryHealthField keeps fullJob's health check complete
+// (its kind apart: one of exec, http, tcp).
+func TestFullJobSetsEveryHealthField(t *testing.T) {
+	v := reflect.ValueOf(*fullJob("a", "/tmp").Health)
+	for i := range v.NumField() {
+		if name := v.Type().Field(i).Name; v.Field(i).IsZero() && name != "HTTP" && name != "TCP" {
+			t.Errorf("fullJob's health check leaves %s unset", name)
+		}
+	}
 }
 
 // TestFullJobSetsEveryField keeps fullJob complete: a field added to Job

@@ -5,6 +5,23 @@ package procman
 // (for metrics, documentation and clients). State, and its transitions, are
 // in state.go.
 
+// Health is what a job's health check says of its running run
+// (Status.Health): empty when the job has no check or no run.
+type Health string
+
+const (
+	// HealthStarting: no check has passed yet, and too few have failed in a
+	// row to call the run unhealthy.
+	HealthStarting Health = "starting"
+	// HealthHealthy: the last check passed.
+	HealthHealthy Health = "healthy"
+	// HealthUnhealthy: the last retries checks (after the start period) failed.
+	HealthUnhealthy Health = "unhealthy"
+)
+
+// Healths lists every Health.
+func Healths() []Health { return []Health{HealthStarting, HealthHealthy, HealthUnhealthy} }
+
 // Trigger says what started a run.
 type Trigger string
 
@@ -12,7 +29,7 @@ const (
 	TriggerManual   Trigger = "manual"   // Start
 	TriggerReboot   Trigger = "reboot"   // the reboot schedule, at Open or Create
 	TriggerRestart  Trigger = "restart"  // Restart
-	TriggerRetry    Trigger = "retry"    // a continuous job's automatic restart
+	TriggerRetry    Trigger = "retry"    // an automatic restart, or a one_time job's retry (restart "on-failure")
 	TriggerSchedule Trigger = "schedule" // the job's cron schedule
 	// TriggerResume: Open, because the continuous job was wanted running when
 	// the last Manager on the database ended (see Config.NoResume).
@@ -41,11 +58,15 @@ const (
 	// OutcomeSkipped: a schedule tick that did not run because the previous
 	// run was still going (overlap "skip", or "queue" with a run already queued).
 	OutcomeSkipped Outcome = "skipped"
+	// OutcomeUnhealthy: stopped by ProcMan because its health check failed
+	// (on_unhealthy "restart"); Error says how. It counts as a failed run.
+	OutcomeUnhealthy Outcome = "unhealthy"
 )
 
 // Outcomes lists every Outcome.
 func Outcomes() []Outcome {
-	return []Outcome{OutcomeExited, OutcomeStopped, OutcomeKilled, OutcomeFailedToStart, OutcomeUnknown, OutcomeSkipped}
+	return []Outcome{OutcomeExited, OutcomeStopped, OutcomeKilled, OutcomeFailedToStart, OutcomeUnknown, OutcomeSkipped,
+		OutcomeUnhealthy}
 }
 
 // EventKind says what an Event is about.
@@ -57,12 +78,15 @@ const (
 	// EventSkipped: a schedule tick of a job did not run, because its previous
 	// run was still going (Reason says why); recorded as a run with outcome skipped.
 	EventSkipped EventKind = "skipped"
+	// EventHealth: the health of a job's running run changed (Status.Health;
+	// Reason is the failed check's message when it became unhealthy).
+	EventHealth EventKind = "health"
 	// EventLagged: the subscriber fell behind and Dropped events were lost for it.
 	EventLagged EventKind = "lagged"
 )
 
 // EventKinds lists every EventKind.
-func EventKinds() []EventKind { return []EventKind{EventState, EventSkipped, EventLagged} }
+func EventKinds() []EventKind { return []EventKind{EventState, EventSkipped, EventHealth, EventLagged} }
 
 // Overlap says what a one_time job's schedule tick does while the previous
 // run still goes.

@@ -2,8 +2,9 @@
 //
 //	go test -run '^$' -bench . -benchmem ./bench/
 //
-// bench/scale drives the binary at scale, and bench/logcap measures what
+// bench/scale drives the binary at scale, bench/logcap measures what
 // keeping running runs' logs under max_run_log_bytes costs (go run
-// ./bench/logcap). The side-by-side comparison with supervisord and pm2 is a
+// ./bench/logcap), and bench/healthidle what exec health checks cost ProcMan
+// next to what their own processes cost (go run ./bench/healthidle). The side-by-side comparison with supervisord and pm2 is a
 // separate harness (see the README's Performance section).
 package bench

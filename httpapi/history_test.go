@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -697,4 +698,57 @@ func TestEventsEndAtShutdown(t *testing.T) {
 	}
 	late.rest(t, waitLimit)
 	waitHandlersGone(t, eventsHandler)
+}
+
+// TestEventsOfHealth: a job's health check comes over the API: the job's
+// definition as given, its status's health, and each change of health as an
+// event of type health on /events, with the job's whole status.
+func TestEventsOfHealth(t *testing.T) {
+	s := setup(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ls := s.openStream(t, "/events")
+	defer ls.close()
+	s.create(t, procman.Job{Name: "db", Command: "sleep 1000", Type: procman.Continuous, OnUnhealthy: procman.OnUnhealthyIgnore,
+		Health: &procman.HealthCheck{TCP: ln.Addr().String(), Interval: procman.Duration(20 * time.Millisecond), Retries: 1}})
+	r := s.doJSON(t, http.MethodGet, "/job/db", nil)
+	want(t, r, http.StatusOK)
+	if !strings.Contains(string(r.body), `"health":{"tcp":"`+ln.Addr().String()+`","interval":"20ms","retries":1},"on_unhealthy":"ignore"`) {
+		t.Errorf("definition %s", r.body)
+	}
+	s.control(t, http.MethodPost, "db", "start")
+	st := s.waitState(t, "db", "healthy", func(st procman.Status) bool { return st.Health == procman.HealthHealthy })
+	if st.HealthCheckedAt == nil || st.HealthFailure != "" {
+		t.Errorf("status %+v", st)
+	}
+	ln.Close()
+	deadline := time.Now().Add(waitLimit)
+	var got []procman.Health
+	for len(got) < 2 {
+		line := strings.TrimSuffix(ls.next(t, time.Until(deadline)), "\n")
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var ev procman.Event
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type != procman.EventHealth {
+			continue
+		}
+		if ev.Job != "db" || ev.Status.State != procman.StateRunning || ev.Status.PID != st.PID {
+			t.Errorf("health event %s", data)
+		}
+		if ev.Status.Health == procman.HealthUnhealthy && (ev.Reason == "" || ev.Reason != ev.Status.HealthFailure) {
+			t.Errorf("unhealthy event without its reason: %s", data)
+		}
+		got = append(got, ev.Status.Health)
+	}
+	if !reflect.DeepEqual(got, []procman.Health{procman.HealthHealthy, procman.HealthUnhealthy}) {
+		t.Errorf("health events %v", got)
+	}
 }

@@ -32,7 +32,9 @@ func everyField(name string) procman.Job {
 		Dir: os.TempDir(), Env: map[string]string{"A": "1", "B": "two words"}, EnvFile: "app.env",
 		StopSignal: "INT", StopTimeout: procman.Duration(3 * time.Second), BackoffInitial: procman.Duration(2 * time.Second),
 		BackoffMax: procman.Duration(time.Minute), MinUptime: procman.Duration(5 * time.Second),
-		MaxRetries: 3, KeepRuns: 7, MaxLogBytes: 1 << 20, MaxRunLogBytes: 1 << 22}
+		MaxRetries: 3, KeepRuns: 7, MaxLogBytes: 1 << 20, MaxRunLogBytes: 1 << 22,
+		Restart: procman.RestartOnFailure, SuccessExitCodes: []int{3, 4}, OnUnhealthy: procman.OnUnhealthyIgnore,
+		Health: &procman.HealthCheck{HTTP: "http://localhost:8080/health", Interval: procman.Duration(5 * time.Second), Retries: 2}}
 	if os.Geteuid() == 0 {
 		j.User = "nobody"
 	}
@@ -84,12 +86,16 @@ func TestUIEditChangesOnlyWhatWasEdited(t *testing.T) {
 		t.Fatalf("after the edit:\n%+v (%v)\nwant\n%+v", got, err, want)
 	}
 
-	// Made one_time: the continuous-only fields go, everything else stays.
+	// Made one_time: the continuous-only field goes, everything else stays
+	// (restart on-failure keeps max_retries and the backoff meaningful); the
+	// health check, edited as JSON, is replaced whole.
 	b.do("edit full again", chromedp.Click(css(`tr[data-job="full"] button[data-action="edit"]`)), chromedp.WaitVisible(css("#f-command")))
 	b.wait("the new command in the form", `document.querySelector('#f-command').value === 'sleep 200'`)
-	b.do("make it one_time", chromedp.SetValue(css("#f-type"), "one_time"), chromedp.Click(css("#editor-save")))
+	b.do("make it one_time, checked by tcp", chromedp.SetValue(css("#f-type"), "one_time"),
+		chromedp.SetValue(css("#f-health"), `{"tcp": "localhost:5432"}`), chromedp.Click(css("#editor-save")))
 	b.wait("the editor closed", `!document.querySelector('#editor').open`)
-	want.Type, want.BackoffInitial, want.BackoffMax, want.MinUptime, want.MaxRetries = procman.OneTime, 0, 0, 0, 0
+	want.Type, want.MinUptime = procman.OneTime, 0
+	want.Health = &procman.HealthCheck{TCP: "localhost:5432"} // the members the form no longer has are gone
 	if got, err := s.m.Get("full"); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("after making it one_time:\n%+v (%v)\nwant\n%+v", got, err, want)
 	}

@@ -26,9 +26,9 @@ function buildForm() {
         const [value, text] = Array.isArray(o) ? o : [o, o];
         ctl.append(el('option', { value, textContent: text }));
       }
-    } else if (spec.kind === 'area' || spec.kind === 'env') {
+    } else if (spec.kind === 'area' || spec.kind === 'env' || spec.kind === 'json') {
       ctl = el('textarea', { id, name: spec.f, spellcheck: false, placeholder: spec.placeholder || '' });
-      ctl.rows = spec.kind === 'env' ? 3 : 2;
+      ctl.rows = spec.kind === 'env' ? 3 : spec.kind === 'json' && !spec.wide ? 1 : 2;
     } else {
       ctl = el('input', { id, name: spec.f, spellcheck: false, autocomplete: 'off', placeholder: spec.placeholder || '', class: 'mono' });
       if (spec.kind === 'int') ctl.inputMode = 'numeric';
@@ -75,6 +75,8 @@ function setInput(spec, v) {
   if (v === undefined || v === null) return;
   if (spec.kind === 'env') {
     ctl.value = envText(v);
+  } else if (spec.kind === 'json') {
+    ctl.value = JSON.stringify(v);
   } else if (spec.kind === 'signal') {
     const sig = sigName(v);
     if (![...ctl.options].some((o) => o.value === sig)) ctl.append(el('option', { value: sig, textContent: sig }));
@@ -118,6 +120,14 @@ function readValue(spec, errors) {
     errors[spec.f] = 'must be a whole number';
     return undefined;
   }
+  if (spec.kind === 'json') {
+    try {
+      return JSON.parse(v);
+    } catch (e) {
+      errors[spec.f] = 'must be JSON: ' + e.message;
+      return undefined;
+    }
+  }
   if (spec.kind !== 'env') return v;
   const env = {};
   v.split(/\r?\n/).forEach((line, i) => {
@@ -155,10 +165,22 @@ function patchOf(def, job) {
     if (spec.kind === 'env') {
       const env = envPatch(was || {}, now || {});
       if (env !== undefined) patch.env = env;
+    } else if (spec.kind === 'json') {
+      if (JSON.stringify(was) !== JSON.stringify(now)) patch[f] = now === undefined ? null : replacing(was, now);
     } else if (spec.kind === 'signal' ? sigName(was) !== sigName(now) : was !== now) {
       patch[f] = now === undefined ? null : now;
     }
   }
+  return patch;
+}
+
+// replacing is the merge patch member that makes was into now: an object's
+// members that now lacks are removed (null); anything else is replaced whole.
+function replacing(was, now) {
+  const isObject = (v) => v && typeof v === 'object' && !Array.isArray(v);
+  if (!isObject(was) || !isObject(now)) return now;
+  const patch = { ...now };
+  for (const k of Object.keys(was)) if (!(k in now)) patch[k] = null;
   return patch;
 }
 

@@ -100,7 +100,7 @@ function renderDefinition(def) {
   for (const spec of FIELDS) {
     if (spec.f === 'name') continue;
     const v = def[spec.f];
-    add(spec.label, spec.kind === 'env' && v ? envText(v) : spec.f === 'schedule' ? v || 'manual' : v);
+    add(spec.label, spec.kind === 'env' && v ? envText(v) : spec.kind === 'json' && v ? JSON.stringify(v) : spec.f === 'schedule' ? v || 'manual' : v);
   }
   for (const [k, v] of Object.entries(def)) { // a field this page does not know yet
     if (!FIELDS.some((spec) => spec.f === k)) add(k, typeof v === 'object' && v ? JSON.stringify(v) : v);
