@@ -51,6 +51,15 @@ type Job struct {
 	// Overlap says what a one_time job's schedule tick does while the previous
 	// run still goes: "skip" (default), "queue" or "restart".
 	Overlap Overlap `json:"overlap,omitempty"`
+	// DependsOn names the jobs this one needs, each with the condition its
+	// start waits for: a start first starts each of them that is not active,
+	// then waits until every condition holds (see Condition). In JSON an
+	// object from job name to condition, or a list of names (each "started");
+	// stored and sent as an object.
+	DependsOn Dependencies `json:"depends_on,omitempty"`
+	// StartTimeout bounds a start's wait for DependsOn; past it the job goes
+	// to StateError. 0 (default): no bound.
+	StartTimeout Duration `json:"start_timeout,omitempty"`
 
 	// Dir is the working directory; empty means ProcMan's own.
 	Dir string `json:"dir,omitempty"`
@@ -152,7 +161,7 @@ func (j Job) Validate() error {
 		}
 	}
 	return errors.Join(append(errs, j.validateCommand(), validateSchedule(j.Schedule), validateOverlap(j),
-		j.validateEnv(), j.validateDurations(), j.validateCounts())...)
+		j.validateDependsOn(), j.validateEnv(), j.validateDurations(), j.validateCounts())...)
 }
 
 // maxArgLen is the most bytes the kernel takes in one argument or
@@ -196,9 +205,10 @@ func (j Job) validateEnv() error {
 // Bounds of the duration fields (and of the Config defaults they stand in
 // for): a larger value is a mistake, and would overflow the backoff's arithmetic.
 const (
-	MaxStopTimeout = time.Hour      // stop_timeout
-	MaxBackoff     = 24 * time.Hour // backoff_initial, backoff_max
-	MaxMinUptime   = 24 * time.Hour // min_uptime
+	MaxStopTimeout  = time.Hour      // stop_timeout
+	MaxBackoff      = 24 * time.Hour // backoff_initial, backoff_max
+	MaxMinUptime    = 24 * time.Hour // min_uptime
+	MaxStartTimeout = 24 * time.Hour // start_timeout
 )
 
 type durationField struct {
@@ -211,7 +221,8 @@ func (j Job) durations() []durationField {
 	return []durationField{{"stop_timeout", time.Duration(j.StopTimeout), MaxStopTimeout},
 		{"backoff_initial", time.Duration(j.BackoffInitial), MaxBackoff},
 		{"backoff_max", time.Duration(j.BackoffMax), MaxBackoff},
-		{"min_uptime", time.Duration(j.MinUptime), MaxMinUptime}}
+		{"min_uptime", time.Duration(j.MinUptime), MaxMinUptime},
+		{"start_timeout", time.Duration(j.StartTimeout), MaxStartTimeout}}
 }
 
 func (d durationField) check() error {
@@ -268,11 +279,15 @@ func (j Job) validateCounts() error {
 	return errors.Join(errs...)
 }
 
-// fillDefaults sets the defaults a definition is stored with: the type.
-// Every other empty field takes the Manager's default when the job starts.
+// fillDefaults sets the defaults a definition is stored with: the type, and
+// no dependencies rather than an empty set of them. Every other empty field
+// takes the Manager's default when the job starts.
 func (j *Job) fillDefaults() {
 	if j.Type == "" {
 		j.Type = OneTime
+	}
+	if len(j.DependsOn) == 0 {
+		j.DependsOn = nil
 	}
 }
 

@@ -8,7 +8,8 @@ type State string
 const (
 	// StateStopped: not running; never started, or stopped on request.
 	StateStopped State = "stopped"
-	// StateStarting: a run is being spawned (log file opened, process forked).
+	// StateStarting: a run is being spawned (log file opened, process forked),
+	// or, first, waits for the job's dependencies (Status.WaitingFor).
 	StateStarting State = "starting"
 	// StateRunning: the run's process is alive.
 	StateRunning State = "running"
@@ -50,7 +51,9 @@ func canTransition(from, to State) bool {
 		return to == StateStarting
 	case StateStarting:
 		// Spawned; spawn failed (continuous: retry later; one_time or out of
-		// retries: error); stop requested while the run was being prepared.
+		// retries: error), or a dependency cannot meet its condition (error);
+		// stop requested while the run was being prepared or waited for its
+		// dependencies.
 		return to == StateRunning || to == StateRetrying || to == StateError || to == StateStopped
 	case StateRunning:
 		// one_time ended; continuous healthy run ended (restart now) or failed
@@ -89,4 +92,19 @@ type Status struct {
 	LastRun *LastRun `json:"last_run,omitempty"`
 	// NextRun is the next tick of a cron schedule.
 	NextRun *time.Time `json:"next_run,omitempty"`
+	// Health is whether the run passes its health check; empty when the job
+	// has no check or no run.
+	Health Health `json:"health,omitempty"`
+	// WaitingFor lists, while a start waits for the job's dependencies (in
+	// StateStarting), each dependency whose condition is not met yet.
+	WaitingFor map[string]Condition `json:"waiting_for,omitempty"`
 }
+
+// Health is what a run's health check says of it.
+type Health string
+
+const (
+	HealthStarting  Health = "starting"
+	HealthHealthy   Health = "healthy"
+	HealthUnhealthy Health = "unhealthy"
+)

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestVocabularyIsDocumented: every state, trigger, outcome, event kind and
-// overlap is named in the README, so that a new one cannot go unexplained.
+// TestVocabularyIsDocumented: every state, trigger, outcome, event kind,
+// condition and overlap is named in the README, so that a new one cannot go unexplained.
 func TestVocabularyIsDocumented(t *testing.T) {
 	b, err := os.ReadFile("README.md")
 	if err != nil {
@@ -25,6 +25,9 @@ func TestVocabularyIsDocumented(t *testing.T) {
 		words = append(words, string(v))
 	}
 	for _, v := range EventKinds() {
+		words = append(words, string(v))
+	}
+	for _, v := range Conditions() {
 		words = append(words, string(v))
 	}
 	for _, v := range Overlaps() {

@@ -153,8 +153,8 @@ function patchOf(def, job) {
     const was = given(def[f]) ? def[f] : undefined;
     const now = job[f];
     if (spec.kind === 'env') {
-      const env = envPatch(was || {}, now || {});
-      if (env !== undefined) patch.env = env;
+      const obj = envPatch(was || {}, now || {});
+      if (obj !== undefined) patch[f] = obj;
     } else if (spec.kind === 'signal' ? sigName(was) !== sigName(now) : was !== now) {
       patch[f] = now === undefined ? null : now;
     }
