@@ -2,6 +2,8 @@ package procman
 
 import (
 	"context"
+	"errors"
+	"slices"
 
 	"github.com/uptrace/bun"
 )
@@ -38,23 +40,46 @@ func (r *runner) wantLocked(wanted bool) {
 }
 
 // startAtOpen starts the jobs with the reboot schedule, and, unless
-// Config.NoResume, the continuous jobs that were wanted running.
+// Config.NoResume, the continuous jobs that were wanted running:
+// dependencies before the jobs that depend on them, so that each is started
+// for its own reason rather than as a dependency. It waits for the first
+// run of each job without dependencies, as a start does (each is quick: a
+// preparation that a file holds up is walked away from); a job with
+// dependencies waits for them on its own, while the others start.
 func (m *Manager) startAtOpen(ctx context.Context) {
+	type start struct {
+		name    string
+		trigger Trigger
+	}
+	var todo []start
 	for _, r := range m.runners() {
 		r.mu.Lock()
 		j, wanted := r.job, r.wanted
 		r.mu.Unlock()
-		var trigger Trigger
 		switch {
 		case j.startsOnBoot():
-			trigger = TriggerReboot
+			todo = append(todo, start{j.Name, TriggerReboot})
 		case wanted && j.Type == Continuous && !m.cfg.NoResume:
-			trigger = TriggerResume
-		default:
+			todo = append(todo, start{j.Name, TriggerResume})
+		}
+	}
+	m.mu.RLock()
+	memo, open := map[string]int{}, map[string]bool{}
+	for _, st := range todo {
+		depth(m.graph.on, st.name, memo, open)
+	}
+	m.mu.RUnlock()
+	slices.SortStableFunc(todo, func(a, b start) int { return memo[a.name] - memo[b.name] })
+	for _, st := range todo {
+		s, err := m.begin(ctx, st.name, st.trigger)
+		if errors.Is(err, ErrRunning) { // started already, as a dependency of another
 			continue
 		}
-		if err := m.start(ctx, j.Name, trigger); err != nil {
-			m.log.Error("start at open failed", "job", j.Name, "trigger", trigger, "err", err)
+		if err == nil && !s.waits {
+			err = s.firstRun(ctx, st.name)
+		}
+		if err != nil {
+			m.log.Error("start at open failed", "job", st.name, "trigger", st.trigger, "err", err)
 		}
 	}
 }

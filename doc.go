@@ -63,6 +63,17 @@
 // written before those calls return. Ping reports a database that cannot be
 // written.
 //
+// # Dependencies
+//
+// Job.DependsOn names the jobs a job needs, each with a Condition. A start
+// first starts those that are not active, then waits, in StateStarting
+// with Status.WaitingFor, until every condition holds; a dependency that
+// cannot meet its condition, or Job.StartTimeout, puts the job in
+// StateError naming it. A stop stops the active jobs that depend on the job
+// first (StopWithDependents says which); Open starts dependencies first and
+// Shutdown stops dependents first. Delete refuses a job others depend on
+// (ErrInUse).
+//
 // # Desired state
 //
 // A continuous job started, and not stopped by hand since, is started again
@@ -75,8 +86,9 @@
 // changes) and, for Stop, Runs, Logs and WaitFor, the wait for its answer. A
 // change once begun finishes even if ctx ends: Restart starts again what it
 // stopped, Delete removes what it stopped, Create, Replace and Update store
-// and apply the whole definition, and a stop is carried through by the job's
-// supervisor. A ctx that has already ended begins nothing.
+// and apply the whole definition, a stop is carried through by the job's
+// supervisor, and one that stops dependents first carries them all through,
+// in order, before it returns. A ctx that has already ended begins nothing.
 //
 // # Events
 //
@@ -89,7 +101,8 @@
 //
 // Methods return errors wrapping ErrNotFound, ErrExists, ErrInvalid (as a
 // *FieldError naming the field; a definition's every problem, joined:
-// FieldErrors lists them), ErrRunning, ErrClosed, ErrStopFailed, ErrLocked or
-// ErrStartFailed (a start whose first run could not be spawned); check them
-// with errors.Is.
+// FieldErrors lists them), ErrRunning, ErrInUse, ErrClosed, ErrStopFailed,
+// ErrLocked or ErrStartFailed (a start whose first run could not be spawned,
+// or whose dependencies could not meet their conditions); check them with
+// errors.Is.
 package procman

@@ -27,8 +27,11 @@ var (
 	// process or another; the message names the holder's pid.
 	ErrLocked = errors.New("database is in use by another ProcMan")
 	// ErrStartFailed: Start or Restart could not spawn the job's first run (bad
-	// dir, env_file or user, log folder not writable, ...); the message says why.
+	// dir, env_file or user, log folder not writable, ...), or a dependency
+	// could not meet its condition; the message says why.
 	ErrStartFailed = errors.New("the run failed to start")
+	// ErrInUse: Delete of a job that other jobs depend on; the message names them.
+	ErrInUse = errors.New("other jobs depend on it")
 )
 
 // FieldError names the job field that failed validation. It wraps ErrInvalid.

@@ -51,6 +51,15 @@ type Job struct {
 	// Overlap says what a one_time job's schedule tick does while the previous
 	// run still goes: "skip" (default), "queue" or "restart".
 	Overlap Overlap `json:"overlap,omitempty"`
+	// DependsOn names the jobs this one needs, each with the condition its
+	// start waits for: a start first starts each of them that is not active,
+	// then waits until every condition holds (see Condition). In JSON an
+	// object from job name to condition, or a list of names (each "started");
+	// stored and sent as an object.
+	DependsOn Dependencies `json:"depends_on,omitempty"`
+	// StartTimeout bounds a start's wait for DependsOn; past it the job goes
+	// to StateError. 0 (default): no bound.
+	StartTimeout Duration `json:"start_timeout,omitempty"`
 
 	// Dir is the working directory; empty means ProcMan's own.
 	Dir string `json:"dir,omitempty"`
@@ -178,8 +187,8 @@ func (j Job) Validate() error {
 		}
 	}
 	return errors.Join(append(errs, j.validateCommand(), validateSchedule(j.Schedule), validateOverlap(j),
-		j.validateEnv(), j.validateDurations(), j.validateCounts(), j.validateRestart(), j.Health.validate(),
-		j.validateOnUnhealthy())...)
+		j.validateDependsOn(), j.validateEnv(), j.validateDurations(), j.validateCounts(), j.validateRestart(),
+		j.Health.validate(), j.validateOnUnhealthy())...)
 }
 
 // maxArgLen is the most bytes the kernel takes in one argument or
@@ -223,9 +232,10 @@ func (j Job) validateEnv() error {
 // Bounds of the duration fields (and of the Config defaults they stand in
 // for): a larger value is a mistake, and would overflow the backoff's arithmetic.
 const (
-	MaxStopTimeout = time.Hour      // stop_timeout
-	MaxBackoff     = 24 * time.Hour // backoff_initial, backoff_max
-	MaxMinUptime   = 24 * time.Hour // min_uptime
+	MaxStopTimeout  = time.Hour      // stop_timeout
+	MaxBackoff      = 24 * time.Hour // backoff_initial, backoff_max
+	MaxMinUptime    = 24 * time.Hour // min_uptime
+	MaxStartTimeout = 24 * time.Hour // start_timeout
 )
 
 type durationField struct {
@@ -239,7 +249,8 @@ func (j Job) durations() []durationField {
 	return []durationField{{"stop_timeout", time.Duration(j.StopTimeout), MaxStopTimeout, 0},
 		{"backoff_initial", time.Duration(j.BackoffInitial), MaxBackoff, 0},
 		{"backoff_max", time.Duration(j.BackoffMax), MaxBackoff, 0},
-		{"min_uptime", time.Duration(j.MinUptime), MaxMinUptime, 0}}
+		{"min_uptime", time.Duration(j.MinUptime), MaxMinUptime, 0},
+		{"start_timeout", time.Duration(j.StartTimeout), MaxStartTimeout, 0}}
 }
 
 func (d durationField) check() error {
@@ -350,6 +361,7 @@ func succeeded(outcome Outcome, code *int, successCodes []int) bool {
 func (j Job) clone() Job {
 	j.Env = maps.Clone(j.Env)
 	j.SuccessExitCodes = slices.Clone(j.SuccessExitCodes)
+	j.DependsOn = maps.Clone(j.DependsOn)
 	if j.Health != nil {
 		h := *j.Health
 		j.Health = &h
@@ -357,11 +369,15 @@ func (j Job) clone() Job {
 	return j
 }
 
-// fillDefaults sets the defaults a definition is stored with: the type.
-// Every other empty field takes the Manager's default when the job starts.
+// fillDefaults sets the defaults a definition is stored with: the type, and
+// no dependencies rather than an empty set of them. Every other empty field
+// takes the Manager's default when the job starts.
 func (j *Job) fillDefaults() {
 	if j.Type == "" {
 		j.Type = OneTime
+	}
+	if len(j.DependsOn) == 0 {
+		j.DependsOn = nil
 	}
 }
 

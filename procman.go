@@ -45,12 +45,18 @@ type Manager struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.RWMutex // guards jobs, sorted and closed; never held while taking a runner's mu
+	mu     sync.RWMutex // guards jobs, sorted, graph and closed; never held while taking a runner's mu
 	jobs   map[string]*runner
 	sorted []*runner // jobs by name, built on demand; nil after a create or delete. Never modified in place.
+	graph  graph     // who depends on whom (deps.go)
 	closed bool
 	wg     sync.WaitGroup // one per supervisor goroutine
 	preps  sync.WaitGroup // one per spawn being prepared (runner.prepare)
+
+	// graphEdit serialises the changes that may change graph (Create of a
+	// job with dependencies, Replace and Update that touch them, Delete's
+	// write), each with its checks and its database write.
+	graphEdit sync.Mutex
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -161,6 +167,7 @@ func (m *Manager) load(ctx context.Context, jobs []storedJob) error {
 		}
 		r.planLocked() // no other goroutine knows r yet
 		m.jobs[j.Name] = r
+		m.graph.set(j.Name, j.DependsOn)
 	}
 	return nil
 }
@@ -210,12 +217,14 @@ func (m *Manager) runners() []*runner {
 	return m.sorted
 }
 
-// Create validates and saves a new job. A job with the reboot schedule is
-// started at once, as it would be at the next start-up; Create returns once
-// its first run is spawned or failed to be, and a failure to start is no
-// error of Create. Once the definition has passed its checks, Create
-// finishes even if ctx ends: a job saved but not loaded, or a reboot job
-// created but not started, would be half made.
+// Create validates and saves a new job; its dependencies must exist and must
+// not close a cycle. A job with the reboot schedule is started at once, as it
+// would be at the next start-up; Create returns once its first run is spawned
+// or failed to be (a job with dependencies: once its start has begun, for its
+// wait for them may be long), and a failure to start is no error of Create.
+// Once the definition has passed its checks, Create finishes even if ctx
+// ends: a job saved but not loaded, or a reboot job created but not started,
+// would be half made.
 func (m *Manager) Create(ctx context.Context, j Job) error {
 	j = j.clone() // the caller keeps its maps, slices and health check
 	j.fillDefaults()
@@ -232,6 +241,35 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
+	j.DependsOn = maps.Clone(j.DependsOn) // the caller's map stays the caller's
+	if err := m.insert(ctx, j); err != nil {
+		return err
+	}
+	if !j.startsOnBoot() {
+		return nil
+	}
+	s, err := m.begin(ctx, j.Name, TriggerReboot)
+	if err == nil && !s.waits {
+		err = s.firstRun(ctx, j.Name)
+	}
+	// The job exists whatever its first run does: a run that failed to start
+	// is in its status and history, not an error of Create.
+	if errors.Is(err, ErrStartFailed) {
+		return nil
+	}
+	return err
+}
+
+// insert saves a new job and puts it in place. A job with dependencies is
+// checked against the others and saved under graphEdit.
+func (m *Manager) insert(ctx context.Context, j Job) error {
+	if len(j.DependsOn) > 0 {
+		m.graphEdit.Lock()
+		defer m.graphEdit.Unlock()
+		if err := m.checkDeps(j); err != nil {
+			return err
+		}
+	}
 	id := newJobID()
 	if err := m.store.insert(ctx, id, j); err != nil {
 		return err
@@ -243,14 +281,8 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	m.mu.Lock()
 	m.jobs[j.Name] = r
 	m.sorted = nil
+	m.graph.set(j.Name, j.DependsOn)
 	m.mu.Unlock()
-	if j.startsOnBoot() {
-		// The job exists whatever its first run does: a run that failed to
-		// start is in its status and history, not an error of Create.
-		if err := m.start(ctx, j.Name, TriggerReboot); err != nil && !errors.Is(err, ErrStartFailed) {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -385,6 +417,14 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 			return Job{}, err
 		}
 	}
+	graphed := touchesGraph(old, j)
+	if graphed {
+		m.graphEdit.Lock()
+		defer m.graphEdit.Unlock()
+		if err := m.checkDeps(j); err != nil {
+			return Job{}, err
+		}
+	}
 	if err := m.store.update(ctx, r.id, j); err != nil {
 		return Job{}, err
 	}
@@ -396,6 +436,11 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 		r.wantLocked(false) // one_time jobs are never started again at Open
 	}
 	r.mu.Unlock()
+	if graphed {
+		m.mu.Lock()
+		m.graph.set(name, j.DependsOn)
+		m.mu.Unlock()
+	}
 	return j, nil
 }
 
@@ -412,9 +457,10 @@ func (m *Manager) check(j Job) error {
 }
 
 // Delete stops the job (as Stop does) and removes it; its name can then be
-// reused, by a new job with a history of its own. Its log files are kept.
-// Once it holds the job (the stop has begun), Delete finishes even if ctx
-// ends: a job stopped and marked deleted but still saved would be half gone.
+// reused, by a new job with a history of its own. Its log files are kept. A
+// job that others depend on is not deleted: ErrInUse names them. Once it
+// holds the job (the stop has begun), Delete finishes even if ctx ends: a
+// job stopped and marked deleted but still saved would be half gone.
 func (m *Manager) Delete(ctx context.Context, name string) error {
 	if m.isClosed() {
 		return ErrClosed
@@ -422,6 +468,9 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	r, err := m.runner(name)
 	if err != nil {
 		return err
+	}
+	if by := m.dependents(name); len(by) > 0 {
+		return inUse(name, by)
 	}
 	begun := context.WithoutCancel(ctx)
 	// Stop it and mark it deleted under its control lock, so that no start
@@ -440,26 +489,45 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 		return err
 	}
 	if err = lockSlot(begun, r.edit); err == nil { // a Replace under way ends first
-		err = m.store.delete(begun, r.id, name)
+		err = m.remove(begun, r)
 		unlockSlot(r.edit)
 	}
 	if err != nil {
 		r.setDeleted(false) // still there, and stopped
 		return err
 	}
+	return nil
+}
+
+// remove deletes a stopped job from the database and the Manager, unless a
+// job made to depend on it since Delete began does.
+func (m *Manager) remove(ctx context.Context, r *runner) error {
+	m.graphEdit.Lock()
+	defer m.graphEdit.Unlock()
+	if by := m.dependents(r.name); len(by) > 0 {
+		return inUse(r.name, by)
+	}
+	if err := m.store.delete(ctx, r.id, r.name); err != nil {
+		return err
+	}
 	m.mu.Lock()
-	delete(m.jobs, name)
+	delete(m.jobs, r.name)
 	m.sorted = nil
+	m.graph.set(r.name, nil)
 	m.mu.Unlock()
 	return nil
 }
 
+// setDeleted marks the job deleted, or no longer; either is a change that
+// those who wait on the job see (a dependent's start among them).
 func (r *runner) setDeleted(deleted bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.deleted = deleted
 	r.gen++
 	r.planLocked()
+	close(r.changed)
+	r.changed = make(chan struct{})
 }
 
 // Start starts a job that is not active, and returns once its first run has
@@ -467,35 +535,47 @@ func (r *runner) setDeleted(deleted bool) {
 // ErrStartFailed, with the reason, if the run failed to start (bad dir,
 // env_file or user, log folder not writable, ...). The job then goes on as
 // after any failed run: a continuous job retries, a one_time job is in error.
+//
+// A job with dependencies (Job.DependsOn) first starts each of them that is
+// not active, then waits, in StateStarting, until every condition holds: the
+// first run, and so Start's answer, waits as long (at most its
+// start_timeout, if it has one). If a dependency cannot meet its condition,
+// or start_timeout passes, the job goes to StateError and Start's error
+// wraps ErrStartFailed, naming the dependency. If ctx ends first, Start
+// returns ctx's error and the start goes on.
 func (m *Manager) Start(ctx context.Context, name string) error {
 	return m.start(ctx, name, TriggerManual)
 }
 
 func (m *Manager) start(ctx context.Context, name string, trigger Trigger) error {
-	var s *supervisor
-	err := m.control(ctx, name, func(r *runner) (err error) {
-		s, err = r.start(trigger)
-		return err
-	})
+	s, err := m.begin(ctx, name, trigger)
 	if err != nil {
 		return err
 	}
 	return s.firstRun(ctx, name) // the control lock is free again: a stop may come meanwhile
 }
 
+// begin starts the job, and returns its activation, whose first run the
+// caller may wait for.
+func (m *Manager) begin(ctx context.Context, name string, trigger Trigger) (*supervisor, error) {
+	var s *supervisor
+	err := m.control(ctx, name, func(r *runner) (err error) {
+		s, err = r.start(trigger)
+		return err
+	})
+	return s, err
+}
+
 // Stop stops an active job: its stop signal to the whole process group, SIGKILL
 // after its stop timeout. It returns once no process of the group is left.
+// The active jobs that depend on it are stopped first (see StopWithDependents).
 // Stopping a job that is not active does nothing.
 // A stop by hand clears the job's desired state: it is not started again at Open.
 // A stop once begun is carried through by the job's supervisor: if ctx ends
 // first, Stop returns ctx's error and the job still stops.
 func (m *Manager) Stop(ctx context.Context, name string) error {
-	return m.control(ctx, name, func(r *runner) error {
-		r.mu.Lock()
-		r.wantLocked(false)
-		r.mu.Unlock()
-		return r.stop(ctx)
-	})
+	_, err := m.StopWithDependents(ctx, name)
+	return err
 }
 
 // Restart stops the job if it is active and starts it again with its current
@@ -503,6 +583,9 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 // run has been spawned, or an error wrapping ErrStartFailed. Once it holds the
 // job, it finishes even if ctx ends: a restart must not leave stopped a job it
 // was asked to run.
+//
+// Its dependents are left alone. The start waits for the job's dependencies
+// as Start's does, and so does the answer, as long as ctx lets it.
 func (m *Manager) Restart(ctx context.Context, name string) error {
 	var s *supervisor
 	err := m.control(ctx, name, func(r *runner) (err error) {
@@ -514,6 +597,9 @@ func (m *Manager) Restart(ctx context.Context, name string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if s.waits {
+		return s.firstRun(ctx, name)
 	}
 	return s.firstRun(context.WithoutCancel(ctx), name) // bounded: a spawn's preparation cannot block
 }
@@ -545,6 +631,11 @@ func (r *runner) control(ctx context.Context, op func(*runner) error) error {
 		return err
 	}
 	defer unlockSlot(r.ctl)
+	return r.controlled(op)
+}
+
+// controlled runs op, unless the job has been deleted. The caller holds r.ctl.
+func (r *runner) controlled(op func(*runner) error) error {
 	r.mu.Lock()
 	deleted := r.deleted
 	r.mu.Unlock()
@@ -600,12 +691,14 @@ func (m *Manager) waitUntil(ctx context.Context, name string, ok func(Status) bo
 	}
 }
 
-// Shutdown stops every job in parallel, each gracefully (stop signal, then
-// SIGKILL after its stop timeout). If ctx ends first, every remaining group is
-// killed at once. It then waits for every goroutine, gives the database up to
-// 5 s (whatever ctx says) to take the records still queued, which a healthy
-// one does in milliseconds, ends the guardian and closes and releases the
-// database. Records left unwritten then are logged and reported in the
+// Shutdown stops every job gracefully (stop signal, then SIGKILL after its
+// stop timeout), in waves: every job after the jobs that depend on it, and
+// each wave in parallel, so that the jobs no other job depends on,
+// independent ones among them, all stop at once, first. If ctx ends first,
+// every remaining group is killed at once. It then waits for every
+// goroutine, gives the database up to 5 s (whatever ctx says) to take the
+// records still queued, which a healthy one does in milliseconds, ends the
+// guardian and closes and releases the database. Records left unwritten then are logged and reported in the
 // error; a run whose end was among them shows outcome unknown at the next
 // Open. A run's shell that outlived SIGKILL (its job is in StateError) is no
 // longer waited for: the error, wrapping ErrStopFailed, names it, and it stays
@@ -627,32 +720,9 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	m.mu.Unlock()
 	m.cancel()
 	ticks := m.cron.Stop() // no new ticks; those under way end with m.ctx
-	var sups []*supervisor
-	for _, r := range m.runners() {
-		r.mu.Lock()
-		if r.sup != nil {
-			sups = append(sups, r.sup)
-		}
-		r.mu.Unlock()
-	}
-	for _, s := range sups {
-		s.stop()
-	}
-	all := make(chan struct{})
-	go func() {
-		m.wg.Wait()
-		close(all)
-	}()
-	var err error
-	select {
-	case <-all:
-	case <-ctx.Done():
-		err = fmt.Errorf("shutdown: graceful stop cut short, killed remaining jobs: %w", ctx.Err())
-		for _, s := range sups {
-			s.kill()
-		}
-		<-all
-	}
+	waves := m.shutdownWaves()
+	err := stopInWaves(ctx, waves)
+	m.wg.Wait()
 	<-ticks.Done()
 	err = errors.Join(err, m.waitPreps(ctx))
 	m.hub.close()
@@ -661,7 +731,11 @@ func (m *Manager) shutdown(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("shutdown: %d records not written to the database", lost))
 	}
 	err = errors.Join(err, m.rot.Close(), m.guard.Close(), m.closeKids(), m.store.close(), m.lock.release())
-	m.log.Info("procman shut down", "jobs_stopped", len(sups), "took", time.Since(start).Round(time.Millisecond))
+	stopped := 0
+	for _, w := range waves {
+		stopped += len(w)
+	}
+	m.log.Info("procman shut down", "jobs_stopped", stopped, "took", time.Since(start).Round(time.Millisecond))
 	return err
 }
 

@@ -86,6 +86,13 @@ type supervisor struct {
 	// before done is closed, and read after.
 	err error
 
+	// waits: the definition it runs has dependencies, which its first run
+	// waits for (depwait.go).
+	waits bool
+	// checked: the definition it runs has a health check, so that
+	// Status.Health says whether its run passes it (ConditionHealthy).
+	checked bool
+
 	// latest is the newest run begun, or at first a run that never was, whose
 	// next is the first run: log followers go from run to run through next.
 	// Guarded by runner.mu. Only the newest is kept here; a follower keeps the
@@ -167,8 +174,9 @@ func (r *runner) start(trigger Trigger) (*supervisor, error) {
 		return nil, fmt.Errorf("start %q: %w", r.name, err)
 	}
 	s := newSupervisor()
-	r.sup = s
 	job := r.job
+	s.waits, s.checked = len(job.DependsOn) > 0, job.Health != nil
+	r.sup = s
 	r.transitionLocked(StateStarting, func(st *Status) { st.Restarts = 0 })
 	go r.supervise(s, job, r.m.cfg.settings(job), trigger)
 	return s, nil
@@ -201,6 +209,9 @@ func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger
 	// The transition to a resting state ends the supervisor's ownership of the
 	// job (see transitionLocked); returning is all that is left to do.
 	defer r.m.wg.Done()
+	if s.waits && !r.awaitDeps(s, job, trigger) {
+		return
+	}
 	th := newThrottle(set)
 	failures := 0
 	for ; ; trigger = TriggerRetry {
@@ -548,6 +559,9 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 	if to != StateRunning && to != StateStopping { // no run goes on
 		r.st.PID = 0
 		r.st.Health, r.st.HealthFailure, r.st.HealthCheckedAt = "", "", nil
+	}
+	if to != StateStarting {
+		r.st.WaitingFor = nil
 	}
 	if edit != nil {
 		edit(&r.st)

@@ -8,7 +8,8 @@ type State string
 const (
 	// StateStopped: not running; never started, or stopped on request.
 	StateStopped State = "stopped"
-	// StateStarting: a run is being spawned (log file opened, process forked).
+	// StateStarting: a run is being spawned (log file opened, process forked),
+	// or, first, waits for the job's dependencies (Status.WaitingFor).
 	StateStarting State = "starting"
 	// StateRunning: the run's process is alive.
 	StateRunning State = "running"
@@ -53,7 +54,9 @@ func canTransition(from, to State) bool {
 		return to == StateStarting
 	case StateStarting:
 		// Spawned; spawn failed (continuous: retry later; one_time or out of
-		// retries: error); stop requested while the run was being prepared.
+		// retries: error), or a dependency cannot meet its condition (error);
+		// stop requested while the run was being prepared or waited for its
+		// dependencies.
 		return to == StateRunning || to == StateRetrying || to == StateError || to == StateStopped
 	case StateRunning:
 		// one_time ended, or continuous on-failure succeeded; continuous healthy
@@ -105,4 +108,7 @@ type Status struct {
 	HealthFailure string `json:"health_failure,omitempty"`
 	// HealthCheckedAt is when the run's last check ended.
 	HealthCheckedAt *time.Time `json:"health_checked_at,omitempty"`
+	// WaitingFor lists, while a start waits for the job's dependencies (in
+	// StateStarting), each dependency whose condition is not met yet.
+	WaitingFor map[string]Condition `json:"waiting_for,omitempty"`
 }

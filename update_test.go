@@ -11,8 +11,10 @@ import (
 )
 
 // fullJob sets every field a continuous job can have (overlap is one_time's).
+// It depends on the job "db", which must exist.
 func fullJob(name, dir string) Job {
 	return Job{Name: name, Command: "sleep 100", Type: Continuous, Schedule: "@every 1h",
+		DependsOn: Dependencies{"db": ConditionHealthy}, StartTimeout: dur(30 * time.Second),
 		Dir: dir, Env: map[string]string{"A": "1", "B": "2"}, EnvFile: "app.env", User: "nobody",
 		StopSignal: "INT", StopTimeout: dur(3 * time.Second), BackoffInitial: dur(time.Second),
 		BackoffMax: dur(time.Minute), MinUptime: dur(5 * time.Second), MaxRetries: 3, KeepRuns: 7, MaxLogBytes: 1 << 20, MaxRunLogBytes: 1 << 22,
@@ -49,6 +51,7 @@ func TestFullJobSetsEveryField(t *testing.T) {
 func TestUpdateChangesOnlyWhatThePatchNames(t *testing.T) {
 	w := setup(t)
 	w.m.root = true // the user is only checked, never switched to
+	w.create(Job{Name: "db", Command: "sleep 100", Type: Continuous})
 	before := fullJob("web", w.dir)
 	w.create(before)
 

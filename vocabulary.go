@@ -34,11 +34,14 @@ const (
 	// TriggerResume: Open, because the continuous job was wanted running when
 	// the last Manager on the database ended (see Config.NoResume).
 	TriggerResume Trigger = "resume"
+	// TriggerDependency: a job that depends on it was started, and it was not active.
+	TriggerDependency Trigger = "dependency"
 )
 
 // Triggers lists every Trigger.
 func Triggers() []Trigger {
-	return []Trigger{TriggerManual, TriggerReboot, TriggerRestart, TriggerRetry, TriggerSchedule, TriggerResume}
+	return []Trigger{TriggerManual, TriggerReboot, TriggerRestart, TriggerRetry, TriggerSchedule, TriggerResume,
+		TriggerDependency}
 }
 
 // Outcome says how a run ended.
@@ -83,10 +86,15 @@ const (
 	EventHealth EventKind = "health"
 	// EventLagged: the subscriber fell behind and Dropped events were lost for it.
 	EventLagged EventKind = "lagged"
+	// EventWaiting: a start's wait for the job's dependencies changed:
+	// Status.WaitingFor lists the conditions not met yet (none once it is over).
+	EventWaiting EventKind = "waiting"
 )
 
 // EventKinds lists every EventKind.
-func EventKinds() []EventKind { return []EventKind{EventState, EventSkipped, EventHealth, EventLagged} }
+func EventKinds() []EventKind {
+	return []EventKind{EventState, EventSkipped, EventHealth, EventLagged, EventWaiting}
+}
 
 // Overlap says what a one_time job's schedule tick does while the previous
 // run still goes.
@@ -100,3 +108,25 @@ const (
 
 // Overlaps lists every Overlap.
 func Overlaps() []Overlap { return []Overlap{OverlapSkip, OverlapQueue, OverlapRestart} }
+
+// Condition is what a job waits for of one of its dependencies (Job.DependsOn)
+// before its first run.
+type Condition string
+
+const (
+	// ConditionStarted: the dependency's run is running (a one_time dependency
+	// that has run and exited counts too).
+	ConditionStarted Condition = "started"
+	// ConditionHealthy: its run is running and passes its health check; a
+	// dependency with no health check counts once started.
+	ConditionHealthy Condition = "healthy"
+	// ConditionCompleted: a one_time dependency's run ended, whatever its exit.
+	ConditionCompleted Condition = "completed"
+	// ConditionCompletedSuccessfully: a one_time dependency's run succeeded (exit 0).
+	ConditionCompletedSuccessfully Condition = "completed_successfully"
+)
+
+// Conditions lists every Condition.
+func Conditions() []Condition {
+	return []Condition{ConditionStarted, ConditionHealthy, ConditionCompleted, ConditionCompletedSuccessfully}
+}

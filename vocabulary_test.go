@@ -7,7 +7,7 @@ import (
 )
 
 // TestVocabularyIsDocumented: every state, trigger, outcome, event kind,
-// health and overlap is named in the README, so that a new one cannot go unexplained.
+// health, condition and overlap is named in the README, so that a new one cannot go unexplained.
 func TestVocabularyIsDocumented(t *testing.T) {
 	b, err := os.ReadFile("README.md")
 	if err != nil {
@@ -28,6 +28,9 @@ func TestVocabularyIsDocumented(t *testing.T) {
 		words = append(words, string(v))
 	}
 	for _, v := range Healths() {
+		words = append(words, string(v))
+	}
+	for _, v := range Conditions() {
 		words = append(words, string(v))
 	}
 	for _, v := range Overlaps() {

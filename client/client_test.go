@@ -190,7 +190,7 @@ func TestErrorsMapBack(t *testing.T) {
 		if want := fmt.Sprintf("%s (HTTP %d)", ce.Message, status); err.Error() != want {
 			t.Errorf("%s: %q, want %q", what, err, want)
 		}
-		for _, other := range []error{procman.ErrNotFound, procman.ErrExists, procman.ErrRunning, procman.ErrInvalid, procman.ErrClosed} {
+		for _, other := range []error{procman.ErrNotFound, procman.ErrExists, procman.ErrRunning, procman.ErrInUse, procman.ErrInvalid, procman.ErrClosed} {
 			if other != sentinel && errors.Is(err, other) {
 				t.Errorf("%s: %v is also %v", what, err, other)
 			}
@@ -202,6 +202,11 @@ func TestErrorsMapBack(t *testing.T) {
 	check("a second web", err, procman.ErrExists, 409, "exists", "web")
 	_, err = c.Start(ctx, "web")
 	check("Start of a running job", err, procman.ErrRunning, 409, "running", "web")
+	if _, err := c.Create(ctx, procman.Job{Name: "api", Command: "true", DependsOn: procman.Dependencies{"web": procman.ConditionStarted}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Delete(ctx, "web")
+	check("Delete of a job another depends on", err, procman.ErrInUse, 409, "in_use", "api")
 	_, err = c.Runs(ctx, "web", procman.RunsOptions{Limit: -1})
 	check("Runs with a bad limit", err, procman.ErrInvalid, 400, "invalid", "limit")
 	_, err = c.Run(ctx, "web", 12345)

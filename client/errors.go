@@ -15,7 +15,7 @@ type Error struct {
 	// Status is the HTTP status code.
 	Status int
 	// Code says what went wrong, for programs: "not_found", "exists",
-	// "running", "invalid", ... (the README's Errors section lists them).
+	// "running", "in_use", "invalid", ... (the README's Errors section lists them).
 	// Empty when the answer came from something other than ProcMan, such as
 	// a proxy.
 	Code string
@@ -52,6 +52,8 @@ func sentinel(code string) error {
 		return procman.ErrExists
 	case "running":
 		return procman.ErrRunning
+	case "in_use":
+		return procman.ErrInUse
 	case "closed":
 		return procman.ErrClosed
 	case "start_failed":

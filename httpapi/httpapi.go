@@ -182,11 +182,12 @@ func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	name, ctx, act := p.ByName("name"), r.Context(), p.ByName("action")
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	var err error
+	var dependents []string
 	switch {
 	case act == "start" && r.Method != http.MethodHead:
 		err = a.m.Start(ctx, name)
 	case act == "stop" && r.Method != http.MethodHead:
-		err = a.m.Stop(ctx, name)
+		dependents, err = a.m.StopWithDependents(ctx, name)
 	case act == "restart" && r.Method != http.MethodHead:
 		err = a.m.Restart(ctx, name)
 	case act == "state" && read:
@@ -205,7 +206,18 @@ func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params
 		return
 	}
 	st, err := a.m.State(name)
+	if len(dependents) > 0 {
+		a.reply(w, http.StatusOK, stopAnswer{st, dependents}, err)
+		return
+	}
 	a.reply(w, http.StatusOK, st, err)
+}
+
+// stopAnswer is a stop's answer: the job's status, and the dependents the
+// stop stopped first, if any.
+type stopAnswer struct {
+	procman.Status
+	StoppedDependents []string `json:"stopped_dependents"`
 }
 
 // handle is h as an httprouter.Handle.

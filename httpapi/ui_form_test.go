@@ -26,9 +26,11 @@ func jobFieldNames() []string {
 }
 
 // everyField is a definition with every field a continuous job can have set
-// (the user only where ProcMan runs as root, as it may only be set then).
+// (the user only where ProcMan runs as root, as it may only be set then). It
+// depends on the job "db", which must exist.
 func everyField(name string) procman.Job {
 	j := procman.Job{Name: name, Command: "sleep 100", Type: procman.Continuous, Schedule: "@every 1h",
+		DependsOn: procman.Dependencies{"db": procman.ConditionHealthy}, StartTimeout: procman.Duration(30 * time.Second),
 		Dir: os.TempDir(), Env: map[string]string{"A": "1", "B": "two words"}, EnvFile: "app.env",
 		StopSignal: "INT", StopTimeout: procman.Duration(3 * time.Second), BackoffInitial: procman.Duration(2 * time.Second),
 		BackoffMax: procman.Duration(time.Minute), MinUptime: procman.Duration(5 * time.Second),
@@ -55,6 +57,9 @@ func TestUIEditChangesOnlyWhatWasEdited(t *testing.T) {
 		if v.Field(i).IsZero() && name != "Overlap" && (name != "User" || os.Geteuid() == 0) {
 			t.Fatalf("everyField leaves %s unset: set it, and give the form a line for it", name)
 		}
+	}
+	if err := s.m.Create(ctx, procman.Job{Name: "db", Command: "sleep 100", Type: procman.Continuous}); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.m.Create(ctx, full); err != nil {
 		t.Fatal(err)

@@ -163,8 +163,8 @@ function patchOf(def, job) {
     const was = given(def[f]) ? def[f] : undefined;
     const now = job[f];
     if (spec.kind === 'env') {
-      const env = envPatch(was || {}, now || {});
-      if (env !== undefined) patch.env = env;
+      const obj = envPatch(was || {}, now || {});
+      if (obj !== undefined) patch[f] = obj;
     } else if (spec.kind === 'json') {
       if (JSON.stringify(was) !== JSON.stringify(now)) patch[f] = now === undefined ? null : replacing(was, now);
     } else if (spec.kind === 'signal' ? sigName(was) !== sigName(now) : was !== now) {

@@ -1,7 +1,8 @@
 // The fields of a job definition, as the dashboard edits and shows them.
 
 // FIELDS is the job form, one line a field, in the form's order. kind: text,
-// area, select, signal, int, env or json (a value written as JSON); only: the
+// area, select, signal, int, env (an object, as KEY=VALUE lines) or json (a
+// value written as JSON); only: the
 // type a field applies to; wide: a whole row; note: beside the label; hint:
 // under the input.
 export const FIELDS = [
@@ -10,6 +11,8 @@ export const FIELDS = [
   { f: 'command', label: 'Command', note: '(run as /bin/sh -c)', kind: 'area', wide: true, placeholder: 'python3 -m http.server 8080' },
   { f: 'schedule', label: 'Schedule', kind: 'text', placeholder: 'manual', list: ['reboot', 'manual', '@hourly', '@daily', '@every 5m', '*/5 * * * *'], hint: 'reboot, manual, or cron: */5 * * * *, @daily, @every 90s' },
   { f: 'overlap', label: 'Overlap', kind: 'select', only: 'one_time', options: [['', 'default (skip)'], 'skip', 'queue', 'restart'], hint: 'with a cron schedule: what a tick does while the last run goes' },
+  { f: 'depends_on', label: 'Depends on', note: '(JOB=CONDITION, one a line)', kind: 'env', wide: true, placeholder: 'db=healthy', hint: 'started, healthy, completed or completed_successfully' },
+  { f: 'start_timeout', label: 'Start timeout', kind: 'text', placeholder: 'none', hint: 'bounds the wait for depends_on; up to 24h' },
   { f: 'dir', label: 'Working directory', kind: 'text', wide: true, placeholder: "ProcMan's own" },
   { f: 'env', label: 'Environment', note: '(KEY=VALUE, one a line)', kind: 'env', wide: true, placeholder: 'PORT=8080' },
   { f: 'env_file', label: 'Environment file', note: '(KEY=VALUE lines, read at each start)', kind: 'text', wide: true, placeholder: 'none' },
