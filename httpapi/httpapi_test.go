@@ -86,7 +86,7 @@ func setup(t *testing.T) *server {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	ts := httptest.NewServer(httpapi.New(m, httpapi.WithLogger(log)))
+	ts := httptest.NewServer(validated(t, httpapi.New(m, httpapi.WithLogger(log))))
 	t.Cleanup(func() {
 		ts.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

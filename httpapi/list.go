@@ -100,6 +100,6 @@ func (l *jobList) diverge(next, old []encodedDef, n int) []encodedDef {
 func encode(e procman.Entry) encodedDef {
 	j, _ := json.Marshal(e.Job) // a Job always encodes
 	src, _ := json.Marshal(e.Source)
-	j = append(append(append(j[:len(j)-1], `,"source":`...), src...))
+	j = append(append(j[:len(j)-1], `,"source":`...), src...)
 	return encodedDef{name: e.Name, version: e.Version, json: j}
 }
