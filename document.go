@@ -172,9 +172,17 @@ func documentOf(root *node) (Document, error) {
 		d.Jobs = append(d.Jobs, j)
 	}
 	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b error) int { return lineOf(a) - lineOf(b) }) // as the reader reads them
 		return Document{}, documentError(errs)
 	}
 	return d, nil
+}
+
+func lineOf(err error) int {
+	if fe, ok := err.(*FieldError); ok {
+		return fe.Line
+	}
+	return 0
 }
 
 // validateRest validates what decoded of a job: its problems but those of

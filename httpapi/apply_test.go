@@ -107,7 +107,7 @@ func TestApplyRouteRefusesBadInput(t *testing.T) {
 		{"a job twice", "application/yaml", "jobs:\n  db: {command: a}\n  db: {command: b}\n", []problem{{"db", "", 3}}},
 		{"jobs that fail validation", "application/yaml",
 			"jobs:\n  db:\n    command: ''\n    colour: red\n  web:\n    command: a\n    stop_timeout: 2h\n",
-			[]problem{{"db", "colour", 4}, {"db", "command", 3}, {"web", "stop_timeout", 7}}},
+			[]problem{{"db", "command", 3}, {"db", "colour", 4}, {"web", "stop_timeout", 7}}},
 		{"a user that is not there", "application/yaml", "jobs:\n  web:\n    command: a\n    user: no-such-user-here\n", []problem{{"web", "user", 4}}},
 	} {
 		r := s.post(t, "/apply?source=f.yaml&prune=1", tc.ct, tc.body)
