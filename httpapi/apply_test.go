@@ -43,7 +43,8 @@ const stackDoc = `jobs:
 `
 
 // TestApplyRoute: POST /apply plans (dry_run=1) and applies a document in
-// YAML or JSON, prunes the jobs of its source only, and answers the plan.
+// YAML or JSON, prunes the jobs of its source only, restarts the changed
+// running jobs with restart=1, and answers the plan.
 func TestApplyRoute(t *testing.T) {
 	s := setup(t)
 	s.create(t, procman.Job{Name: "byhand", Command: "true", Type: procman.OneTime})
@@ -77,6 +78,21 @@ func TestApplyRoute(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"byhand:api", "db:stack.yaml"}) {
 		t.Errorf("jobs %v", names)
+	}
+
+	// restart=1: the changed running job is restarted (a dry run only says so).
+	before := s.waitState(t, "db", "running", isState(procman.StateRunning))
+	changed := `{"jobs": {"db": {"command": "exec sleep 300", "type": "continuous", "schedule": "reboot"}}}`
+	plan = decode[procman.Plan](t, s.post(t, "/apply?restart=1&dry_run=1&source=stack.yaml", "application/json", changed))
+	if st, _ := s.m.State("db"); !slices.Equal(plan.Restarted, []string{"db"}) || st.PID != before.PID {
+		t.Fatalf("dry run with restart=1: %+v; db %+v, was pid %d", plan, st, before.PID)
+	}
+	plan = decode[procman.Plan](t, s.post(t, "/apply?restart=1&source=stack.yaml", "application/json", changed))
+	if !slices.Equal(plan.Restarted, []string{"db"}) || len(plan.Updated) != 1 {
+		t.Fatalf("restart=1: %+v", plan)
+	}
+	if st, _ := s.m.State("db"); st.State != procman.StateRunning || st.PID == before.PID {
+		t.Errorf("restart=1 did not restart db: %+v, was pid %d", st, before.PID)
 	}
 
 	// Through the client, as the command line sends it.
