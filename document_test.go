@@ -160,6 +160,26 @@ func TestParseDocumentAliasBomb(t *testing.T) {
 	}
 }
 
+// TestParseDocumentRecursiveAlias: an alias inside the value it names, by
+// a merge key or as a value, is refused where the alias is, instead of
+// being followed for ever (a stack overflow, which ends the process).
+func TestParseDocumentRecursiveAlias(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want problem
+	}{
+		{"x-d: &d\n  web:\n    <<: *d\n    command: a\njobs: {}\n", problem{"", "", 3}},
+		{"x-d: &d\n  a: [b, *d]\njobs: {}\n", problem{"", "", 2}},
+		{"jobs: &d\n  web:\n    <<: [*d]\n    command: a\n", problem{"web", "", 3}},
+		{"jobs:\n  web: &w\n    command: a\n    env: {A: *w}\n", problem{"web", "env", 4}},
+	} {
+		_, err := ParseDocument([]byte(tc.text), YAML)
+		if got := problemsOf(err); !slices.Equal(got, []problem{tc.want}) || !strings.Contains(err.Error(), "inside the value it names") {
+			t.Errorf("%q: %v (%+v), want the alias refused at %+v", tc.text, err, got, tc.want)
+		}
+	}
+}
+
 // trickyStrings are values YAML would read as something else unless
 // quoted, or whose form a writer must keep.
 var trickyStrings = []string{"yes", "on", "8080", "1e3", "0x10", "~", "null", "", " lead", "trail ", "a: b",

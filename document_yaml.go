@@ -56,8 +56,33 @@ func yamlSyntaxError(err error) error {
 
 type yamlParser struct {
 	budget int
-	keys   []string // of the mappings being read, from the root: jobs, a job's name, a field
+	keys   []string            // of the mappings being read, from the root: jobs, a job's name, a field
+	open   map[*yaml.Node]bool // the mappings and lists being read, from the root
 }
+
+// deref follows an alias to the value it names. An alias inside the value
+// it names (&a {b: *a}, or a merge of it, <<: *a) would make the document
+// infinite: it is refused, where the alias is.
+func (p *yamlParser) deref(n *yaml.Node) (*yaml.Node, error) {
+	line := n.Line
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if p.open[n] {
+		return nil, p.at(problemAt("", "", line, "alias *%s is inside the value it names (line %d): it would never end", n.Anchor, n.Line))
+	}
+	return n, nil
+}
+
+// enter marks a mapping or list as being read, until leave.
+func (p *yamlParser) enter(n *yaml.Node) {
+	if p.open == nil {
+		p.open = map[*yaml.Node]bool{}
+	}
+	p.open[n] = true
+}
+
+func (p *yamlParser) leave(n *yaml.Node) { delete(p.open, n) }
 
 // at names the job and field a problem is in, as far as the parser is in
 // them.
@@ -79,13 +104,20 @@ func (p *yamlParser) value(n *yaml.Node) (*node, error) {
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
+		// "---" alone holds an empty scalar, on the line after it: empty too.
+		if len(n.Content) == 0 || n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Tag == "!!null" && n.Content[0].Value == "" {
 			return nil, problemAt("", "", 1, "the document is empty (jobs: {} declares no jobs)")
 		}
 		return p.value(n.Content[0])
 	case yaml.AliasNode:
-		return p.value(n.Alias)
+		v, err := p.deref(n)
+		if err != nil {
+			return nil, err
+		}
+		return p.value(v)
 	case yaml.SequenceNode:
+		p.enter(n)
+		defer p.leave(n)
 		out := &node{line: n.Line, kind: arrayNode}
 		for _, c := range n.Content {
 			it, err := p.value(c)
@@ -111,6 +143,8 @@ func (p *yamlParser) value(n *yaml.Node) (*node, error) {
 // give itself, the first merged mapping winning, as YAML's merge key has it.
 // A key the mapping gives twice stays twice, for the caller to refuse.
 func (p *yamlParser) members(n *yaml.Node) ([]member, error) {
+	p.enter(n)
+	defer p.leave(n)
 	var own, merged []member
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -151,8 +185,9 @@ func (p *yamlParser) members(n *yaml.Node) ([]member, error) {
 
 // merge reads the value of a merge key: a mapping, or a list of them.
 func (p *yamlParser) merge(v *yaml.Node) ([]member, error) {
-	for v.Kind == yaml.AliasNode {
-		v = v.Alias
+	v, err := p.deref(v)
+	if err != nil {
+		return nil, err
 	}
 	maps := []*yaml.Node{v}
 	if v.Kind == yaml.SequenceNode {
@@ -160,8 +195,8 @@ func (p *yamlParser) merge(v *yaml.Node) ([]member, error) {
 	}
 	var out []member
 	for _, m := range maps {
-		for m.Kind == yaml.AliasNode {
-			m = m.Alias
+		if m, err = p.deref(m); err != nil {
+			return nil, err
 		}
 		if m.Kind != yaml.MappingNode {
 			return nil, p.at(problemAt("", "", m.Line, "<< merges mappings, not %s", yamlKind(m)))

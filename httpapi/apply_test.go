@@ -124,6 +124,7 @@ func TestApplyRouteRefusesBadInput(t *testing.T) {
 		{"jobs that fail validation", "application/yaml",
 			"jobs:\n  db:\n    command: ''\n    colour: red\n  web:\n    command: a\n    stop_timeout: 2h\n",
 			[]problem{{"db", "command", 3}, {"db", "colour", 4}, {"web", "stop_timeout", 7}}},
+		{"an alias inside the value it names", "application/yaml", "jobs: &d\n  web:\n    <<: *d\n    command: a\n", []problem{{"web", "", 3}}},
 		{"a user that is not there", "application/yaml", "jobs:\n  web:\n    command: a\n    user: no-such-user-here\n", []problem{{"web", "user", 4}}},
 	} {
 		r := s.post(t, "/apply?source=f.yaml&prune=1", tc.ct, tc.body)
