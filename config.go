@@ -90,6 +90,13 @@ type Config struct {
 	// with trigger resume.
 	NoResume bool
 
+	// JobsFile is a document of jobs (see Document; YAML, or JSON for a
+	// .json file) that Open applies before it starts any job, with its path
+	// as given for source and prune of that source's jobs it no longer has
+	// (see Apply): a file with any problem fails Open, listing each. Reload
+	// applies it again. Default: none.
+	JobsFile string
+
 	// KillWait is how long a group may take to vanish after SIGKILL before the
 	// job goes to StateError. Default 5s.
 	KillWait time.Duration

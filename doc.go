@@ -80,6 +80,17 @@
 // by the next Open (trigger resume), after a shutdown or a crash; see
 // Config.NoResume.
 //
+// # Jobs in a file
+//
+// A Document is the jobs a YAML or JSON file declares (ParseDocument reads
+// one, with every problem's job, field and line). Apply makes the jobs what
+// it says, after checking all of it: it creates, updates (a running job
+// keeps its run) and, with Prune, deletes the jobs of the document's source
+// it no longer has, all written in one transaction, and returns the Plan.
+// Each job keeps its source: SourceAPI for one made one at a time, which no
+// prune deletes. Config.JobsFile is applied at Open, and Reload applies it
+// again.
+//
 // # Contexts
 //
 // A ctx bounds the wait for a call to begin (for the job to be free of other

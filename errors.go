@@ -3,6 +3,7 @@ package procman
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Every error the Manager returns wraps at most one of them;
@@ -35,12 +36,34 @@ var (
 )
 
 // FieldError names the job field that failed validation. It wraps ErrInvalid.
+// A problem of a document of jobs (ParseDocument, Manager.Apply) also names
+// the job, unless it is the document's own, and the line it is on, when the
+// document came from a file.
 type FieldError struct {
-	Field string `json:"field"`
+	Job   string `json:"job,omitempty"`
+	Field string `json:"field,omitempty"`
+	Line  int    `json:"line,omitempty"`
 	Msg   string `json:"message"`
 }
 
-func (e *FieldError) Error() string { return fmt.Sprintf("invalid job: %s: %s", e.Field, e.Msg) }
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.Job != "":
+		fmt.Fprintf(&b, "invalid job %q", e.Job)
+	case e.Line > 0:
+		b.WriteString("invalid document")
+	default:
+		b.WriteString("invalid job")
+	}
+	if e.Line > 0 {
+		fmt.Fprintf(&b, " (line %d)", e.Line)
+	}
+	if e.Field != "" {
+		b.WriteString(": " + e.Field)
+	}
+	return b.String() + ": " + e.Msg
+}
 
 // Unwrap makes errors.Is(err, ErrInvalid) hold.
 func (e *FieldError) Unwrap() error { return ErrInvalid }

@@ -184,3 +184,82 @@ func checkName(t *testing.T, name string) {
 		t.Fatalf("name %q is not a single safe path element", name)
 	}
 }
+
+// FuzzParseDocument feeds arbitrary bytes to ParseDocument, as POST /apply
+// and the jobs file do, in either format. It may not panic; every error
+// must wrap ErrInvalid and say where, with a line inside the text; and a
+// document it takes must come back the same through Marshal, in both
+// formats. The seed corpus runs in every `go test`; fuzz it with
+//
+//	go test -run '^$' -fuzz '^FuzzParseDocument$' -fuzztime 20s .
+func FuzzParseDocument(f *testing.F) {
+	for _, seed := range []string{
+		stackYAML, stackJSON, "jobs: {}\n", `{"jobs": {}}`, "",
+		"jobs:\n  web:\n    command: |\n      echo a\n      echo b\n    env: {A: '1', B: \"yes\"}\n",
+		"x-d: &d {stop_timeout: 5s}\njobs:\n  a: {<<: *d, command: x}\n  b: {<<: [*d], command: y, type: continuous}\n",
+		"jobs:\n  web: {command: a, colour: red}\n  web: {command: b}\n",
+		"jobs:\n  a: {command: !!str 1, max_retries: !!int '3', type: continuous}\n",
+		"jobs:\n  a: {command: x, env: {A: *nope}}\n",
+		"x-d: &d\n  web:\n    <<: *d\n    command: a\njobs: {}\n",
+		"jobs: &j {a: {command: x}, b: *j}\n",
+		"jobs:\n  a: {command: \"\\x1b[31m\\u202e\", schedule: '@every 1s', overlap: queue}\n",
+		"%YAML 1.2\n---\njobs: {}\n...\n",
+		"jobs: {}\n---\njobs: {}\n",
+		`{"jobs": {"a": {"command": "x", "env": {"A": "1", "A": "2"}}}}`,
+		`{"jobs": {"a": {"command": "x"}}} trailing`,
+		"{\"jobs\": {\"a\": {\"command\": \"\xff\"}}}",
+		"jobs:\n  a:\n    command: \xff\n",
+	} {
+		f.Add([]byte(seed), false)
+		f.Add([]byte(seed), true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, isJSON bool) {
+		format := YAML
+		if isJSON {
+			format = JSON
+		}
+		doc, err := ParseDocument(data, format)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("ParseDocument(%q): %v does not wrap ErrInvalid", data, err)
+			}
+			lines := 1 // at most: YAML also breaks lines at \r, NEL, LS and PS
+			for _, brk := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029"} {
+				lines += strings.Count(string(data), brk)
+			}
+			for _, fe := range FieldErrors(err) {
+				if fe.Line < 0 || fe.Line > lines {
+					t.Fatalf("ParseDocument(%q): %v: line %d of a text of %d lines", data, fe, fe.Line, lines)
+				}
+			}
+			if len(FieldErrors(err)) == 0 {
+				t.Fatalf("ParseDocument(%q): %v names no problem", data, err)
+			}
+			return
+		}
+		for _, j := range doc.Jobs {
+			checkName(t, j.Name)
+		}
+		for _, f := range []Format{YAML, JSON} {
+			text, err := doc.Marshal(f)
+			if err != nil {
+				t.Fatalf("Marshal(%s) of %q: %v", f, data, err)
+			}
+			back, err := ParseDocument(text, f)
+			if err != nil {
+				t.Fatalf("%s written from %q does not read back: %v\n%s", f, data, err, text)
+			}
+			if !reflect.DeepEqual(normalizedAll(back.Jobs), normalizedAll(doc.Jobs)) {
+				t.Fatalf("%s round trip changed the jobs of %q:\n%+v\n%s\n%+v", f, data, doc.Jobs, text, back.Jobs)
+			}
+		}
+	})
+}
+
+func normalizedAll(jobs []Job) []Job {
+	out := make([]Job, len(jobs))
+	for i, j := range jobs {
+		out[i] = normalized(j)
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package procman
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,14 @@ type metrics struct {
 	finished *prometheus.CounterVec // by outcome
 	restarts prometheus.Counter
 	duration prometheus.Histogram
+	reload   reloadState
+}
+
+// reloadState is the outcome of the last application of the jobs file.
+type reloadState struct {
+	tried  atomic.Bool  // the series exist once a jobs file was applied
+	ok     atomic.Bool  // the last attempt succeeded
+	lastOK atomic.Int64 // when one last succeeded, in Unix nanoseconds
 }
 
 // runDurationBuckets spans 10 ms to one day, in steps a person reads easily.
@@ -50,7 +59,7 @@ func newMetrics(m *Manager) *metrics {
 	for _, o := range Outcomes() {
 		mt.finished.WithLabelValues(string(o))
 	}
-	mt.reg.MustRegister(mt.started, mt.finished, mt.restarts, mt.duration, jobsCollector{m},
+	mt.reg.MustRegister(mt.started, mt.finished, mt.restarts, mt.duration, jobsCollector{m}, reloadCollector{&mt.reload},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mt
 }
@@ -58,8 +67,10 @@ func newMetrics(m *Manager) *metrics {
 // Metrics returns the Manager's Prometheus metrics: procman_jobs{state} (jobs
 // in each state, read at scrape time), procman_runs_started_total{trigger},
 // procman_runs_finished_total{outcome}, procman_restarts_total,
-// procman_run_duration_seconds, and the Go runtime (go_*) and process
-// (process_*) metrics. They live in a registry of the Manager's own, not the
+// procman_run_duration_seconds, with Config.JobsFile
+// procman_config_last_reload_successful (1 or 0) and
+// procman_config_last_reload_success_timestamp_seconds (as Prometheus names
+// its own), and the Go runtime (go_*) and process (process_*) metrics. They live in a registry of the Manager's own, not the
 // prometheus default one; serve them with promhttp.HandlerFor(m.Metrics(),
 // promhttp.HandlerOpts{}). A scrape reads only memory, never the database, and
 // keeps working after Shutdown.
@@ -126,4 +137,44 @@ func (c jobsCollector) Collect(ch chan<- prometheus.Metric) {
 	for s, v := range n { // a state missing from States still shows
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(v), string(s))
 	}
+}
+
+// reloaded records an application of the jobs file.
+func (mt *metrics) reloaded(ok bool, at time.Time) {
+	if mt == nil {
+		return
+	}
+	if ok {
+		mt.reload.lastOK.Store(at.UnixNano())
+	}
+	mt.reload.ok.Store(ok)
+	mt.reload.tried.Store(true)
+}
+
+var (
+	reloadOKDesc = prometheus.NewDesc("procman_config_last_reload_successful",
+		"Whether the last application of the jobs file (-config) succeeded: 1, or 0 when it changed nothing.", nil, nil)
+	reloadTimeDesc = prometheus.NewDesc("procman_config_last_reload_success_timestamp_seconds",
+		"When the jobs file (-config) was last applied successfully, in Unix seconds.", nil, nil)
+)
+
+// reloadCollector reports the jobs file's last application: nothing before
+// one, so that a ProcMan without a jobs file has no failing series.
+type reloadCollector struct{ st *reloadState }
+
+func (c reloadCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- reloadOKDesc
+	ch <- reloadTimeDesc
+}
+
+func (c reloadCollector) Collect(ch chan<- prometheus.Metric) {
+	if !c.st.tried.Load() {
+		return
+	}
+	ok := 0.0
+	if c.st.ok.Load() {
+		ok = 1
+	}
+	ch <- prometheus.MustNewConstMetric(reloadOKDesc, prometheus.GaugeValue, ok)
+	ch <- prometheus.MustNewConstMetric(reloadTimeDesc, prometheus.GaugeValue, float64(c.st.lastOK.Load())/1e9)
 }

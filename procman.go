@@ -45,6 +45,9 @@ type Manager struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// applying is a one-slot semaphore: one Apply at a time (apply.go).
+	applying chan struct{}
+
 	mu     sync.RWMutex // guards jobs, sorted, graph and closed; never held while taking a runner's mu
 	jobs   map[string]*runner
 	sorted []*runner // jobs by name, built on demand; nil after a create or delete. Never modified in place.
@@ -69,9 +72,9 @@ type Manager struct {
 
 // Open opens (or creates) the database, which it holds for this host until
 // Shutdown (a second Open fails with ErrLocked, having touched nothing), starts
-// the guardian process, loads every job, and starts those with the reboot
-// schedule and the continuous jobs that were running when the last Manager on
-// the database ended (see Config.NoResume).
+// the guardian process, loads every job, applies Config.JobsFile if set,
+// and starts those with the reboot schedule and the continuous jobs that were
+// running when the last Manager on the database ended (see Config.NoResume).
 func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -92,6 +95,10 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m.w.start()
 	m.cron.Start()
+	if err := m.applyAtOpen(ctx); err != nil {
+		m.Shutdown(context.WithoutCancel(ctx)) // no job has started: nothing to wait for
+		return nil, err
+	}
 	m.startAtOpen(ctx)
 	m.log.Info("procman open", "db", db.name, "host", cfg.host, "logs", cfg.LogDir, "jobs", len(m.jobs))
 	return m, nil
@@ -124,7 +131,7 @@ func open(ctx context.Context, cfg Config, db database, lock dbLock) (*Manager, 
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, writeProbe(cfg.host), cfg.Logger),
 		guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger),
-		rot: runlog.NewWatcher(cfg.Logger), http: probe.NewHTTPClient()}
+		rot: runlog.NewWatcher(cfg.Logger), http: probe.NewHTTPClient(), applying: make(chan struct{}, 1)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.root = os.Geteuid() == 0
 	m.prepareRun = m.prepareSpawn
@@ -156,7 +163,7 @@ func (m *Manager) load(ctx context.Context, jobs []storedJob) error {
 		return err
 	}
 	for _, j := range jobs {
-		r := newRunner(m, j.id, j.Job)
+		r := newRunner(m, j.id, j.source, j.Job)
 		r.wanted = j.wanted
 		r.lastRunID.Store(top[j.id])
 		if run, ok := last[j.id]; ok {
@@ -274,7 +281,7 @@ func (m *Manager) insert(ctx context.Context, j Job) error {
 	if err := m.store.insert(ctx, id, j); err != nil {
 		return err
 	}
-	r := newRunner(m, id, j)
+	r := newRunner(m, id, SourceAPI, j)
 	r.mu.Lock()
 	r.planLocked()
 	r.mu.Unlock()
@@ -312,7 +319,10 @@ func (m *Manager) List() []Job {
 // Entry is a job's definition with its current state: a line of a listing.
 type Entry struct {
 	Job
-	State State `json:"state"`
+	// Source is who made the job: SourceAPI, or the document it was
+	// applied from (Apply), whose prune may delete it.
+	Source string `json:"source"`
+	State  State  `json:"state"`
 	// Version identifies the definition: it changes whenever Job does
 	// (Replace, Update), and a Manager never gives one to two definitions,
 	// whatever their names. So what a caller derives from Job (its JSON, for
@@ -332,7 +342,7 @@ func (m *Manager) AllEntries() iter.Seq[Entry] {
 	return func(yield func(Entry) bool) {
 		for _, r := range m.runners() {
 			r.mu.Lock()
-			e := Entry{Job: r.job, State: r.st.State, Version: r.version}
+			e := Entry{Job: r.job, Source: r.source, State: r.st.State, Version: r.version}
 			r.mu.Unlock()
 			if !yield(e) {
 				return
@@ -428,14 +438,7 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 	if err := m.store.update(ctx, r.id, j); err != nil {
 		return Job{}, err
 	}
-	r.mu.Lock()
-	r.job, r.version = j, m.versions.Add(1)
-	r.gen++ // a queued schedule tick belongs to the old definition
-	r.planLocked()
-	if j.Type != Continuous {
-		r.wantLocked(false) // one_time jobs are never started again at Open
-	}
-	r.mu.Unlock()
+	r.setJob(j)
 	if graphed {
 		m.mu.Lock()
 		m.graph.set(name, j.DependsOn)

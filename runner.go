@@ -19,6 +19,8 @@ type runner struct {
 	m    *Manager
 	name string
 	id   string // this incarnation of the job (jobRow.ID), which its runs carry
+	// source is who made the job: SourceAPI, or a document (Apply). Never changes.
+	source string
 	// ctl is a one-slot semaphore that serialises Start, Stop, Restart and
 	// Delete's stop of this job; a channel so that waiting for it honours a context.
 	ctl chan struct{}
@@ -44,9 +46,9 @@ type runner struct {
 	lastRunID atomic.Int64 // the ID of the job's last run (runs.go)
 }
 
-func newRunner(m *Manager, id string, j Job) *runner {
+func newRunner(m *Manager, id, source string, j Job) *runner {
 	return &runner{
-		m: m, name: j.Name, id: id, job: j, version: m.versions.Add(1), ctl: make(chan struct{}, 1), edit: make(chan struct{}, 1), changed: make(chan struct{}),
+		m: m, name: j.Name, id: id, source: source, job: j, version: m.versions.Add(1), ctl: make(chan struct{}, 1), edit: make(chan struct{}, 1), changed: make(chan struct{}),
 		st: Status{Name: j.Name, State: StateStopped, Since: time.Now()},
 	}
 }

@@ -61,7 +61,10 @@ type jobRow struct {
 	Wanted bool   `bun:"wanted,notnull"` // desired.go
 	// Def is the definition as the API writes it (the Job's JSON): a new
 	// field of Job needs no column and no migration.
-	Def       string    `bun:"def,notnull"`
+	Def string `bun:"def,notnull"`
+	// Source is who made the job: SourceAPI, or the document it was applied
+	// from (Manager.Apply), whose prune may delete it.
+	Source    string    `bun:"source,notnull"`
 	CreatedAt time.Time `bun:"created_at,notnull"`
 	UpdatedAt time.Time `bun:"updated_at,notnull"`
 }
@@ -161,15 +164,20 @@ func newJobID() string {
 type storedJob struct {
 	Job
 	id     string
+	source string
 	wanted bool
 }
 
 func (s *store) insert(ctx context.Context, id string, j Job) error {
+	return insertJob(ctx, s.wdb, id, SourceAPI, j)
+}
+
+func insertJob(ctx context.Context, db bun.IDB, id, source string, j Job) error {
 	row := toRow(j)
-	row.ID = id
+	row.ID, row.Source = id, source
 	row.CreatedAt = time.Now().UTC()
 	row.UpdatedAt = row.CreatedAt
-	if _, err := s.wdb.NewInsert().Model(&row).Exec(ctx); err != nil {
+	if _, err := db.NewInsert().Model(&row).Exec(ctx); err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("create %q: %w", j.Name, ErrExists)
 		}
@@ -178,13 +186,17 @@ func (s *store) insert(ctx context.Context, id string, j Job) error {
 	return nil
 }
 
-// update saves a new definition of job id. Its identity and desired state
-// are not the definition's: they stay. Like every query of one job, it names
-// the incarnation (name and id), never a later job of the same name.
+// update saves a new definition of job id. Its identity, source and desired
+// state are not the definition's: they stay. Like every query of one job, it
+// names the incarnation (name and id), never a later job of the same name.
 func (s *store) update(ctx context.Context, id string, j Job) error {
+	return updateJob(ctx, s.wdb, id, j)
+}
+
+func updateJob(ctx context.Context, db bun.IDB, id string, j Job) error {
 	row := toRow(j)
 	row.UpdatedAt = time.Now().UTC()
-	res, err := s.wdb.NewUpdate().Model(&row).ExcludeColumn("created_at", "id", "wanted").
+	res, err := db.NewUpdate().Model(&row).ExcludeColumn("created_at", "id", "wanted", "source").
 		Where("name = ? AND id = ?", j.Name, id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("replace %q: %w", j.Name, err)
@@ -196,7 +208,11 @@ func (s *store) update(ctx context.Context, id string, j Job) error {
 }
 
 func (s *store) delete(ctx context.Context, id, name string) error {
-	res, err := s.wdb.NewDelete().Model((*jobRow)(nil)).Where("name = ? AND id = ?", name, id).Exec(ctx)
+	return deleteJob(ctx, s.wdb, id, name)
+}
+
+func deleteJob(ctx context.Context, db bun.IDB, id, name string) error {
+	res, err := db.NewDelete().Model((*jobRow)(nil)).Where("name = ? AND id = ?", name, id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("delete %q: %w", name, err)
 	}
@@ -204,6 +220,41 @@ func (s *store) delete(ctx context.Context, id, name string) error {
 		return fmt.Errorf("delete %q: %w", name, ErrNotFound)
 	}
 	return nil
+}
+
+// changeSet is the definition writes of one Manager.Apply.
+type changeSet struct {
+	create []createdJob
+	update []storedJob // id and the new definition
+	remove []storedJob // id and name
+}
+
+type createdJob struct {
+	id, source string
+	job        Job
+}
+
+// apply writes every change of cs in one transaction: all of them, or (on
+// any error, which the caller gets) none.
+func (s *store) apply(ctx context.Context, cs changeSet) error {
+	return s.wdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for _, r := range cs.remove { // first: a job deleted and created again under its name is a new one
+			if err := deleteJob(ctx, tx, r.id, r.Name); err != nil {
+				return err
+			}
+		}
+		for _, c := range cs.create {
+			if err := insertJob(ctx, tx, c.id, c.source, c.job); err != nil {
+				return err
+			}
+		}
+		for _, u := range cs.update {
+			if err := updateJob(ctx, tx, u.id, u.Job); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (s *store) all(ctx context.Context) ([]storedJob, error) {
@@ -217,7 +268,7 @@ func (s *store) all(ctx context.Context) ([]storedJob, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load jobs: %w", err)
 		}
-		jobs[i] = storedJob{Job: j, id: r.ID, wanted: r.Wanted}
+		jobs[i] = storedJob{Job: j, id: r.ID, source: r.Source, wanted: r.Wanted}
 	}
 	return jobs, nil
 }

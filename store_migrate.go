@@ -53,8 +53,13 @@ func postgresMigrations() []migrationStep {
 			pruned BOOLEAN NOT NULL, invocation TEXT NOT NULL DEFAULT '', PRIMARY KEY (job_id, id))`,
 			`CREATE INDEX runs_open ON runs (host) WHERE ended_at IS NULL`,
 			`CREATE TABLE health (host TEXT PRIMARY KEY, written_at TIMESTAMPTZ NOT NULL)`}},
+		sourceMigration,
 	}
 }
+
+// sourceMigration records each job's source (Manager.Apply): every job made
+// before is one made through the API.
+var sourceMigration = migrationStep{sql: []string{`ALTER TABLE jobs ADD COLUMN source TEXT NOT NULL DEFAULT 'api'`}}
 
 // migratePostgres brings a PostgreSQL database's schema up to date, every
 // missing version in one transaction. The ProcMans sharing the database take
@@ -166,6 +171,7 @@ func sqliteMigrations() []migrationStep {
 			`CREATE INDEX runs_open ON runs (host) WHERE ended_at IS NULL`,
 			`DROP TABLE health`,
 			`CREATE TABLE health (host TEXT PRIMARY KEY, written_at TIMESTAMP NOT NULL)`}},
+		sourceMigration,
 	}
 }
 

@@ -157,7 +157,8 @@ type request struct {
 	method, path string
 	query        url.Values
 	body         any
-	patch        bool // the body is a JSON merge patch
+	patch        bool   // the body is a JSON merge patch
+	contentType  string // of the body, if neither JSON nor a merge patch
 }
 
 // send makes a request and returns the answer to a successful one; the
@@ -184,6 +185,8 @@ func (c *Client) send(ctx context.Context, rq request) (*http.Response, error) {
 		return nil, err
 	}
 	switch {
+	case rq.contentType != "":
+		req.Header.Set("Content-Type", rq.contentType)
 	case rq.patch:
 		req.Header.Set("Content-Type", "application/merge-patch+json")
 	case body != nil:

@@ -29,7 +29,7 @@ func tokenServer(t *testing.T) (*procman.Manager, *httptest.Server) {
 	if err := m.Create(context.Background(), procman.Job{Name: "a", Command: "sleep 100", Type: procman.Continuous}); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(httpapi.New(m, httpapi.WithToken(testToken)))
+	ts := httptest.NewServer(validated(t, httpapi.New(m, httpapi.WithToken(testToken))))
 	t.Cleanup(func() {
 		ts.Close()
 		m.Shutdown(context.Background())

@@ -15,20 +15,16 @@ import (
 // heartbeat keeps idle event streams open through proxies.
 const heartbeat = 15 * time.Second
 
-func (a *api) runs(w http.ResponseWriter, r *http.Request, name string) {
+func (a *api) runs(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 	limit, err := intParam(r, "limit", procman.MaxRunsLimit)
 	var runs []procman.Run
 	if err == nil {
-		runs, err = a.m.Runs(r.Context(), name, procman.RunsOptions{Limit: limit})
+		runs, err = a.m.Runs(r.Context(), p.ByName("name"), procman.RunsOptions{Limit: limit})
 	}
 	a.reply(w, http.StatusOK, runs, err)
 }
 
 func (a *api) run(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	if p.ByName("action") != "runs" {
-		writeError(w, refuse(errNoRoute, "no such route"))
-		return
-	}
 	id, err := strconv.ParseInt(p.ByName("id"), 10, 64)
 	if err != nil || id <= 0 {
 		writeError(w, refuse(procman.ErrNotFound, "no run %q", p.ByName("id")))
@@ -40,7 +36,8 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 
 // logs serves a run's output as text/plain; with follow=1 it streams until the
 // run ends or the client goes away (which cancels the request's context).
-func (a *api) logs(w http.ResponseWriter, r *http.Request, name string) {
+func (a *api) logs(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	name := p.ByName("name")
 	tail, err := intParam(r, "tail", procman.MaxTail)
 	if err != nil {
 		a.reply(w, 0, nil, err)

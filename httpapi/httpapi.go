@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/Mk-Chan/procman"
 	"github.com/julienschmidt/httprouter"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // MaxBodyBytes caps a request body; a larger one is answered 413.
@@ -47,42 +47,25 @@ type api struct {
 	token string
 	hosts hostPolicy
 	jobs  jobList // GET /jobs (list.go)
+	table []route // every route (methods.go)
 }
 
-// New returns the API handler for m.
-//
-// httprouter cannot hold /job/create beside /job/:name, so the fixed routes of
-// the original API that share a shape with a job route (/job/create,
-// /job/replace/:name, /job/delete/:name) are told apart by method: only POST
-// creates, only PUT replaces, only DELETE deletes.
+// New returns the API handler for m: the routes of routes (methods.go).
 func New(m *procman.Manager, opts ...Option) http.Handler {
 	a := &api{m: m, log: slog.New(slog.DiscardHandler), jobs: jobList{m: m}}
 	for _, o := range opts {
 		o(a)
 	}
+	a.table = a.routes()
 	r := httprouter.New()
 	r.HandleOPTIONS = false // no CORS preflight answers: browsers on other sites get nothing
-	// A GET route answers HEAD too; the control routes refuse it (routeMethods).
-	get := func(path string, h httprouter.Handle) { r.GET(path, h); r.HEAD(path, h) }
-	get("/healthz", a.healthz)
-	get("/jobs", a.list)
-	get("/jobs/states", a.states)
-	get("/job/:name", a.get)
-	r.POST("/job/:name", a.create) // /job/create
-	r.PATCH("/job/:name", a.update)
-	get("/job/:name/:action", a.action)
-	r.POST("/job/:name/:action", a.action)
-	r.PUT("/job/:name/:action", a.replace)   // /job/replace/{name}
-	r.DELETE("/job/:name/:action", a.remove) // /job/delete/{name}
-	get("/job/:name/:action/:id", a.run)     // /job/{name}/runs/{id}
-	get("/events", a.events)
-	get("/metrics", handle(promhttp.HandlerFor(m.Metrics(), promhttp.HandlerOpts{})))
-	get("/", uiRedirect)                  // the web dashboard (ui.go)
-	get("/ui/*file", handle(uiHandler())) // its files, embedded from ui/
+	for _, g := range groups(a.table) {
+		r.Handle(g.method, g.pattern, a.dispatch(g.routes))
+	}
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, refuse(errNoRoute, "no such route"))
 	})
-	r.MethodNotAllowed = http.HandlerFunc(wrongMethod) // httprouter's Allow would list methods that do not work
+	r.MethodNotAllowed = http.HandlerFunc(a.wrongMethod) // httprouter's Allow would list methods that do not work
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
 		a.log.Error("panic in handler", "path", req.URL.Path, "panic", v)
 		writeError(w, errors.New("internal error"))
@@ -116,11 +99,7 @@ func (a *api) get(w http.ResponseWriter, _ *http.Request, p httprouter.Params) {
 	a.reply(w, http.StatusOK, j, err)
 }
 
-func (a *api) create(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	if p.ByName("name") != "create" {
-		wrongMethod(w, r)
-		return
-	}
+func (a *api) create(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	j, err := decodeJob(w, r)
 	if err == nil {
 		err = a.m.Create(r.Context(), j)
@@ -149,11 +128,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, p httprouter.Params
 }
 
 func (a *api) replace(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	if p.ByName("name") != "replace" {
-		wrongMethod(w, r)
-		return
-	}
-	name := p.ByName("action")
+	name := p.ByName("name")
 	j, err := decodeJob(w, r)
 	if err == nil {
 		if j.Name == "" {
@@ -165,11 +140,7 @@ func (a *api) replace(w http.ResponseWriter, r *http.Request, p httprouter.Param
 }
 
 func (a *api) remove(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	if p.ByName("name") != "delete" {
-		wrongMethod(w, r)
-		return
-	}
-	name := p.ByName("action")
+	name := p.ByName("name")
 	j, err := a.m.Get(name)
 	if err == nil {
 		err = a.m.Delete(r.Context(), name)
@@ -177,39 +148,36 @@ func (a *api) remove(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	a.reply(w, http.StatusOK, j, err)
 }
 
-// action serves /job/{name}/start|stop|restart|state|runs|logs.
-func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	name, ctx, act := p.ByName("name"), r.Context(), p.ByName("action")
-	read := r.Method == http.MethodGet || r.Method == http.MethodHead
-	var err error
-	var dependents []string
-	switch {
-	case act == "start" && r.Method != http.MethodHead:
-		err = a.m.Start(ctx, name)
-	case act == "stop" && r.Method != http.MethodHead:
-		dependents, err = a.m.StopWithDependents(ctx, name)
-	case act == "restart" && r.Method != http.MethodHead:
-		err = a.m.Restart(ctx, name)
-	case act == "state" && read:
-	case act == "runs" && read:
-		a.runs(w, r, name)
-		return
-	case act == "logs" && read:
-		a.logs(w, r, name)
-		return
-	default:
-		wrongMethod(w, r)
-		return
+// control is a control route, /job/{name}/start|stop|restart: op, then the
+// job's status.
+func (a *api) control(op func(*procman.Manager, context.Context, string) error) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		if err := op(a.m, r.Context(), p.ByName("name")); err != nil {
+			a.reply(w, 0, nil, err)
+			return
+		}
+		a.state(w, r, p)
 	}
+}
+
+// stop serves /job/{name}/stop: the job's status, and the dependents the
+// stop stopped first, if any.
+func (a *api) stop(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	dependents, err := a.m.StopWithDependents(r.Context(), p.ByName("name"))
 	if err != nil {
 		a.reply(w, 0, nil, err)
 		return
 	}
-	st, err := a.m.State(name)
+	st, err := a.m.State(p.ByName("name"))
 	if len(dependents) > 0 {
 		a.reply(w, http.StatusOK, stopAnswer{st, dependents}, err)
 		return
 	}
+	a.reply(w, http.StatusOK, st, err)
+}
+
+func (a *api) state(w http.ResponseWriter, _ *http.Request, p httprouter.Params) {
+	st, err := a.m.State(p.ByName("name"))
 	a.reply(w, http.StatusOK, st, err)
 }
 

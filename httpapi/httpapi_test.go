@@ -86,7 +86,7 @@ func setup(t *testing.T) *server {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	ts := httptest.NewServer(httpapi.New(m, httpapi.WithLogger(log)))
+	ts := httptest.NewServer(validated(t, httpapi.New(m, httpapi.WithLogger(log))))
 	t.Cleanup(func() {
 		ts.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -408,7 +408,7 @@ func TestRoutes(t *testing.T) {
 	t.Run("GET /jobs", func(t *testing.T) {
 		r := s.doJSON(t, http.MethodGet, "/jobs", nil)
 		want(t, r, http.StatusOK)
-		wantList := []procman.Entry{{Job: batch, State: procman.StateStopped}, {Job: web, State: procman.StateStopped}}
+		wantList := []procman.Entry{{Job: batch, Source: procman.SourceAPI, State: procman.StateStopped}, {Job: web, Source: procman.SourceAPI, State: procman.StateStopped}}
 		if got := decode[[]procman.Entry](t, r); !reflect.DeepEqual(got, wantList) {
 			t.Errorf("got %+v, want batch then web, stopped", got)
 		}

@@ -22,7 +22,7 @@ type jobList struct {
 	bufs sync.Pool // of *[]byte: a listing of 10,000 jobs is a megabyte
 }
 
-// encodedDef is a definition as JSON, without its closing brace.
+// encodedDef is a definition and its source as JSON, without the closing brace.
 type encodedDef struct {
 	name    string
 	version uint64
@@ -95,7 +95,11 @@ func (l *jobList) diverge(next, old []encodedDef, n int) []encodedDef {
 	return append(make([]encodedDef, 0, max(len(old), n+1)), old[:n]...)
 }
 
+// encode writes the entry but its state: the definition, then its source,
+// which never changes for a version.
 func encode(e procman.Entry) encodedDef {
 	j, _ := json.Marshal(e.Job) // a Job always encodes
-	return encodedDef{name: e.Name, version: e.Version, json: j[:len(j)-1]}
+	src, _ := json.Marshal(e.Source)
+	j = append(append(j[:len(j)-1], `,"source":`...), src...)
+	return encodedDef{name: e.Name, version: e.Version, json: j}
 }

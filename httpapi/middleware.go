@@ -46,10 +46,11 @@ func bearer(header string) (string, bool) {
 	return token, strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
-// public paths need no token: the health probe, and the dashboard's static
-// files (the page asks for the token and sends it with every API call).
+// public paths need no token: the health probe, the dashboard's static
+// files (the page asks for the token and sends it with every API call) and
+// the OpenAPI document.
 func public(path string) bool {
-	return path == "/healthz" || path == "/" || strings.HasPrefix(path, "/ui/")
+	return path == "/healthz" || path == "/" || strings.HasPrefix(path, "/ui/") || path == "/openapi.yaml"
 }
 
 // sameOrigin refuses requests a browser makes on behalf of another site. The

@@ -82,7 +82,7 @@ func TestUIServed(t *testing.T) {
 	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); resp.StatusCode != 200 || ct != "text/html" {
 		t.Fatalf("GET /ui/: %d %q, want 200 text/html", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	for _, ref := range []string{`src="app.js"`, `href="style.css"`} {
+	for _, ref := range []string{`src="app.js"`, `href="style.css"`, `href="/openapi.yaml"`} { // the API document, linked
 		if !bytes.Contains(index, []byte(ref)) {
 			t.Errorf("GET /ui/ does not reference %s", ref)
 		}

@@ -5,6 +5,7 @@ package main
 // answers (format.go).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/Mk-Chan/procman"
 	"github.com/Mk-Chan/procman/client"
 )
 
@@ -29,8 +31,9 @@ type cli struct {
 	// flags every command takes
 	addr, socket, tokenFile, caFile, output string
 
-	json, color bool
-	api         *client.Client // once the flags are parsed (connect)
+	json, color  bool
+	exportFormat procman.Format // export's -o
+	api          *client.Client // once the flags are parsed (connect)
 }
 
 // command is one client subcommand.
@@ -55,6 +58,9 @@ func clientCommands() []command {
 		{"logs", "NAME [-f] [-n N] [-run ID]", "the latest run's output (-run: another run)", (*cli).logs},
 		{"runs", "NAME [-n N]", "a job's runs, newest first (default 20)", (*cli).runs},
 		{"events", "", "print every state change until interrupted", (*cli).events},
+		{"apply", "-f FILE [-dry-run] [-prune] [-restart] [-exit-code]", "make the jobs what a YAML or JSON file says; prints the plan", (*cli).apply},
+		{"diff", "-f FILE [-prune] [-exit-code]", "the plan of apply, changing nothing (apply -dry-run)", (*cli).diff},
+		{"export", "[-o yaml|json]", "every job as a file that apply takes back", (*cli).export},
 		{"help", "", "print this help", (*cli).help},
 	}
 }
@@ -103,9 +109,14 @@ add -f reads the job from a JSON file (- for stdin); NAME, job flags and
 /bin/sh -c: procman add web -- 'cd /srv && exec ./web -port 8080'.
 logs: -n N the last N lines; -f follow the output, into the job's next runs
 (a line "--- procman: ..." between two), until the job comes to rest.
+apply -f FILE sends a YAML file (JSON if it ends in .json) for ProcMan to check
+and apply, and prints the plan: + created, ~ changed (each field, old -> new),
+- deleted. The jobs it creates record FILE as their source (-source NAME
+names it otherwise); -prune deletes that source's jobs the file no longer has.
+-exit-code exits 2 when the plan changes something. export -o json: JSON.
 
 Exit status of a command: 0 done; 1 ProcMan answered with an error, or could
-not be reached; 2 bad usage.
+not be reached; 2 bad usage, or apply -exit-code with changes.
 `
 
 // printUsage writes the client's usage text.
@@ -189,7 +200,13 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) (pos, rest []string, err er
 		}
 		pos, args = append(pos, left[0]), left[1:]
 	}
-	if c.output != "" && c.output != "json" {
+	switch {
+	case c.cmd.name == "export" && (c.output == "" || c.output == "yaml" || c.output == "json"):
+		c.exportFormat = procman.Format(cmp.Or(c.output, "yaml"))
+		c.output = ""
+	case c.cmd.name == "export":
+		return nil, nil, usagef("-o %q: export writes yaml (the default) or json", c.output)
+	case c.output != "" && c.output != "json":
 		return nil, nil, usagef("-o %q: the only output format is json", c.output)
 	}
 	c.json = c.output == "json"

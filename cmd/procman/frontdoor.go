@@ -53,9 +53,12 @@ var errDone = errors.New("done")
 // usageError, its message followed by usage; 1 for any other error.
 func exitCode(stderr io.Writer, prefix string, err error, usage func(io.Writer)) int {
 	var ue usageError
+	var status exitStatus
 	switch {
 	case err == nil, errors.Is(err, errDone):
 		return 0
+	case errors.As(err, &status):
+		return int(status)
 	case errors.As(err, &ue):
 		if ue.msg != "" {
 			fmt.Fprintf(stderr, "%s: %s\n", prefix, printable(ue.msg))

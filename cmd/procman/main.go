@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	_ "time/tzdata" // CRON_TZ works on hosts and containers without a zone database
 
@@ -106,6 +107,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 	maxConns := fs.Int("max-conns", 0, "most connections to the API at once; 0: a quarter of the descriptor limit, at most 1024")
 	maxPerClient := fs.Int("max-conns-per-client", 0, "most connections from one IP address; 0: 128, or -max-conns if lower")
 	noResume := fs.Bool("no-resume", false, "do not start again the continuous jobs that were running when ProcMan last ended")
+	config := fs.String("config", "", "a `file` of jobs (YAML, or JSON for .json) applied before any job starts, pruning its own jobs it no longer has; SIGHUP applies it again")
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log from this `level` up: debug (adds the requests that only read), info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -116,7 +118,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 			return options{}, errDone
 		}
 		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes, MaxRunLogBytes: *maxRunLogBytes,
-			NoResume: *noResume, Subreaper: true}} // the binary starts no process of its own but the Manager's
+			NoResume: *noResume, JobsFile: *config, Subreaper: true}} // the binary starts no process of its own but the Manager's
 		o.tlsCert, o.tlsKey = *tlsCert, *tlsKey
 		if err := o.setAddr(*addr, fs.Args(), *socket != ""); err != nil {
 			return options{}, usageError{err.Error()}
@@ -313,7 +315,9 @@ func serve(log *slog.Logger, o options) error {
 	}
 	srv, served, endStreams := startAPI(log, o, m, lns)
 	defer endStreams()
-	err = awaitStop(log, sigs, hups, served)
+	reload, endReloads := reloader(m, o.cfg.JobsFile)
+	defer endReloads()
+	err = awaitStop(log, sigs, hups, served, reload)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		select {
@@ -332,6 +336,7 @@ func serve(log *slog.Logger, o options) error {
 		srv.Shutdown(ctx)
 		close(httpDone)
 	}()
+	endReloads() // one under way ends with the Manager
 	shutErr := m.Shutdown(ctx)
 	srv.Close()
 	<-httpDone
@@ -396,16 +401,53 @@ func startAPI(log *slog.Logger, o options, m *procman.Manager, lns []net.Listene
 	return srv, served, endStreams
 }
 
-// awaitStop waits for SIGINT or SIGTERM, or for a server to fail. SIGHUP (a
-// closed terminal, or an nginx habit) is logged and otherwise ignored until it
-// is given a meaning. It is caught rather than ignored: an ignored signal
-// would stay ignored in every job ProcMan starts, a caught one is reset to its
-// default at exec.
-func awaitStop(log *slog.Logger, sigs, hups <-chan os.Signal, served <-chan error) error {
+// reloader runs the reloads of the jobs file that SIGHUP asks for, one at a
+// time, on a goroutine of its own: a reload that stops pruned jobs must not
+// keep SIGTERM waiting. reload asks for one (one more waits at most, as
+// signals come); end cancels what is under way and waits for it. Without a
+// jobs file, reload is nil.
+func reloader(m *procman.Manager, file string) (reload func(), end func()) {
+	if file == "" {
+		return nil, func() {}
+	}
+	asks := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-asks:
+				m.Reload(ctx) // logs the plan, or why nothing changed
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	reload = func() {
+		select {
+		case asks <- struct{}{}:
+		default: // one is waiting already: it will read the file as it is then
+		}
+	}
+	var once sync.Once
+	return reload, func() { once.Do(func() { cancel(); wg.Wait() }) }
+}
+
+// awaitStop waits for SIGINT or SIGTERM, or for a server to fail. SIGHUP
+// reloads the jobs file (-config); without one, it is logged and otherwise
+// ignored. It is caught rather than ignored: an ignored signal would stay
+// ignored in every job ProcMan starts, a caught one is reset to its default
+// at exec.
+func awaitStop(log *slog.Logger, sigs, hups <-chan os.Signal, served <-chan error, reload func()) error {
 	for {
 		select {
 		case <-hups:
-			log.Warn("SIGHUP ignored: it has no meaning yet; SIGTERM or SIGINT stop ProcMan")
+			if reload == nil {
+				log.Warn("SIGHUP ignored: ProcMan was started without -config, which SIGHUP reads again; SIGTERM or SIGINT stop ProcMan")
+				continue
+			}
+			log.Info("SIGHUP: applying the jobs file again")
+			reload()
 		case sig := <-sigs:
 			log.Info("shutting down", "signal", sig.String())
 			return nil

@@ -18,11 +18,12 @@ import (
 
 // example is one command of the README with what the README says it prints.
 type example struct {
-	kind   string // "curl" (an sh block), or "cli" (a console block's "$ procman ...")
+	kind   string // "curl" (an sh block), "cli" (a console block's "$ procman ..."), "hup" ("$ kill -HUP ..."), or "file" (below)
 	cmd    string // continuation lines joined as the shell would see them
 	answer string // the "# ..." lines after a curl, without "# "; or a ```json block after it
 	output string // a console command's output lines
 	exit   int    // a console command's exit status, when an "echo $?" follows it
+	file   string // a yaml block that begins "# FILE": the file it is, written where the examples run
 }
 
 // readmeExamples returns the README's curl commands (in sh blocks) and procman
@@ -36,17 +37,28 @@ func readmeExamples(t *testing.T) []example {
 	}
 	var out []example
 	block, cur, echoed := "", "", false
+	first, inFile := false, false // the block's first line is next; this yaml block is a file
 	last := func() *example { return &out[len(out)-1] }
 	for _, line := range strings.Split(string(b), "\n") {
 		switch {
 		case block == "" && strings.HasPrefix(line, "```"):
 			block = strings.TrimPrefix(line, "```")
+			first, inFile = true, false
 			continue
 		case strings.HasPrefix(line, "```"):
 			block = ""
 			continue
 		}
+		isFirst := first
+		first = false
 		switch block {
+		case "yaml": // a file when its first line is "# NAME.yaml"
+			if name, ok := strings.CutPrefix(line, "# "); isFirst && ok && strings.HasSuffix(name, ".yaml") && !strings.Contains(name, " ") {
+				out = append(out, example{kind: "file", file: name})
+				inFile = true
+			} else if inFile {
+				last().output += line + "\n"
+			}
 		case "sh":
 			switch {
 			case cur != "":
@@ -68,6 +80,8 @@ func readmeExamples(t *testing.T) []example {
 			switch {
 			case line == "$ echo $?":
 				echoed = true
+			case strings.HasPrefix(line, "$ kill -HUP "):
+				out = append(out, example{kind: "hup", cmd: strings.TrimPrefix(line, "$ ")})
 			case strings.HasPrefix(line, "$ procman "):
 				out = append(out, example{kind: "cli", cmd: strings.TrimPrefix(line, "$ ")})
 			case echoed:
@@ -90,7 +104,12 @@ func TestREADMEExamples(t *testing.T) {
 		t.Fatal("curl is needed to test the README examples (apt-get install curl)")
 	}
 	dir := newDir(t)
-	base, _ := startBinary(t, dir)
+	// The README's jobs file section speaks to a ProcMan started with -config.
+	if err := os.WriteFile(filepath.Join(dir, "procman.yaml"), []byte("jobs: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, server := startBinaryWith(t, dir, nil, "-db", filepath.Join(dir, "procman.db"), "-logs", filepath.Join(dir, "logs"),
+		"-config", "procman.yaml", "0")
 	bin := filepath.Join(dir, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
@@ -99,8 +118,19 @@ func TestREADMEExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	examples := readmeExamples(t)
+	reloadLogged := readmeReloadLog(t)
 	curls, clis := 0, 0
 	for i, ex := range examples {
+		switch ex.kind {
+		case "file":
+			if err := os.WriteFile(filepath.Join(dir, ex.file), []byte(ex.output), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		case "hup": // to this ProcMan, which logs each reload's outcome
+			checkReload(t, server, reloadLogged)
+			continue
+		}
 		if ex.kind == "cli" {
 			clis++
 			if !strings.HasPrefix(ex.cmd, "procman events") { // a stream, shown from another terminal
@@ -142,6 +172,45 @@ func TestREADMEExamples(t *testing.T) {
 	}
 	if curls < 12 || clis < 10 {
 		t.Fatalf("found only %d curl and %d procman examples in the README", curls, clis)
+	}
+}
+
+// readmeReloadLog is the log line the README says a reload writes (in
+// backquotes, "jobs file applied file=..."), as slog's text handler writes it.
+func readmeReloadLog(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("`jobs file applied ([^`]+)`").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("README: no reload log line (`jobs file applied ...`) shown")
+	}
+	return `msg="jobs file applied" ` + string(m[1])
+}
+
+// checkReload sends SIGHUP to the server, waits for the reload's outcome in
+// its log, and checks that it is the line the README shows.
+func checkReload(t *testing.T, server *exec.Cmd, want string) {
+	t.Helper()
+	outcomes := func() int {
+		log := stderrOf(server)
+		return strings.Count(log, `msg="jobs file applied"`) + strings.Count(log, `msg="jobs file not applied`)
+	}
+	done := outcomes()
+	if err := server.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 10*time.Second, "the reload", func() bool { return outcomes() > done })
+	var got string
+	for _, l := range strings.Split(stderrOf(server), "\n") {
+		if strings.Contains(l, `msg="jobs file applied"`) || strings.Contains(l, `msg="jobs file not applied`) {
+			got = l // the last outcome: this reload's
+		}
+	}
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("README: the reload logged\n\t%s\nthe README shows\n\t%s", got, want)
 	}
 }
 
@@ -198,6 +267,12 @@ func checkCLI(t *testing.T, ex example, got cliResult) {
 		return
 	}
 	verb := strings.Fields(ex.cmd)[1]
+	if verb == "apply" || verb == "diff" { // a plan holds no time nor pid: all of it, as shown
+		if got.stdout != ex.output {
+			t.Errorf("README: %s printed\n%s\nthe README shows\n%s", ex.cmd, got.stdout, ex.output)
+		}
+		return
+	}
 	if !strings.Contains(" add edit rm start stop restart state ", " "+verb+" ") {
 		return
 	}

@@ -1,0 +1,48 @@
+package procman
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestExampleStack applies examples/stack/procman.yaml, as procman -config
+// would, and runs it: the database comes up, the migration runs once and
+// exits 0, the web server serves with the schema, and the nightly backup
+// waits for its tick. The example stays a file ProcMan takes and runs.
+func TestExampleStack(t *testing.T) {
+	text, err := os.ReadFile("examples/stack/procman.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := ParseDocument(text, YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := setup(t)
+	for i := range doc.Jobs {
+		doc.Jobs[i].Dir = w.dir // the jobs keep stack-data in their working directory
+	}
+	p := w.apply(doc, ApplyOptions{Source: "examples/stack/procman.yaml", Prune: true})
+	if !slices.Equal(p.Created, []string{"db", "migrate", "nightly", "web"}) {
+		t.Fatalf("plan %+v", p)
+	}
+	w.waitFor("db", StateRunning)
+	if st := w.waitFor("migrate", StateExited, StateError); st.ExitCode == nil || *st.ExitCode != 0 {
+		t.Errorf("migrate: %+v, want exit code 0", st)
+	}
+	web := w.waitFor("web", StateRunning)
+	eventually(t, "web serving", func() bool {
+		b, _ := os.ReadFile(web.LogFile)
+		return strings.Contains(string(b), "serving on port 8080 with schema 3")
+	})
+	if st, _ := w.m.State("nightly"); st.State != StateStopped || st.NextRun == nil {
+		t.Errorf("nightly: %+v, want it waiting for its tick", st)
+	}
+	w.stop("db")
+	if _, err := os.Stat(filepath.Join(w.dir, "stack-data", "db.ready")); !os.IsNotExist(err) {
+		t.Errorf("db did not shut down cleanly on its stop signal: %v", err)
+	}
+}
