@@ -31,14 +31,18 @@ func starts(t *testing.T, dir, file string) []int64 {
 // TestRestartStartsDependenciesFirst: when the binary starts again, the jobs
 // that come back (a reboot job, a resumed service) start after their
 // dependencies: a database-like service first, then a one_time migration
-// that needs it (run again, as a dependency), then the web job "api" that
+// that needs it healthy (run again, as a dependency), then the web job "api" that
 // needs both, once the migration has succeeded. api comes first by name: the
 // service still starts for its own reason (resume), not as api's dependency.
 func TestRestartStartsDependenciesFirst(t *testing.T) {
 	dir := newDir(t)
 	base, cmd := startBinary(t, dir)
-	createJob(t, base, map[string]any{"name": "db", "type": "continuous", "command": `date +%s%N >> db.times; exec sleep 1000`})
-	createJob(t, base, map[string]any{"name": "migrate", "type": "one_time", "depends_on": []string{"db"},
+	// db is healthy once its shell has written its time: a start waiting for
+	// db "started" could begin before that line is written.
+	createJob(t, base, map[string]any{"name": "db", "type": "continuous",
+		"command": `date +%s%N >> db.times; touch db.$PROCMAN_INVOCATION; exec sleep 1000`,
+		"health":  map[string]any{"exec": `test -e db.$PROCMAN_INVOCATION`, "interval": "50ms"}})
+	createJob(t, base, map[string]any{"name": "migrate", "type": "one_time", "depends_on": map[string]string{"db": "healthy"},
 		"command": `date +%s%N >> migrate.times; sleep 0.2; date +%s%N >> migrate.times`})
 	createJob(t, base, map[string]any{"name": "api", "type": "continuous", "schedule": "reboot",
 		"depends_on": map[string]string{"db": "healthy", "migrate": "completed_successfully"},
