@@ -47,7 +47,9 @@ func TestUIHealthAndDependencies(t *testing.T) {
 		cell("web", ".waiting")+`.textContent === 'waiting for db (healthy), migrate (completed_successfully)' && `+
 		fmt.Sprintf(rowState, "web", "starting")+` && `+cell("web", ".health")+`.hidden`)
 
-	dep := func(name string) string { return fmt.Sprintf(`document.querySelector('#jv-deps .dep[data-dep=%q]')`, name) }
+	dep := func(name string) string {
+		return fmt.Sprintf(`document.querySelector('#jv-deps .dep[data-dep=%q]')`, name)
+	}
 	b.do("open web's page", chromedp.Click(css(`tr[data-job="web"] td.name a`)))
 	b.wait("web's page, waiting", `document.querySelector('#jv-state').textContent === 'starting' && `+
 		`document.querySelector('#jv-waiting').textContent === 'waiting for db (healthy), migrate (completed_successfully)' && `+
