@@ -102,7 +102,14 @@ Job flags of add and edit (an empty value, or 0, sets a field back to its defaul
                               give -type continuous for a service
   -schedule S  -overlap skip|queue|restart  -dir DIR  -env K=V (repeatable)
   -unset-env K  -env-file FILE  -user USER  -stop-signal SIG  -stop-timeout D
-  -backoff-initial D  -backoff-max D  -min-uptime D  -max-retries N
+  -restart always|on-failure  -success-exit-codes 3,4  -backoff-initial D
+  -backoff-max D  -min-uptime D  -max-retries N
+  -depends-on NAME[=CONDITION] (repeatable; conditions: started, the default,
+  healthy, completed, completed_successfully)  -no-depends-on NAME
+  -start-timeout D
+  -health-exec CMD | -health-http URL | -health-tcp HOST:PORT (empty: no
+  check)  -health-interval D  -health-timeout D  -health-retries N
+  -health-start-period D  -on-unhealthy restart|ignore
   -keep-runs N  -max-log-bytes N  -max-run-log-bytes N
 add -f reads the job from a JSON file (- for stdin); NAME, job flags and
 -- CMD change it. The words after -- are joined with spaces and run by

@@ -31,13 +31,23 @@ func (c *cli) ls(args []string) error {
 		defs[e.Name] = e.Job
 	}
 	slices.SortFunc(states, func(a, b procman.Status) int { return cmp.Compare(a.Name, b.Name) })
+	waiting := slices.ContainsFunc(states, func(st procman.Status) bool { return len(st.WaitingFor) > 0 })
 	tw := newTable(c.stdout)
-	fmt.Fprintf(tw, "NAME\tTYPE\tSCHEDULE\t%s\tPID\tUPTIME\tRESTARTS\tLAST EXIT\n", c.paint("STATE", ""))
+	fmt.Fprintf(tw, "NAME\tTYPE\tSCHEDULE\t%s\t%s\tPID\tUPTIME\tRESTARTS\tLAST EXIT", c.paint("STATE", ""), c.paintHealth("HEALTH"))
+	if waiting { // a column only while a start waits: most of the time none does
+		fmt.Fprint(tw, "\tWAITING FOR")
+	}
+	fmt.Fprintln(tw)
 	for _, st := range states {
 		j := defs[st.Name]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", printable(st.Name), printable(orDash(string(j.Type))),
-			printable(orDash(j.Schedule)), c.paint(printable(string(st.State)), st.State), orDash(pid(st.PID)), uptime(st),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s", printable(st.Name), printable(orDash(string(j.Type))),
+			printable(orDash(j.Schedule)), c.paint(printable(string(st.State)), st.State),
+			c.paintHealth(printable(orDash(string(st.Health)))), orDash(pid(st.PID)), uptime(st),
 			st.Restarts, printable(lastExit(st.LastRun)))
+		if waiting {
+			fmt.Fprintf(tw, "\t%s", printable(orDash(conditions(st.WaitingFor))))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }
@@ -62,8 +72,18 @@ func (c *cli) show(args []string) error {
 	if err != nil {
 		return err
 	}
+	deps := map[string]procman.Status{}
+	if len(job.DependsOn) > 0 {
+		states, err := c.api.States(c.ctx)
+		if err != nil {
+			return c.failed(err)
+		}
+		for _, d := range states {
+			deps[d.Name] = d
+		}
+	}
 	tw := newTable(c.stdout)
-	if err := writeFields(tw, def); err != nil {
+	if err := writeFields(tw, def, deps); err != nil {
 		return err
 	}
 	c.writeStatus(tw, st)

@@ -155,8 +155,8 @@ func TestCLIAddShowListAndControl(t *testing.T) {
 	}
 
 	table := pm(t, base, "ls")
-	wantContains(t, "ls", table, "NAME", "TYPE", "SCHEDULE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT")
-	if got := row(t, table, "web"); !slices.Equal(got, []string{"web", "continuous", "-", "stopped", "-", "-", "0", "-"}) {
+	wantContains(t, "ls", table, "NAME", "TYPE", "SCHEDULE", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "LAST EXIT")
+	if got := row(t, table, "web"); !slices.Equal(got, []string{"web", "continuous", "-", "stopped", "-", "-", "-", "0", "-"}) {
 		t.Errorf("ls row of web: %q", got)
 	}
 	wantContains(t, "show", pm(t, base, "show", "web"),
@@ -166,7 +166,7 @@ func TestCLIAddShowListAndControl(t *testing.T) {
 	pid := waitRunning(t, base, "web")
 	wantContains(t, "start", out, "web: running, pid "+strconv.Itoa(pid))
 	got := row(t, pm(t, base, "ls"), "web")
-	if len(got) != 8 || got[3] != "running" || got[4] != strconv.Itoa(pid) || got[5] == "-" || got[7] != "-" {
+	if len(got) != 9 || got[3] != "running" || got[5] != strconv.Itoa(pid) || got[6] == "-" || got[8] != "-" {
 		t.Errorf("ls row of running web: %q", got)
 	}
 	poll(t, 10*time.Second, "web's output in procman logs", func() bool {
@@ -178,7 +178,7 @@ func TestCLIAddShowListAndControl(t *testing.T) {
 	if !gone(pid) {
 		t.Errorf("web's shell %d still runs after procman stop", pid)
 	}
-	if got := row(t, pm(t, base, "ls"), "web"); got[3] != "stopped" || got[7] != "sig" || got[8] != "terminated" {
+	if got := row(t, pm(t, base, "ls"), "web"); got[3] != "stopped" || got[8] != "sig" || got[9] != "terminated" {
 		t.Errorf("ls row of stopped web: %q", got)
 	}
 	wantContains(t, "restart", pm(t, base, "restart", "web"), "web: running, pid ")
@@ -224,7 +224,7 @@ func TestCLIAddFromFileEditAndRemove(t *testing.T) {
 	if got := pm(t, base, "logs", "count", "-n", "2"); got != "line2\nline3\n" {
 		t.Errorf("logs -n 2: %q, want the last two lines", got)
 	}
-	if got := row(t, pm(t, base, "ls"), "count"); !slices.Equal(got, []string{"count", "one_time", "-", "exited", "-", "-", "0", "0"}) {
+	if got := row(t, pm(t, base, "ls"), "count"); !slices.Equal(got, []string{"count", "one_time", "-", "exited", "-", "-", "-", "0", "0"}) {
 		t.Errorf("ls row of count: %q", got)
 	}
 

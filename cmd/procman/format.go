@@ -51,14 +51,21 @@ func (c *cli) writeStatus(w io.Writer, st procman.Status) {
 		line("last exit", fmt.Sprintf("%s (run %d, %s, ended %s)", lastExit(lr), lr.ID, lr.Outcome, clock(lr.EndedAt)))
 	}
 	line("error", st.Error)
+	line("health", string(st.Health))
+	line("health failure", st.HealthFailure)
+	if at := st.HealthCheckedAt; at != nil {
+		line("health checked", fmt.Sprintf("%s (%s ago)", clock(*at), human(time.Since(*at))))
+	}
+	line("waiting for", conditions(st.WaitingFor))
 	line("log file", st.LogFile)
 	if st.NextRun != nil {
 		line("next run", clock(*st.NextRun))
 	}
 }
 
-// writeFields writes a job definition's fields in the order ProcMan sent them.
-func writeFields(w io.Writer, raw []byte) error {
+// writeFields writes a job definition's fields in the order ProcMan sent
+// them; each dependency with the state of that job in deps.
+func writeFields(w io.Writer, raw []byte, deps map[string]procman.Status) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return fmt.Errorf("unexpected answer: %.200s", raw)
@@ -72,23 +79,51 @@ func writeFields(w io.Writer, raw []byte) error {
 		if err != nil {
 			return fmt.Errorf("unexpected answer: %w", err)
 		}
-		writeField(w, t.(string), v)
+		writeField(w, t.(string), v, deps)
 	}
 	return nil
 }
 
-// writeField writes one field; env gets a line per variable.
-func writeField(w io.Writer, key string, v json.RawMessage) {
-	var env map[string]string
-	if key != "env" || json.Unmarshal(v, &env) != nil {
+// writeField writes one field; env gets a line per variable, depends_on a
+// line per dependency, with that job's state and health now.
+func writeField(w io.Writer, key string, v json.RawMessage, deps map[string]procman.Status) {
+	var members map[string]string
+	if (key != "env" && key != "depends_on") || json.Unmarshal(v, &members) != nil {
 		fmt.Fprintf(w, "%s:\t%s\n", printable(key), printable(orDash(jsonString(v))))
 		return
 	}
 	label := key + ":"
-	for _, k := range slices.Sorted(maps.Keys(env)) {
-		fmt.Fprintf(w, "%s\t%s=%s\n", label, printable(k), printable(env[k]))
+	for _, k := range slices.Sorted(maps.Keys(members)) {
+		line := k + "=" + members[k]
+		if key == "depends_on" {
+			line += " (" + depState(deps, k) + ")"
+		}
+		fmt.Fprintf(w, "%s\t%s\n", label, printable(line))
 		label = ""
 	}
+}
+
+// depState is what a dependency is now: "running, healthy", "exited 0".
+func depState(deps map[string]procman.Status, name string) string {
+	st, ok := deps[name]
+	switch {
+	case !ok:
+		return "no such job"
+	case st.State == procman.StateExited && st.LastRun != nil:
+		return "exited " + lastExit(st.LastRun)
+	case st.Health != "":
+		return string(st.State) + ", " + string(st.Health)
+	}
+	return string(st.State)
+}
+
+// conditions lists dependencies with their conditions: "db=healthy, migrate=completed".
+func conditions(m map[string]procman.Condition) string {
+	var s []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		s = append(s, k+"="+string(m[k]))
+	}
+	return strings.Join(s, ", ")
 }
 
 // newTable is a tabwriter for aligned columns.
@@ -111,6 +146,24 @@ func (c *cli) paint(s string, state procman.State) string {
 		return s
 	}
 	code, ok := stateColors[state]
+	if !ok {
+		code = "39"
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+// healthColors are the ANSI colours of health, as stateColors.
+var healthColors = map[procman.Health]string{
+	procman.HealthHealthy:   "32",
+	procman.HealthUnhealthy: "31",
+}
+
+// paintHealth colours a health (or "-", or the header) as paint colours a state.
+func (c *cli) paintHealth(s string) string {
+	if !c.color {
+		return s
+	}
+	code, ok := healthColors[procman.Health(s)]
 	if !ok {
 		code = "39"
 	}

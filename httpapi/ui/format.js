@@ -73,6 +73,22 @@ export function uptimeOf(st) {
   return formatDuration(Date.now() - new Date(st.since).getTime());
 }
 
+// setHealth shows what a job's health check says of its run, in a badge
+// hidden while there is nothing to say (no check, or no run running).
+export function setHealth(e, st) {
+  const h = (st && st.health) || '';
+  e.hidden = !h;
+  e.textContent = h;
+  e.dataset.health = h;
+  e.title = h && st.health_failure ? 'Last failed check: ' + st.health_failure : '';
+}
+
+// waitingText says what a start waits for: "waiting for db (healthy)".
+export function waitingText(w) {
+  const names = Object.keys(w || {}).sort();
+  return names.length ? 'waiting for ' + names.map((n) => n + ' (' + w[n] + ')').join(', ') : '';
+}
+
 // setBadge shows a state; an exited job whose last run failed is marked so.
 export function setBadge(e, state, st) {
   e.textContent = state || '…';

@@ -2,9 +2,9 @@
 // one of them, followed while the run goes on.
 
 import { APIError, AuthError, NAME_RE, api, apiJSON, errorOf, jobPath, readStream } from './api.js';
-import { $, el, formatDuration, formatTime, fullTime, howEnded, outcomeEl, setBadge, uptimeOf } from './format.js';
+import { $, el, formatDuration, formatTime, fullTime, howEnded, outcomeEl, setBadge, setHealth, uptimeOf, waitingText } from './format.js';
 import { FIELDS, envText } from './fields.js';
-import { jobs, onStatusChange, putJob, setButtons } from './list.js';
+import { jobs, onStatusChange, putJob, setButtons, statusVersion } from './list.js';
 import { report, show } from './page.js';
 
 const LOG_TAIL = 5000; // lines of a log loaded at first
@@ -15,8 +15,14 @@ let current = null;
 let logAbort = null;
 
 onStatusChange((name) => {
-  if (current && (name === null || name === current.name)) renderJobHead();
+  if (current && (name === null || name === current.name || dependsOn(current.name, name))) renderJobHead();
 });
+
+// dependsOn reports whether job name depends on job dep.
+function dependsOn(name, dep) {
+  const j = jobs.get(name);
+  return !!(j && j.def && j.def.depends_on && Object.hasOwn(j.def.depends_on, dep));
+}
 
 // currentName is the name of the job whose page is open, or ''.
 export function currentName() {
@@ -57,9 +63,10 @@ export async function refreshJob() {
   const name = current && current.name;
   if (!name) return;
   try {
+    const asked = statusVersion();
     const [def, st] = await Promise.all([apiJSON('GET', jobPath(name)), apiJSON('GET', jobPath(name) + '/state')]);
     if (!current || current.name !== name) return;
-    putJob(def, st);
+    putJob(def, st, asked);
     renderJobHead();
     renderDefinition(def);
     await refreshRuns(false);
@@ -85,8 +92,34 @@ function renderJobHead() {
   $('#jv-restarts').textContent = String(st.restarts || 0);
   $('#jv-last-exit').textContent = st.last_run ? howEnded(st.last_run) + ' at ' + formatTime(st.last_run.ended_at) : '—';
   $('#jv-next-run').textContent = st.next_run ? formatTime(st.next_run) : '—';
+  setHealth($('#jv-health'), st);
+  $('#jv-no-health').hidden = !!st.health;
+  $('#jv-health-failure').textContent = st.health_failure || '—';
+  $('#jv-health-checked').textContent = st.health_checked_at ? formatTime(st.health_checked_at) : '—';
+  $('#jv-health-checked').title = st.health_checked_at ? fullTime(st.health_checked_at) : '';
+  $('#jv-waiting').textContent = waitingText(st.waiting_for) || '—';
+  renderDeps((j.def && j.def.depends_on) || {});
   setButtons($('#jv-actions'), st);
   document.title = current.name + ' · ProcMan';
+}
+
+// renderDeps lists the open job's dependencies, each a link to its page,
+// with its condition and how that job is now.
+function renderDeps(deps) {
+  const dd = $('#jv-deps');
+  const names = Object.keys(deps).sort();
+  dd.replaceChildren();
+  if (!names.length) dd.textContent = '—';
+  for (const n of names) {
+    const st = (jobs.get(n) || {}).status || {};
+    const state = el('span', { class: 'badge state' });
+    setBadge(state, st.state, st);
+    const health = el('span', { class: 'badge health' });
+    setHealth(health, st);
+    dd.append(el('div', { class: 'dep', dataset: { dep: n } },
+      el('a', { href: '#/job/' + encodeURIComponent(n), textContent: n }), ' ',
+      el('span', { class: 'muted cond', textContent: deps[n] }), ' ', state, ' ', health));
+  }
 }
 
 // renderDefinition lists every field the job sets, those of the form first.

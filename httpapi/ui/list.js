@@ -3,7 +3,7 @@
 // through onStatusChange.
 
 import { APIError, apiJSON, jobPath } from './api.js';
-import { $, $$, el, formatTime, fullTime, outcomeEl, setBadge, uptimeOf } from './format.js';
+import { $, $$, el, formatTime, fullTime, outcomeEl, setBadge, setHealth, uptimeOf, waitingText } from './format.js';
 import { report } from './page.js';
 
 // ACTIVE are the states in which a job can be stopped but not started.
@@ -15,6 +15,24 @@ export const jobs = new Map();
 const rows = new Map();
 
 const listeners = [];
+
+// Statuses come from events and from answers to requests, which may cross:
+// an answer read before an event arrived must not undo what the event
+// showed. Each status shown gets the next version; a status asked for at
+// version v is dropped if the job's shown status is newer than v.
+let version = 0;
+const shownAt = new Map(); // name -> version of the status shown
+
+// statusVersion is the version to ask a status at.
+export const statusVersion = () => version;
+
+function newer(name, asked) {
+  return asked !== undefined && (shownAt.get(name) || 0) > asked;
+}
+
+function shown(name) {
+  shownAt.set(name, ++version);
+}
 
 // onStatusChange calls fn(name) whenever the status the dashboard shows for
 // a job may have changed; name is null when every job was read again.
@@ -40,7 +58,8 @@ function newRow(name) {
   // data-label names a cell where a narrow screen shows rows as cards.
   return el('tr', { dataset: { job: name } },
     el('td', { class: 'name' }, link, el('div', { class: 'cmd' }), el('div', { class: 'why' })),
-    el('td', { class: 'state-cell' }, el('span', { class: 'badge state' })),
+    el('td', { class: 'state-cell' }, el('span', { class: 'badge state' }), ' ', el('span', { class: 'badge health', hidden: true }),
+      el('div', { class: 'waiting muted small' })),
     el('td', { class: 'pid num', dataset: { label: 'PID' } }),
     el('td', { class: 'uptime', dataset: { label: 'Uptime' } }),
     el('td', { class: 'restarts num', dataset: { label: 'Restarts' } }),
@@ -74,6 +93,8 @@ export function renderRow(name) {
   $('.cmd', tr).textContent = def.command || '';
   $('.cmd', tr).title = def.command || '';
   setBadge($('.state', tr), st.state, st);
+  setHealth($('.health', tr), st);
+  $('.waiting', tr).textContent = waitingText(st.waiting_for);
   const why = st.state === 'error' || st.state === 'retrying' ? (st.error || '') : '';
   $('.why', tr).textContent = why;
   $('.why', tr).title = why;
@@ -111,10 +132,16 @@ export function renderTable() {
 
 // loadAll reads every job again.
 export async function loadAll() {
+  const asked = version;
   const [defs, states] = await Promise.all([apiJSON('GET', '/jobs'), apiJSON('GET', '/jobs/states')]);
   const byName = new Map((states || []).map((s) => [s.name, s]));
+  const before = new Map(jobs);
   jobs.clear();
-  for (const def of defs || []) jobs.set(def.name, { def, status: byName.get(def.name) || null });
+  for (const def of defs || []) {
+    const kept = newer(def.name, asked) && before.has(def.name);
+    jobs.set(def.name, { def, status: kept ? before.get(def.name).status : byName.get(def.name) || null });
+    if (!kept) shown(def.name);
+  }
   renderTable();
   changed(null);
 }
@@ -123,17 +150,23 @@ export function reloadQuietly() {
   loadAll().catch(report);
 }
 
-// applyStatus shows a job's new status (from an answer or an event).
-export function applyStatus(st) {
+// applyStatus shows a job's new status: from an event, or from an answer to
+// a request made at version asked.
+export function applyStatus(st, asked) {
   const j = jobs.get(st.name);
-  if (!j) return;
+  if (!j || newer(st.name, asked)) return;
   j.status = st;
+  shown(st.name);
   renderRow(st.name);
   changed(st.name);
 }
 
 // putJob keeps a job's definition and status as read by a view of its own.
-export function putJob(def, status) {
+// (status asked for at version asked).
+export function putJob(def, status, asked) {
+  const j = jobs.get(def.name);
+  if (j && newer(def.name, asked)) status = j.status;
+  else shown(def.name);
   jobs.set(def.name, { def, status });
   renderRow(def.name);
 }
@@ -154,7 +187,8 @@ function refreshSoon(name) {
   refreshTimers.set(name, setTimeout(async () => {
     refreshTimers.delete(name);
     try {
-      applyStatus(await apiJSON('GET', jobPath(name) + '/state'));
+      const asked = version;
+      applyStatus(await apiJSON('GET', jobPath(name) + '/state'), asked);
     } catch (e) {
       if (e instanceof APIError && e.code === 'not_found') reloadQuietly();
       else report(e);
@@ -164,7 +198,8 @@ function refreshSoon(name) {
 
 // control starts, stops or restarts a job.
 export async function control(name, action) {
-  applyStatus(await apiJSON('POST', jobPath(name) + '/' + action));
+  const asked = version;
+  applyStatus(await apiJSON('POST', jobPath(name) + '/' + action), asked);
 }
 
 // remove deletes a job.
