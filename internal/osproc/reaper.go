@@ -43,6 +43,9 @@ type Reaper struct {
 	forks   sync.RWMutex
 	mu      sync.Mutex
 	tracked map[int]int // pid -> count: a pid recycled between a wait and its untrack stays tracked
+	// groups are the groups StartGroup began, by id, until ForgetGroup: the
+	// orphans of each are attributed to its leader (Proc.Orphans).
+	groups map[int]*Proc
 	// The waits under way, which Close gives up; those it gave up; whether
 	// it has begun (nothing more is started then). Guarded by mu.
 	waiting   map[*Proc]struct{}
@@ -66,7 +69,7 @@ type Reaper struct {
 // NewReaper makes this process the subreaper of its descendants when adopt is
 // set, and starts the goroutine that reaps them on SIGCHLD.
 func NewReaper(adopt bool) (*Reaper, error) {
-	rp := &Reaper{adopt: adopt, tracked: make(map[int]int), waiting: make(map[*Proc]struct{}),
+	rp := &Reaper{adopt: adopt, tracked: make(map[int]int), groups: make(map[int]*Proc), waiting: make(map[*Proc]struct{}),
 		reaped: make(chan struct{}), chld: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{})}
 	if adopt {
 		if err := setSubreaper(true); err != nil {
@@ -174,9 +177,16 @@ func (rp *Reaper) reap() (blocked bool) {
 		if rp.isTracked(pid) {
 			return true
 		}
+		// Its group, read while it is a zombie (then the id cannot be
+		// reused): what it cost is that group's.
+		pgid, err := unix.Getpgid(pid)
 		var ws unix.WaitStatus
-		if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got != pid {
+		var ru unix.Rusage
+		if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, &ru); got != pid {
 			return false // cannot happen; but never spin holding the fork lock
+		}
+		if err == nil {
+			rp.attribute(pgid, usageOf(&ru))
 		}
 		n++
 	}
