@@ -53,6 +53,10 @@ func postgresMigrations() []migrationStep {
 			pruned BOOLEAN NOT NULL, invocation TEXT NOT NULL DEFAULT '', PRIMARY KEY (job_id, id))`,
 			`CREATE INDEX runs_open ON runs (host) WHERE ended_at IS NULL`,
 			`CREATE TABLE health (host TEXT PRIMARY KEY, written_at TIMESTAMPTZ NOT NULL)`}},
+		// What each run cost: CPU in microseconds, peak memory in bytes; NULL
+		// where not known.
+		{sql: []string{`ALTER TABLE runs ADD COLUMN cpu_user_us BIGINT, ADD COLUMN cpu_system_us BIGINT,
+			ADD COLUMN max_rss_bytes BIGINT`}},
 	}
 }
 
@@ -166,6 +170,10 @@ func sqliteMigrations() []migrationStep {
 			`CREATE INDEX runs_open ON runs (host) WHERE ended_at IS NULL`,
 			`DROP TABLE health`,
 			`CREATE TABLE health (host TEXT PRIMARY KEY, written_at TIMESTAMP NOT NULL)`}},
+		// What each run cost: CPU in microseconds, peak memory in bytes; NULL
+		// where not known.
+		{sql: []string{`ALTER TABLE runs ADD COLUMN cpu_user_us INTEGER`, `ALTER TABLE runs ADD COLUMN cpu_system_us INTEGER`,
+			`ALTER TABLE runs ADD COLUMN max_rss_bytes INTEGER`}},
 	}
 }
 

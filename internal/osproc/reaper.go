@@ -177,18 +177,27 @@ func (rp *Reaper) reap() (blocked bool) {
 		if rp.isTracked(pid) {
 			return true
 		}
-		// Its group, read while it is a zombie (then the id cannot be
-		// reused): what it cost is that group's.
-		pgid, err := unix.Getpgid(pid)
+		rp.attributeZombie(pid)
 		var ws unix.WaitStatus
-		var ru unix.Rusage
-		if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, &ru); got != pid {
+		if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got != pid {
 			return false // cannot happen; but never spin holding the fork lock
 		}
-		if err == nil {
-			rp.attribute(pgid, usageOf(&ru))
-		}
 		n++
+	}
+}
+
+// attributeZombie gives what an exited orphan cost to the group it was in,
+// both read before it is reaped: its group id cannot be reused while it is
+// a zombie, and whoever sees it gone sees it counted.
+func (rp *Reaper) attributeZombie(pid int) {
+	pgid, err := unix.Getpgid(pid)
+	var info unix.Siginfo
+	var ru unix.Rusage
+	if err == nil {
+		err = unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, &ru)
+	}
+	if err == nil {
+		rp.attribute(pgid, usageOf(&ru))
 	}
 }
 
