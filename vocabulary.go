@@ -57,12 +57,15 @@ const (
 	// EventSkipped: a schedule tick of a job did not run, because its previous
 	// run was still going (Reason says why); recorded as a run with outcome skipped.
 	EventSkipped EventKind = "skipped"
+	// EventSignal: a signal was sent to a job's running run on request
+	// (Manager.Signal): Signal names it, PID is the run's process group.
+	EventSignal EventKind = "signal"
 	// EventLagged: the subscriber fell behind and Dropped events were lost for it.
 	EventLagged EventKind = "lagged"
 )
 
 // EventKinds lists every EventKind.
-func EventKinds() []EventKind { return []EventKind{EventState, EventSkipped, EventLagged} }
+func EventKinds() []EventKind { return []EventKind{EventState, EventSkipped, EventSignal, EventLagged} }
 
 // Overlap says what a one_time job's schedule tick does while the previous
 // run still goes.
