@@ -33,7 +33,8 @@ type Manager struct {
 	hub   hub
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
-	metrics *metrics // Prometheus instrumentation, served by Metrics
+	metrics *metrics       // Prometheus instrumentation, served by Metrics
+	sampler osproc.Sampler // reads what running jobs cost (usage.go), when asked
 
 	versions atomic.Uint64 // the last definition version given (Entry.Version)
 

@@ -297,3 +297,10 @@ func parseUint(b []byte) (v uint64, ok bool) {
 	}
 	return v, ok
 }
+
+// Passes counts the passes over /proc taken so far.
+func (sm *Sampler) Passes() int {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	return sm.passes
+}
