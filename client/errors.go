@@ -52,6 +52,8 @@ func sentinel(code string) error {
 		return procman.ErrExists
 	case "running":
 		return procman.ErrRunning
+	case "not_running":
+		return procman.ErrNotRunning
 	case "closed":
 		return procman.ErrClosed
 	case "start_failed":

@@ -58,6 +58,7 @@ var statuses = []struct {
 	{procman.ErrNotFound, http.StatusNotFound, "not_found"},
 	{procman.ErrExists, http.StatusConflict, "exists"},
 	{procman.ErrRunning, http.StatusConflict, "running"},
+	{procman.ErrNotRunning, http.StatusConflict, "not_running"},
 	{procman.ErrStartFailed, http.StatusUnprocessableEntity, "start_failed"},
 	{procman.ErrClosed, http.StatusServiceUnavailable, "closed"},
 	{procman.ErrLocked, http.StatusServiceUnavailable, "locked"},

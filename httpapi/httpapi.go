@@ -67,6 +67,7 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 	get("/healthz", a.healthz)
 	get("/jobs", a.list)
 	get("/jobs/states", a.states)
+	get("/jobs/usage", a.usages)
 	get("/job/:name", a.get)
 	r.POST("/job/:name", a.create) // /job/create
 	r.PATCH("/job/:name", a.update)
@@ -177,7 +178,7 @@ func (a *api) remove(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	a.reply(w, http.StatusOK, j, err)
 }
 
-// action serves /job/{name}/start|stop|restart|state|runs|logs.
+// action serves /job/{name}/start|stop|restart|signal|state|runs|logs|usage.
 func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 	name, ctx, act := p.ByName("name"), r.Context(), p.ByName("action")
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
@@ -195,6 +196,12 @@ func (a *api) action(w http.ResponseWriter, r *http.Request, p httprouter.Params
 		return
 	case act == "logs" && read:
 		a.logs(w, r, name)
+		return
+	case act == "signal" && r.Method == http.MethodPost:
+		a.signal(w, r, name)
+		return
+	case act == "usage" && read:
+		a.usage(w, r, name)
 		return
 	default:
 		wrongMethod(w, r)

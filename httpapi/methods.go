@@ -14,14 +14,15 @@ var routeMethods = []struct {
 	path    string
 	methods []string
 }{
-	{"/healthz", reads}, {"/jobs", reads}, {"/jobs/states", reads}, {"/events", reads}, {"/metrics", reads},
+	{"/healthz", reads}, {"/jobs", reads}, {"/jobs/states", reads}, {"/jobs/usage", reads}, {"/events", reads}, {"/metrics", reads},
 	{"/", reads}, {"/ui/*", reads},
 	{"/job/create", []string{http.MethodPost}},
 	{"/job/{}", []string{http.MethodGet, http.MethodHead, http.MethodPatch}},
 	{"/job/replace/{}", []string{http.MethodPut}},
 	{"/job/delete/{}", []string{http.MethodDelete}},
 	{"/job/{}/start", control}, {"/job/{}/stop", control}, {"/job/{}/restart", control},
-	{"/job/{}/state", reads}, {"/job/{}/runs", reads}, {"/job/{}/logs", reads},
+	{"/job/{}/signal", []string{http.MethodPost}},
+	{"/job/{}/state", reads}, {"/job/{}/runs", reads}, {"/job/{}/logs", reads}, {"/job/{}/usage", reads},
 	{"/job/{}/runs/{}", reads},
 }
 
