@@ -30,14 +30,22 @@ func (c *cli) ls(args []string) error {
 	for _, e := range entries {
 		defs[e.Name] = e.Job
 	}
+	us, err := c.usages()
+	if err != nil {
+		return c.failed(err)
+	}
 	slices.SortFunc(states, func(a, b procman.Status) int { return cmp.Compare(a.Name, b.Name) })
 	tw := newTable(c.stdout)
-	fmt.Fprintf(tw, "NAME\tTYPE\tSCHEDULE\t%s\tPID\tUPTIME\tRESTARTS\tLAST EXIT\n", c.paint("STATE", ""))
+	fmt.Fprintf(tw, "NAME\tTYPE\tSCHEDULE\t%s\tPID\tUPTIME\tCPU\tMEM\tRESTARTS\tLAST EXIT\n", c.paint("STATE", ""))
 	for _, st := range states {
 		j := defs[st.Name]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", printable(st.Name), printable(orDash(string(j.Type))),
+		cpu, mem := "-", "-"
+		if u, ok := us[st.Name]; ok {
+			cpu, mem = fmt.Sprintf("%.1f%%", cpuMeter{}.percent(u)), bytesHuman(u.RSSBytes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", printable(st.Name), printable(orDash(string(j.Type))),
 			printable(orDash(j.Schedule)), c.paint(printable(string(st.State)), st.State), orDash(pid(st.PID)), uptime(st),
-			st.Restarts, printable(lastExit(st.LastRun)))
+			cpu, mem, st.Restarts, printable(lastExit(st.LastRun)))
 	}
 	return tw.Flush()
 }

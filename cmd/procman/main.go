@@ -106,6 +106,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 	maxConns := fs.Int("max-conns", 0, "most connections to the API at once; 0: a quarter of the descriptor limit, at most 1024")
 	maxPerClient := fs.Int("max-conns-per-client", 0, "most connections from one IP address; 0: 128, or -max-conns if lower")
 	noResume := fs.Bool("no-resume", false, "do not start again the continuous jobs that were running when ProcMan last ended")
+	noJobMetrics := fs.Bool("no-job-metrics", false, "leave the series of each job (procman_job_*, 11 a job) out of /metrics")
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log from this `level` up: debug (adds the requests that only read), info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -116,7 +117,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 			return options{}, errDone
 		}
 		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes, MaxRunLogBytes: *maxRunLogBytes,
-			NoResume: *noResume, Subreaper: true}} // the binary starts no process of its own but the Manager's
+			NoResume: *noResume, NoJobMetrics: *noJobMetrics, Subreaper: true}} // the binary starts no process of its own but the Manager's
 		o.tlsCert, o.tlsKey = *tlsCert, *tlsKey
 		if err := o.setAddr(*addr, fs.Args(), *socket != ""); err != nil {
 			return options{}, usageError{err.Error()}
