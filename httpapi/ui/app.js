@@ -14,10 +14,11 @@ import { APIError, AuthError, api, errorOf, forgetToken, hasToken, readStream, t
 import { $ } from './format.js';
 import { initEditor, openEditor } from './editor.js';
 import { closeJob, currentName, onRunClick, openJob, refreshJob, refreshRuns, stopLog, tick as tickJob } from './job.js';
-import { applyStatus, control, jobs, loadAll, reloadQuietly, remove, rerender, tick as tickList } from './list.js';
+import { applyStatus, control, jobs, loadAll, pollUsage, reloadQuietly, remove, rerender, tick as tickList } from './list.js';
 import { report, setConn, show } from './page.js';
 
 const RELOAD_EVERY = 20000; // full refresh, for jobs created or deleted elsewhere
+const USAGE_EVERY = 2000; // the list's CPU and memory
 
 let askingToken = false;
 
@@ -66,6 +67,7 @@ function route() {
   } else {
     closeJob();
     show('dashboard');
+    pollUsage().catch(report);
   }
 }
 
@@ -216,6 +218,14 @@ function boot() {
     tickList();
     tickJob();
   }, 1000);
+  // Usage is asked for only while someone can see it (pollUsage checks),
+  // and at once when the page comes back into view.
+  setInterval(() => {
+    if (!askingToken) pollUsage().catch(report);
+  }, USAGE_EVERY);
+  document.addEventListener('visibilitychange', () => {
+    if (!askingToken && document.visibilityState === 'visible') pollUsage().catch(report);
+  });
   setInterval(() => {
     if (!askingToken && document.visibilityState === 'visible') reloadQuietly();
   }, RELOAD_EVERY);
