@@ -59,10 +59,12 @@ func ticks(b *browser, job string, n int) {
 }
 
 // TestUIUsage: the list shows each running job's CPU and memory, read from
-// /jobs/usage only while the list can be seen.
+// /jobs/usage only while the list can be seen; a job's page samples its
+// usage every second and draws it, and its runs table shows what each
+// finished run cost.
 func TestUIUsage(t *testing.T) {
 	s := setup(t)
-	url, listReads, _ := usageServer(t, s.m)
+	url, listReads, jobReads := usageServer(t, s.m)
 	s.create(t, procman.Job{Name: "web", Command: "sleep 1000 & wait", Type: procman.Continuous})
 	s.create(t, sleeperJob("idle"))
 	if err := s.m.Start(context.Background(), "web"); err != nil {
@@ -90,4 +92,28 @@ func TestUIUsage(t *testing.T) {
 		`delete document.visibilityState; document.dispatchEvent(new Event('visibilitychange'))`))
 	waitReads(t, "read of /jobs/usage once the page is seen again", listReads, before)
 
+	// The job's page samples it every second and draws both charts; the
+	// list, out of sight, reads nothing meanwhile.
+	b.do("open web's page", chromedp.Click(css(`tr[data-job="web"] td.name a`)))
+	b.wait("web's page", `!document.querySelector('#job-view').hidden`)
+	before, jobBefore := listReads.Load(), jobReads.Load()
+	const points = `document.querySelector('#chart-%s svg polyline')?.getAttribute('points').split(' ').length`
+	b.wait("charts of three readings", fmt.Sprintf(points+` >= 3 && `+points+` >= 3`, "cpu", "mem")+
+		` && document.querySelector('#jv-cpu').textContent.endsWith('%')`+
+		` && /^[0-9.]+ (KiB|MiB) \(PSS [0-9.]+ (KiB|MiB)\)$/.test(document.querySelector('#jv-mem').textContent)`+
+		` && /^scale to [0-9.]+ MiB$/.test(document.querySelector('#jv-mem-top').textContent)`)
+	if n := jobReads.Load() - jobBefore; n < 3 {
+		t.Errorf("the charts hold three readings after %d reads of /job/web/usage", n)
+	}
+	if n := listReads.Load() - before; n != 0 {
+		t.Errorf("the list read /jobs/usage %d times while the job page was open", n)
+	}
+
+	// Stopped, the job is a gap in the charts, and its run shows what it cost.
+	if err := s.m.Stop(context.Background(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	b.wait("the run's cost, no usage now", `document.querySelector('#jv-cpu').textContent === '—' && `+
+		`(() => { const c = document.querySelectorAll('#runs tr[data-run="1"] td'); `+
+		`return c.length === 8 && / s$/.test(c[4].textContent) && / (KiB|MiB)$/.test(c[5].textContent); })()`)
 }
