@@ -291,7 +291,8 @@ func TestApplyStartsCreatedRebootJobs(t *testing.T) {
 func TestExportRoundTrip(t *testing.T) {
 	w := setup(t)
 	w.m.root = true // fullJob's user is only checked, never switched to
-	w.create(Job{Name: "db", Command: "exec sleep 1", Type: Continuous}) // fullJob depends on it
+	// fullJob depends on db.
+	w.create(Job{Name: "db", Command: "exec sleep 1", Type: Continuous})
 	w.create(fullJob("full", w.dir))
 	w.create(Job{Name: "once", Command: "echo 'a: b'\necho \"#x\"\n", Schedule: "@hourly", Overlap: OverlapRestart, Env: map[string]string{"N": "8080", "B": "yes"}})
 	w.apply(parse(t, "jobs:\n  filed: {command: exec sleep 1}\n"), ApplyOptions{Source: "f.yaml"})

@@ -101,6 +101,12 @@ type Config struct {
 	// job goes to StateError. Default 5s.
 	KillWait time.Duration
 
+	// NoJobMetrics leaves the series of each job (procman_job_*) out of
+	// Metrics: each job adds 11 series (12 with a health check), which a
+	// Prometheus with many thousands of jobs may not want. Default false:
+	// they are there.
+	NoJobMetrics bool
+
 	// host names this machine in the database: on its runs, and in the key of
 	// its PostgreSQL lock. Default os.Hostname(); tests set it.
 	host string

@@ -18,6 +18,9 @@ var (
 	// ErrRunning: the job is active (starting, running, retrying or stopping) and the
 	// request needs it inactive.
 	ErrRunning = errors.New("job is already running")
+	// ErrNotRunning: the request needs a running run (a signal, its usage)
+	// and the job has none: it is not active, or between two runs.
+	ErrNotRunning = errors.New("job is not running")
 	// ErrClosed: the Manager has been shut down.
 	ErrClosed = errors.New("manager is shut down")
 	// ErrStopFailed: a process group survived SIGKILL; the job is left in

@@ -10,9 +10,10 @@ import (
 // are dropped for it (and it is told with a lagged event).
 const EventBuffer = 256
 
-// Event is one state change of one job, or a note that events were dropped.
+// Event is one state change of one job, a skipped tick or a signal sent to
+// it, or a note that events were dropped.
 type Event struct {
-	// Type is what the event is about (EventState, EventSkipped, EventLagged).
+	// Type is what the event is about (EventState, EventSkipped, EventSignal, EventLagged).
 	Type     EventKind `json:"type"`
 	Job      string    `json:"job,omitempty"`
 	From     State     `json:"from,omitempty"`

@@ -13,6 +13,7 @@ import (
 // several Managers (as in tests) never collide.
 type metrics struct {
 	reg      *prometheus.Registry
+	gather   gatherer               // reg and the per-job series (metrics_jobs.go)
 	started  *prometheus.CounterVec // by trigger
 	finished *prometheus.CounterVec // by outcome
 	restarts prometheus.Counter
@@ -61,6 +62,7 @@ func newMetrics(m *Manager) *metrics {
 	}
 	mt.reg.MustRegister(mt.started, mt.finished, mt.restarts, mt.duration, jobsCollector{m}, reloadCollector{&mt.reload},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mt.gather = gatherer{reg: mt.reg, m: m}
 	return mt
 }
 
@@ -70,11 +72,17 @@ func newMetrics(m *Manager) *metrics {
 // procman_run_duration_seconds, with Config.JobsFile
 // procman_config_last_reload_successful (1 or 0) and
 // procman_config_last_reload_success_timestamp_seconds (as Prometheus names
-// its own), and the Go runtime (go_*) and process (process_*) metrics. They live in a registry of the Manager's own, not the
+// its own), the Go runtime (go_*) and process
+// (process_*) metrics; and, unless Config.NoJobMetrics, series of each job:
+// procman_job_state{job,state} (1 for its state, 0 for the others),
+// procman_job_cpu_seconds_total{job}, procman_job_memory_bytes{job},
+// procman_job_restarts_total{job}, and procman_job_healthy{job} for a job
+// with a health check. They live in a registry of the Manager's own, not the
 // prometheus default one; serve them with promhttp.HandlerFor(m.Metrics(),
-// promhttp.HandlerOpts{}). A scrape reads only memory, never the database, and
-// keeps working after Shutdown.
-func (m *Manager) Metrics() prometheus.Gatherer { return m.metrics.reg }
+// promhttp.HandlerOpts{}). A scrape never reads the database; the per-job
+// series read /proc once for every running job, and nothing else does
+// between scrapes. It keeps working after Shutdown.
+func (m *Manager) Metrics() prometheus.Gatherer { return m.metrics.gather }
 
 // The hooks below do nothing on a nil *metrics (a Manager not built by Open).
 

@@ -35,7 +35,8 @@ type Manager struct {
 	hub   hub
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
-	metrics *metrics // Prometheus instrumentation, served by Metrics
+	metrics *metrics       // Prometheus instrumentation, served by Metrics
+	sampler osproc.Sampler // reads what running jobs cost (usage.go), when asked
 
 	http *http.Client // of http health checks: no connection kept between them
 

@@ -41,7 +41,8 @@ type runner struct {
 	gen     int           // bumped by every change by hand: pending and queued ticks are then dropped
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
-	wanted  bool // the desired state (desired.go)
+	wanted  bool        // the desired state (desired.go)
+	counts  jobCounters // for the per-job metrics (metrics_jobs.go)
 
 	lastRunID atomic.Int64 // the ID of the job's last run (runs.go)
 }
@@ -382,7 +383,7 @@ func onFreshStack(f func()) {
 
 func (r *runner) restartNow() {
 	r.m.metrics.restarted()
-	r.transition(StateStarting, func(st *Status) { st.Restarts++ })
+	r.transition(StateStarting, func(st *Status) { st.Restarts++; r.counts.restarts++ })
 }
 
 // watch waits for the run to end by itself, for a stop request or, with

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/Mk-Chan/procman/internal/osproc"
 	"github.com/uptrace/bun"
 )
 
@@ -27,7 +28,18 @@ type Run struct {
 	Signal    string  `json:"signal,omitempty"`
 	Outcome   Outcome `json:"outcome,omitempty"` // empty while the run goes on
 	Error     string  `json:"error,omitempty"`
-	LogFile   string  `json:"log_file,omitempty"`
+	// CPUUserSeconds and CPUSystemSeconds are the CPU time the run's
+	// processes spent in user and in system mode, and MaxRSSBytes the largest
+	// resident memory one of them had: what the kernel reported for the shell
+	// once it was reaped, with every process it waited for, and for each
+	// orphan of its process group that ProcMan reaped (Config.Subreaper).
+	// Set once the run has ended; absent for a run that never had a process,
+	// one whose shell was not reaped or whose wait failed, and runs recorded
+	// before ProcMan kept them.
+	CPUUserSeconds   *float64 `json:"cpu_user_seconds,omitempty"`
+	CPUSystemSeconds *float64 `json:"cpu_system_seconds,omitempty"`
+	MaxRSSBytes      *int64   `json:"max_rss_bytes,omitempty"`
+	LogFile          string   `json:"log_file,omitempty"`
 	// Pruned: the log file was removed by retention.
 	Pruned bool `json:"pruned,omitempty"`
 	// Invocation is the run's PROCMAN_INVOCATION environment variable.
@@ -152,6 +164,12 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	}
 	p.row.EndedAt, p.row.Outcome, p.row.Error = &now, string(outcome), cause
 	p.row.ExitCode, p.row.Signal = code, sig
+	cost, known := p.cost()
+	r.m.kids.ForgetGroup(p.leader) // the group is gone: no orphan of it is left to reap
+	if known {
+		user, system := cost.User.Microseconds(), cost.System.Microseconds()
+		p.row.CPUUserUS, p.row.CPUSystemUS, p.row.MaxRSSBytes = &user, &system, &cost.MaxRSS
+	}
 	p.live.Unwatch() // no one writes to it any more
 	p.row.LogBytes = p.live.Bytes()
 	row := p.row
@@ -160,11 +178,28 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	r.mu.Lock()
 	r.st.LastRun = p.row.run().summary(p.successCodes)
 	r.st.ExitCode, r.st.Signal = p.row.ExitCode, p.row.Signal
+	r.counts.cpuDone += cost.User + cost.System
 	r.cur = nil
 	job := r.job
 	r.mu.Unlock()
 	close(p.ended)
 	r.m.prune(r.id, job, nil)
+}
+
+// cost is what the run cost once its shell has been reaped: the shell's
+// rusage, with the processes it waited for, and its group's orphans that
+// ProcMan reaped. known is false while the shell lives (it outlived SIGKILL)
+// and when its wait failed.
+func (p *proc) cost() (u osproc.Usage, known bool) {
+	select {
+	case <-p.done:
+	default:
+		return u, false
+	}
+	if _, err := p.leader.Exit(); err != nil {
+		return u, false
+	}
+	return p.leader.Usage().Add(p.leader.Orphans()), true
 }
 
 // dbNow is the current time as the database keeps it (microseconds), so that

@@ -54,6 +54,10 @@ func postgresMigrations() []migrationStep {
 			`CREATE INDEX runs_open ON runs (host) WHERE ended_at IS NULL`,
 			`CREATE TABLE health (host TEXT PRIMARY KEY, written_at TIMESTAMPTZ NOT NULL)`}},
 		sourceMigration,
+		// What each run cost: CPU in microseconds, peak memory in bytes; NULL
+		// where not known.
+		{sql: []string{`ALTER TABLE runs ADD COLUMN cpu_user_us BIGINT, ADD COLUMN cpu_system_us BIGINT,
+			ADD COLUMN max_rss_bytes BIGINT`}},
 	}
 }
 
@@ -172,6 +176,10 @@ func sqliteMigrations() []migrationStep {
 			`DROP TABLE health`,
 			`CREATE TABLE health (host TEXT PRIMARY KEY, written_at TIMESTAMP NOT NULL)`}},
 		sourceMigration,
+		// What each run cost: CPU in microseconds, peak memory in bytes; NULL
+		// where not known.
+		{sql: []string{`ALTER TABLE runs ADD COLUMN cpu_user_us INTEGER`, `ALTER TABLE runs ADD COLUMN cpu_system_us INTEGER`,
+			`ALTER TABLE runs ADD COLUMN max_rss_bytes INTEGER`}},
 	}
 }
 

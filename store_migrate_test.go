@@ -180,3 +180,53 @@ func TestPostgresMigrationLockDiesWithItsHolder(t *testing.T) {
 		t.Fatal("the migration still waits for the lock of a connection that is gone")
 	}
 }
+
+// A database of the schema before runs kept their cost gets the columns;
+// its runs read back with no cost, and a new run records one.
+func TestRunsGainTheirCost(t *testing.T) { eachDialect(t, testRunsGainTheirCost) }
+
+func testRunsGainTheirCost(t *testing.T, d dialect) {
+	dir := t.TempDir()
+	cfg := d.db(t, dir)
+	var s *store
+	if d == postgresDB {
+		db, err := Config{Postgres: cfg.Postgres}.database()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = &store{pg: true, db: openPGPool(db.pg, poolBusy, 1)}
+		steps := postgresMigrations()
+		err = migratePostgres(ctxT(t), s.db, steps[:len(steps)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		s = &store{path: cfg.DBPath, db: openSQLitePool(cfg.DBPath, poolBusy, 1)}
+		steps := sqliteMigrations()
+		if err := s.migrateSQLite(ctxT(t), migrationsOf(steps[:len(steps)-1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	for _, q := range []string{
+		`INSERT INTO jobs (name, id, wanted, def, created_at, updated_at) VALUES ('old', 'id-old', false, '{"name":"old","command":"true","type":"one_time"}', ?, ?)`,
+		`INSERT INTO runs (job_id, id, job, host, trigger, started_at, ended_at, pid, pgid, proc_start, signal, outcome,
+			error, log_file, log_bytes, pruned) VALUES ('id-old', 1, 'old', '', 'manual', ?, ?, 1, 1, 1, '', 'exited', '', '', 0, false)`,
+	} {
+		if _, err := s.db.ExecContext(ctxT(t), q, now, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.db.Close()
+	w := &world{t: t, dir: dir, logs: &bugLog{t: t}}
+	m := w.open(cfg)
+	w.m = m
+	if r := w.runs("old")[0]; r.CPUUserSeconds != nil || r.MaxRSSBytes != nil {
+		t.Errorf("a run of the old schema has a cost: %+v", r)
+	}
+	w.start("old")
+	w.waitFor("old", StateExited)
+	if r := w.runs("old")[0]; r.ID != 2 || r.CPUUserSeconds == nil || r.MaxRSSBytes == nil || *r.MaxRSSBytes <= 0 {
+		t.Errorf("a new run: %+v, want its cost", r)
+	}
+}

@@ -39,6 +39,11 @@ type runRow struct {
 	// Invocation is a random ID put in the run's environment as
 	// PROCMAN_INVOCATION, which every process of the run inherits.
 	Invocation string `bun:"invocation,notnull"`
+	// What the run cost (runCost), once it ended; NULL where that is not
+	// known, and in rows older than the columns.
+	CPUUserUS   *int64 `bun:"cpu_user_us"`
+	CPUSystemUS *int64 `bun:"cpu_system_us"`
+	MaxRSSBytes *int64 `bun:"max_rss_bytes"`
 }
 
 func (r runRow) run() Run {
@@ -48,7 +53,17 @@ func (r runRow) run() Run {
 	}
 	return Run{ID: r.ID, Job: r.Job, Host: r.Host, Trigger: Trigger(r.Trigger), StartedAt: r.StartedAt.UTC(), EndedAt: r.EndedAt,
 		PID: r.PID, PGID: r.PGID, ProcStart: r.ProcStart, ExitCode: r.ExitCode, Signal: r.Signal,
-		Outcome: Outcome(r.Outcome), Error: r.Error, LogFile: r.LogFile, Pruned: r.Pruned, Invocation: r.Invocation}
+		Outcome: Outcome(r.Outcome), Error: r.Error, CPUUserSeconds: seconds(r.CPUUserUS), CPUSystemSeconds: seconds(r.CPUSystemUS),
+		MaxRSSBytes: r.MaxRSSBytes, LogFile: r.LogFile, Pruned: r.Pruned, Invocation: r.Invocation}
+}
+
+// seconds is a count of microseconds in seconds.
+func seconds(us *int64) *float64 {
+	if us == nil {
+		return nil
+	}
+	s := float64(*us) / 1e6
+	return &s
 }
 
 // insertRun records a run as it starts (or fails to). The writer may apply
@@ -63,7 +78,8 @@ func insertRun(ctx context.Context, db bun.IDB, row *runRow) error {
 // endRun records how a run ended.
 func endRun(ctx context.Context, db bun.IDB, row *runRow) error {
 	_, err := db.NewUpdate().Model(row).
-		Column("ended_at", "exit_code", "signal", "outcome", "error", "log_bytes").WherePK().Exec(ctx)
+		Column("ended_at", "exit_code", "signal", "outcome", "error", "log_bytes", "cpu_user_us", "cpu_system_us", "max_rss_bytes").
+		WherePK().Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("record end of run %d of %q: %w", row.ID, row.Job, err)
 	}

@@ -84,6 +84,9 @@ const (
 	// EventHealth: the health of a job's running run changed (Status.Health;
 	// Reason is the failed check's message when it became unhealthy).
 	EventHealth EventKind = "health"
+	// EventSignal: a signal was sent to a job's running run on request
+	// (Manager.Signal): Signal names it, PID is the run's process group.
+	EventSignal EventKind = "signal"
 	// EventLagged: the subscriber fell behind and Dropped events were lost for it.
 	EventLagged EventKind = "lagged"
 	// EventWaiting: a start's wait for the job's dependencies changed:
@@ -93,7 +96,7 @@ const (
 
 // EventKinds lists every EventKind.
 func EventKinds() []EventKind {
-	return []EventKind{EventState, EventSkipped, EventHealth, EventLagged, EventWaiting}
+	return []EventKind{EventState, EventSkipped, EventHealth, EventSignal, EventLagged, EventWaiting}
 }
 
 // Overlap says what a one_time job's schedule tick does while the previous

@@ -151,3 +151,47 @@ func BenchmarkHTTPState(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMetricsScrape: GET /metrics as the API's handler answers it, with
+// 2,000 running jobs (11 series each, and one pass over /proc for them all),
+// in the text format as Prometheus asks for it, gzipped or not; and with
+// the per-job series off (Config.NoJobMetrics) for comparison.
+//
+//	go test -run '^$' -bench MetricsScrape -benchtime 20x ./bench/
+func BenchmarkMetricsScrape(b *testing.B) {
+	for _, off := range []bool{false, true} {
+		dir := b.TempDir()
+		m, err := procman.Open(context.Background(), procman.Config{NoJobMetrics: off,
+			DBPath: filepath.Join(dir, "procman.db"), LogDir: filepath.Join(dir, "logs")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		create(b, m, 2000, "sleep 1000", procman.Continuous)
+		for _, j := range m.List() {
+			if err := m.Start(context.Background(), j.Name); err != nil {
+				b.Fatal(err)
+			}
+		}
+		h := httpapi.New(m)
+		for _, gz := range []bool{false, true} {
+			name := fmt.Sprintf("jobs=2000/job_series=%v/gzip=%v", !off, gz)
+			b.Run(name, func(b *testing.B) {
+				req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/metrics", nil)
+				req.Header.Set("Accept", "text/plain;version=0.0.4")
+				if gz {
+					req.Header.Set("Accept-Encoding", "gzip")
+				}
+				w := &discard{header: http.Header{}}
+				for b.Loop() {
+					w.n, w.code = 0, 0
+					h.ServeHTTP(w, req)
+					if w.code != http.StatusOK {
+						b.Fatalf("GET /metrics: %d", w.code)
+					}
+				}
+				b.ReportMetric(float64(w.n), "bytes/scrape")
+			})
+		}
+		m.Shutdown(context.Background())
+	}
+}

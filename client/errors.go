@@ -54,6 +54,8 @@ func sentinel(code string) error {
 		return procman.ErrRunning
 	case "in_use":
 		return procman.ErrInUse
+	case "not_running":
+		return procman.ErrNotRunning
 	case "closed":
 		return procman.ErrClosed
 	case "start_failed":

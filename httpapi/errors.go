@@ -59,6 +59,7 @@ var statuses = []struct {
 	{procman.ErrExists, http.StatusConflict, "exists"},
 	{procman.ErrRunning, http.StatusConflict, "running"},
 	{procman.ErrInUse, http.StatusConflict, "in_use"},
+	{procman.ErrNotRunning, http.StatusConflict, "not_running"},
 	{procman.ErrStartFailed, http.StatusUnprocessableEntity, "start_failed"},
 	{procman.ErrClosed, http.StatusServiceUnavailable, "closed"},
 	{procman.ErrLocked, http.StatusServiceUnavailable, "locked"},

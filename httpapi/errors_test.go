@@ -32,6 +32,8 @@ func TestErrorCodes(t *testing.T) {
 		{"DELETE", "/jobs", "", "method_not_allowed"},
 		{"POST", "/job/create", `{"name":"web","command":"true"}`, "exists"},
 		{"POST", "/job/web/start", "", "running"},
+		{"POST", "/job/nope/signal?sig=HUP", "", "not_found"},
+		{"POST", "/job/web/signal?sig=FOO", "", "invalid"},
 		{"POST", "/job/create", `{"name":"x","command":"true"}` + strings.Repeat(" ", httpapi.MaxBodyBytes), "too_large"},
 		{"PATCH", "/job/web", "x", "unsupported_media_type"},
 	} {

@@ -193,7 +193,7 @@ func decode[T any](t *testing.T, r response) T {
 // errorCodes are the codes an error answer of each status code may carry.
 var errorCodes = map[int][]string{
 	400: {"invalid"}, 401: {"unauthorized"}, 403: {"forbidden"}, 404: {"not_found", "no_route"},
-	405: {"method_not_allowed"}, 409: {"exists", "running", "in_use"}, 413: {"too_large"}, 415: {"unsupported_media_type"}, 422: {"start_failed"},
+	405: {"method_not_allowed"}, 409: {"exists", "running", "in_use", "not_running"}, 413: {"too_large"}, 415: {"unsupported_media_type"}, 422: {"start_failed"},
 	500: {"internal", "stop_failed"}, 503: {"closed", "locked", "unhealthy", "canceled"},
 }
 

@@ -105,7 +105,8 @@ func legacyBrowser(r *http.Request) bool {
 	return strings.Contains(accept, "text/html") || strings.HasPrefix(accept, "image/") || strings.HasPrefix(accept, "text/css")
 }
 
-// accessLog logs one line per request once it is answered: at info for
+// accessLog logs one line per request once it is answered (its query too,
+// if it has one): at info for
 // changes, control and failures, at debug for reads that succeed, which
 // dashboards and scripts repeat many times a second and which change nothing.
 func accessLog(log *slog.Logger, next http.Handler) http.Handler {
@@ -120,8 +121,12 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		if !log.Enabled(r.Context(), level) {
 			return
 		}
-		log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+		attrs := []any{"method", r.Method, "path", r.URL.Path}
+		if r.URL.RawQuery != "" { // what a request asked for: ?sig=HUP, ?run=3
+			attrs = append(attrs, "query", r.URL.RawQuery)
+		}
+		log.Log(r.Context(), level, "request", append(attrs, "status", sw.status,
+			"duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)...)
 	})
 }
 

@@ -36,8 +36,13 @@ var uiFiles = map[string]string{
 	"fields.js":  "text/javascript",
 	"list.js":    "text/javascript",
 	"job.js":     "text/javascript",
+	"chart.js":   "text/javascript",
 	"editor.js":  "text/javascript",
 }
+
+// svgNamespace looks like a URL but names SVG elements (createElementNS):
+// nothing fetches it.
+const svgNamespace = "http://www.w3.org/2000/svg"
 
 // external matches anything that would make the dashboard reach another host:
 // absolute or protocol-relative URLs, CSS imports, web fonts.
@@ -104,7 +109,10 @@ func TestUIServed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if loc := external.FindIndex(disk); loc != nil {
+		for _, loc := range external.FindAllIndex(disk, -1) {
+			if bytes.HasPrefix(disk[loc[0]:], []byte(svgNamespace)) {
+				continue
+			}
 			line := bytes.Count(disk[:loc[0]], []byte("\n")) + 1
 			t.Errorf("ui/%s:%d: %q reaches another host: the dashboard must work without a network", name, line, disk[loc[0]:loc[1]])
 		}

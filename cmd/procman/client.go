@@ -46,7 +46,8 @@ type command struct {
 // A function rather than a variable: help refers to the table itself.
 func clientCommands() []command {
 	return []command{
-		{"ls", "", "list the jobs and their states", (*cli).ls},
+		{"ls", "", "list the jobs, their states, CPU and memory", (*cli).ls},
+		{"top", "", "the running jobs' CPU and memory, live (q quits)", (*cli).top},
 		{"show", "NAME", "a job's definition and status", (*cli).show},
 		{"add", "NAME [-start] [job flags] -- CMD...\n       procman add -f job.json [-start] [job flags] [NAME] [-- CMD...]", "create a job (-start: and start it)", (*cli).add},
 		{"edit", "NAME [job flags] [-- CMD...]", "change the given fields of a job", (*cli).edit},
@@ -54,6 +55,7 @@ func clientCommands() []command {
 		{"start", "NAME", "start a job", (*cli).start},
 		{"stop", "NAME", "stop a job; returns once its processes are gone", (*cli).stop},
 		{"restart", "NAME", "stop a job if active, start it with its saved definition", (*cli).restart},
+		{"signal", "NAME SIGNAL", "send a signal (HUP, USR1, ... or a number) to a job's running processes", (*cli).signal},
 		{"state", "NAME", "a job's status", (*cli).state},
 		{"logs", "NAME [-f] [-n N] [-run ID]", "the latest run's output (-run: another run)", (*cli).logs},
 		{"runs", "NAME [-n N]", "a job's runs, newest first (default 20)", (*cli).runs},
@@ -121,6 +123,8 @@ and apply, and prints the plan: + created, ~ changed (each field, old -> new),
 - deleted. The jobs it creates record FILE as their source (-source NAME
 names it otherwise); -prune deletes that source's jobs the file no longer has.
 -exit-code exits 2 when the plan changes something. export -o json: JSON.
+top: refreshed every second, sorted by CPU; q or Ctrl-C quits. Not on a
+terminal, it prints one table (CPU since each run began) and exits.
 
 Exit status of a command: 0 done; 1 ProcMan answered with an error, or could
 not be reached; 2 bad usage, or apply -exit-code with changes.

@@ -30,20 +30,28 @@ func (c *cli) ls(args []string) error {
 	for _, e := range entries {
 		defs[e.Name] = e.Job
 	}
+	us, err := c.usages()
+	if err != nil {
+		return c.failed(err)
+	}
 	slices.SortFunc(states, func(a, b procman.Status) int { return cmp.Compare(a.Name, b.Name) })
 	waiting := slices.ContainsFunc(states, func(st procman.Status) bool { return len(st.WaitingFor) > 0 })
 	tw := newTable(c.stdout)
-	fmt.Fprintf(tw, "NAME\tTYPE\tSCHEDULE\t%s\t%s\tPID\tUPTIME\tRESTARTS\tLAST EXIT", c.paint("STATE", ""), c.paintHealth("HEALTH"))
+	fmt.Fprintf(tw, "NAME\tTYPE\tSCHEDULE\t%s\t%s\tPID\tUPTIME\tCPU\tMEM\tRESTARTS\tLAST EXIT", c.paint("STATE", ""), c.paintHealth("HEALTH"))
 	if waiting { // a column only while a start waits: most of the time none does
 		fmt.Fprint(tw, "\tWAITING FOR")
 	}
 	fmt.Fprintln(tw)
 	for _, st := range states {
 		j := defs[st.Name]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s", printable(st.Name), printable(orDash(string(j.Type))),
+		cpu, mem := "-", "-"
+		if u, ok := us[st.Name]; ok {
+			cpu, mem = fmt.Sprintf("%.1f%%", cpuMeter{}.percent(u)), bytesHuman(u.RSSBytes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s", printable(st.Name), printable(orDash(string(j.Type))),
 			printable(orDash(j.Schedule)), c.paint(printable(string(st.State)), st.State),
 			c.paintHealth(printable(orDash(string(st.Health)))), orDash(pid(st.PID)), uptime(st),
-			st.Restarts, printable(lastExit(st.LastRun)))
+			cpu, mem, st.Restarts, printable(lastExit(st.LastRun)))
 		if waiting {
 			fmt.Fprintf(tw, "\t%s", printable(orDash(conditions(st.WaitingFor))))
 		}

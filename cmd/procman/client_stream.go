@@ -56,10 +56,17 @@ func (c *cli) runs(args []string) error {
 		return c.printJSON(runs)
 	}
 	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "ID\tTRIGGER\tSTARTED\tDURATION\tPID\tOUTCOME\tEXIT")
+	fmt.Fprintln(tw, "ID\tTRIGGER\tSTARTED\tDURATION\tPID\tCPU\tPEAK MEM\tOUTCOME\tEXIT")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, printable(string(r.Trigger)), clock(r.StartedAt), runDuration(r),
-			orDash(pid(r.PID)), printable(runOutcome(r)), printable(runExit(r)))
+		cpu, peak := "-", "-"
+		if r.CPUUserSeconds != nil && r.CPUSystemSeconds != nil {
+			cpu = cpuTime(*r.CPUUserSeconds + *r.CPUSystemSeconds)
+		}
+		if r.MaxRSSBytes != nil {
+			peak = bytesHuman(*r.MaxRSSBytes)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, printable(string(r.Trigger)), clock(r.StartedAt), runDuration(r),
+			orDash(pid(r.PID)), cpu, peak, printable(runOutcome(r)), printable(runExit(r)))
 	}
 	return tw.Flush()
 }

@@ -155,8 +155,8 @@ func TestCLIAddShowListAndControl(t *testing.T) {
 	}
 
 	table := pm(t, base, "ls")
-	wantContains(t, "ls", table, "NAME", "TYPE", "SCHEDULE", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "LAST EXIT")
-	if got := row(t, table, "web"); !slices.Equal(got, []string{"web", "continuous", "-", "stopped", "-", "-", "-", "0", "-"}) {
+	wantContains(t, "ls", table, "NAME", "TYPE", "SCHEDULE", "STATE", "HEALTH", "PID", "UPTIME", "CPU", "MEM", "RESTARTS", "LAST EXIT")
+	if got := row(t, table, "web"); !slices.Equal(got, []string{"web", "continuous", "-", "stopped", "-", "-", "-", "-", "-", "0", "-"}) {
 		t.Errorf("ls row of web: %q", got)
 	}
 	wantContains(t, "show", pm(t, base, "show", "web"),
@@ -166,7 +166,8 @@ func TestCLIAddShowListAndControl(t *testing.T) {
 	pid := waitRunning(t, base, "web")
 	wantContains(t, "start", out, "web: running, pid "+strconv.Itoa(pid))
 	got := row(t, pm(t, base, "ls"), "web")
-	if len(got) != 9 || got[3] != "running" || got[5] != strconv.Itoa(pid) || got[6] == "-" || got[8] != "-" {
+	if len(got) != 11 || got[3] != "running" || got[5] != strconv.Itoa(pid) || got[6] == "-" ||
+		!strings.HasSuffix(got[7], "%") || !strings.HasSuffix(got[8], "K") && !strings.HasSuffix(got[8], "M") || got[10] != "-" {
 		t.Errorf("ls row of running web: %q", got)
 	}
 	poll(t, 10*time.Second, "web's output in procman logs", func() bool {
@@ -178,19 +179,20 @@ func TestCLIAddShowListAndControl(t *testing.T) {
 	if !gone(pid) {
 		t.Errorf("web's shell %d still runs after procman stop", pid)
 	}
-	if got := row(t, pm(t, base, "ls"), "web"); got[3] != "stopped" || got[8] != "sig" || got[9] != "terminated" {
+	if got := row(t, pm(t, base, "ls"), "web"); got[3] != "stopped" || got[10] != "sig" || got[11] != "terminated" {
 		t.Errorf("ls row of stopped web: %q", got)
 	}
 	wantContains(t, "restart", pm(t, base, "restart", "web"), "web: running, pid ")
 	waitRunning(t, base, "web")
 
 	runs := pm(t, base, "runs", "web")
-	wantContains(t, "runs", runs, "ID", "TRIGGER", "STARTED", "DURATION", "OUTCOME", "EXIT")
+	wantContains(t, "runs", runs, "ID", "TRIGGER", "STARTED", "DURATION", "CPU", "PEAK MEM", "OUTCOME", "EXIT")
 	if r := row(t, runs, "2"); r[1] != "restart" || r[len(r)-2] != "running" {
 		t.Errorf("runs row of the restart: %q", r)
 	}
-	if r := row(t, runs, "1"); r[1] != "manual" || !slices.Equal(r[len(r)-3:], []string{"stopped", "sig", "terminated"}) {
-		t.Errorf("runs row of the first run: %q", r)
+	if r := row(t, runs, "1"); r[1] != "manual" || !slices.Equal(r[len(r)-3:], []string{"stopped", "sig", "terminated"}) ||
+		!strings.HasSuffix(r[len(r)-5], "s") || !strings.HasSuffix(r[len(r)-4], "M") && !strings.HasSuffix(r[len(r)-4], "K") {
+		t.Errorf("runs row of the first run (with its CPU and peak memory): %q", r)
 	}
 	if n := len(strings.Split(strings.TrimSpace(pm(t, base, "runs", "web", "-n", "1")), "\n")); n != 2 {
 		t.Errorf("runs -n 1 printed %d lines, want a header and one run", n)
@@ -224,7 +226,7 @@ func TestCLIAddFromFileEditAndRemove(t *testing.T) {
 	if got := pm(t, base, "logs", "count", "-n", "2"); got != "line2\nline3\n" {
 		t.Errorf("logs -n 2: %q, want the last two lines", got)
 	}
-	if got := row(t, pm(t, base, "ls"), "count"); !slices.Equal(got, []string{"count", "one_time", "-", "exited", "-", "-", "-", "0", "0"}) {
+	if got := row(t, pm(t, base, "ls"), "count"); !slices.Equal(got, []string{"count", "one_time", "-", "exited", "-", "-", "-", "-", "-", "0", "0"}) {
 		t.Errorf("ls row of count: %q", got)
 	}
 

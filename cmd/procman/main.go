@@ -108,6 +108,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 	maxPerClient := fs.Int("max-conns-per-client", 0, "most connections from one IP address; 0: 128, or -max-conns if lower")
 	noResume := fs.Bool("no-resume", false, "do not start again the continuous jobs that were running when ProcMan last ended")
 	config := fs.String("config", "", "a `file` of jobs (YAML, or JSON for .json) applied before any job starts, pruning its own jobs it no longer has; SIGHUP applies it again")
+	noJobMetrics := fs.Bool("no-job-metrics", false, "leave the series of each job (procman_job_*, 11 a job) out of /metrics")
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log from this `level` up: debug (adds the requests that only read), info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -118,7 +119,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 			return options{}, errDone
 		}
 		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes, MaxRunLogBytes: *maxRunLogBytes,
-			NoResume: *noResume, JobsFile: *config, Subreaper: true}} // the binary starts no process of its own but the Manager's
+			NoResume: *noResume, NoJobMetrics: *noJobMetrics, JobsFile: *config, Subreaper: true}} // the binary starts no process of its own but the Manager's
 		o.tlsCert, o.tlsKey = *tlsCert, *tlsKey
 		if err := o.setAddr(*addr, fs.Args(), *socket != ""); err != nil {
 			return options{}, usageError{err.Error()}

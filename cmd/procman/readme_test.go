@@ -285,15 +285,16 @@ func checkCLI(t *testing.T, ex example, got cliResult) {
 }
 
 // varying masks what differs between two runs of an example: times (keeping
-// their zone's form: "Z" or an offset), pids, ids, log file names,
-// invocations and host names.
+// their zone's form: "Z" or an offset), pids, ids, what a run cost, log
+// file names, invocations and host names.
 var varying = []struct {
 	re   *regexp.Regexp
 	with string
 }{
 	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`), "<time UTC>"},
 	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d`), "<time with offset>"},
-	{regexp.MustCompile(`"(pid|pgid|id|proc_start)":\d+`), `"$1":N`},
+	{regexp.MustCompile(`"(pid|pgid|id|proc_start|max_rss_bytes)":\d+`), `"$1":N`},
+	{regexp.MustCompile(`"(cpu_user_seconds|cpu_system_seconds)":[\d.e-]+`), `"$1":N`},
 	{regexp.MustCompile(`"[^"]*?(logs/[\w.-]+/)\d+\.log"`), `"${1}N.log"`},
 	{regexp.MustCompile(`"invocation":"[A-Z2-7]+"`), `"invocation":"I"`},
 	{regexp.MustCompile(`"host":"[^"]*"`), `"host":"H"`},

@@ -7,17 +7,19 @@
 // page.js    views, the flash line, the live badge
 // fields.js  the fields of a job definition
 // list.js    the jobs known, and their table
-// job.js     a job's page: status, runs, output
+// job.js     a job's page: status, usage, runs, output
+// chart.js   the job page's charts, in SVG
 // editor.js  the job form
 
 import { APIError, AuthError, api, errorOf, forgetToken, hasToken, readStream, tryToken, whenAuthNeeded } from './api.js';
 import { $ } from './format.js';
 import { initEditor, openEditor } from './editor.js';
-import { closeJob, currentName, onRunClick, openJob, refreshJob, refreshRuns, stopLog, tick as tickJob } from './job.js';
-import { applyStatus, control, jobs, loadAll, reloadQuietly, remove, rerender, tick as tickList } from './list.js';
+import { closeJob, currentName, onRunClick, openJob, refreshJob, refreshRuns, sampleUsage, stopLog, tick as tickJob } from './job.js';
+import { applyStatus, control, jobs, loadAll, pollUsage, reloadQuietly, remove, rerender, tick as tickList } from './list.js';
 import { report, setConn, show } from './page.js';
 
 const RELOAD_EVERY = 20000; // full refresh, for jobs created or deleted elsewhere
+const USAGE_EVERY = 2000; // the list's CPU and memory; the job page samples every second
 
 let askingToken = false;
 
@@ -66,6 +68,7 @@ function route() {
   } else {
     closeJob();
     show('dashboard');
+    pollUsage().catch(report);
   }
 }
 
@@ -215,7 +218,16 @@ function boot() {
   setInterval(() => {
     tickList();
     tickJob();
+    if (!askingToken) sampleUsage().catch(report);
   }, 1000);
+  // Usage is asked for only while someone can see it (pollUsage and
+  // sampleUsage check), and at once when the page comes back into view.
+  setInterval(() => {
+    if (!askingToken) pollUsage().catch(report);
+  }, USAGE_EVERY);
+  document.addEventListener('visibilitychange', () => {
+    if (!askingToken && document.visibilityState === 'visible') pollUsage().catch(report);
+  });
   setInterval(() => {
     if (!askingToken && document.visibilityState === 'visible') reloadQuietly();
   }, RELOAD_EVERY);

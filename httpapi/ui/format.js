@@ -95,3 +95,27 @@ export function setBadge(e, state, st) {
   e.dataset.state = state || '';
   e.dataset.failed = String(state === 'exited' && !!st && !!st.last_run && failed(st.last_run));
 }
+
+// cpuPercent is the share of one CPU a job used, from two readings of its
+// usage (GET /jobs/usage): between two readings of one run, the growth of its
+// CPU time over that of its age; at a run's first reading, its CPU time over
+// its age.
+export function cpuPercent(prev, u) {
+  const cpu = u.cpu_user_seconds + u.cpu_system_seconds;
+  if (prev && prev.run === u.run && u.age_seconds > prev.age_seconds) {
+    return 100 * (cpu - prev.cpu_user_seconds - prev.cpu_system_seconds) / (u.age_seconds - prev.age_seconds);
+  }
+  return u.age_seconds > 0 ? 100 * cpu / u.age_seconds : 0;
+}
+
+export function formatPercent(p) {
+  return (p < 10 ? p.toFixed(1) : p.toFixed(0)) + '%';
+}
+
+// formatBytes is a size in binary units: 512 KiB, 4.1 MiB, 1.25 GiB.
+export function formatBytes(n) {
+  if (n < 1024) return n + ' B';
+  if (n < 1 << 20) return (n / 1024).toFixed(0) + ' KiB';
+  if (n < 1 << 30) return (n / (1 << 20)).toFixed(1) + ' MiB';
+  return (n / (1 << 30)).toFixed(2) + ' GiB';
+}

@@ -1,16 +1,20 @@
-// A job's page: its status, its definition, its runs, and the output of
-// one of them, followed while the run goes on.
+// A job's page: its status, its definition, its CPU and memory over the
+// last minutes, its runs, and the output of one of them, followed while the
+// run goes on.
 
 import { APIError, AuthError, NAME_RE, api, apiJSON, errorOf, jobPath, readStream } from './api.js';
-import { $, el, formatDuration, formatTime, fullTime, howEnded, outcomeEl, setBadge, setHealth, uptimeOf, waitingText } from './format.js';
+import { drawChart } from './chart.js';
+import { $, cpuPercent, el, formatBytes, formatDuration, formatPercent, formatTime, fullTime, howEnded, outcomeEl, setBadge, setHealth, uptimeOf, waitingText } from './format.js';
 import { FIELDS, envText } from './fields.js';
 import { jobs, onStatusChange, putJob, setButtons, statusVersion } from './list.js';
 import { report, show } from './page.js';
 
 const LOG_TAIL = 5000; // lines of a log loaded at first
 const LOG_MAX_CHARS = 2 << 20; // the log view keeps the last 2 MiB
+const USAGE_SPAN = 5 * 60 * 1000; // the charts show the last five minutes
 
-/** the open job page: {name, runs, pinned (null: the latest run), logRun, missing} */
+/** the open job page: {name, runs, pinned (null: the latest run), logRun, missing,
+ *  samples: [{t, cpu, rss, pss}] read while the page is open, last: the last usage read} */
 let current = null;
 let logAbort = null;
 
@@ -42,7 +46,8 @@ export function stopLog() {
 export function openJob(name) {
   if (!current || current.name !== name) {
     stopLog();
-    current = { name, runs: [], pinned: null, logRun: null, missing: '' };
+    current = { name, runs: [], pinned: null, logRun: null, missing: '', samples: [], last: null };
+    renderUsage();
     $('#log').textContent = '';
     $('#log-title').textContent = '';
     $('#runs tbody').replaceChildren();
@@ -181,6 +186,8 @@ function renderRuns() {
       el('td', { textContent: r.trigger || '' }),
       el('td', { textContent: formatTime(r.started_at), title: fullTime(r.started_at) }),
       el('td', { textContent: r.outcome === 'skipped' ? '' : formatDuration(end - new Date(r.started_at)) }),
+      el('td', { class: 'num', textContent: r.cpu_user_seconds !== undefined ? formatSeconds(r.cpu_user_seconds + r.cpu_system_seconds) : '' }),
+      el('td', { class: 'num', textContent: r.max_rss_bytes !== undefined ? formatBytes(r.max_rss_bytes) : '' }),
       el('td', {}, r.ended_at
         ? outcomeEl(r)
         : el('span', { class: 'badge', dataset: { state: 'running' }, textContent: 'running' })),
@@ -263,6 +270,49 @@ async function showLog(name, run) {
   if (live && !ac.signal.aborted && current && current.name === name) {
     refreshRuns(true); // how it ended, and perhaps the next run
   }
+}
+
+function formatSeconds(s) {
+  return s < 10 ? s.toFixed(2) + ' s' : formatDuration(s * 1000);
+}
+
+// sampleUsage reads what the open job's running run costs, for its charts,
+// while the page is open and can be seen; a job that does not run is a gap.
+// One read at a time: samples stay in the order they were taken.
+let sampling = false;
+export async function sampleUsage() {
+  if (sampling || !current || current.missing || document.visibilityState !== 'visible' || $('#job-view').hidden) return;
+  const name = current.name;
+  let u = null;
+  sampling = true;
+  try {
+    u = await apiJSON('GET', jobPath(name) + '/usage');
+  } catch (e) {
+    if (!(e instanceof APIError && (e.code === 'not_running' || e.code === 'not_found'))) throw e;
+  } finally {
+    sampling = false;
+  }
+  if (!current || current.name !== name) return;
+  const now = Date.now();
+  current.samples.push({ t: now, cpu: u ? cpuPercent(current.last, u) : null, rss: u ? u.rss_bytes : null, pss: u ? u.pss_bytes : undefined });
+  current.last = u;
+  while (current.samples.length && current.samples[0].t < now - USAGE_SPAN) current.samples.shift();
+  renderUsage();
+}
+
+// renderUsage shows the last reading and draws the charts.
+function renderUsage() {
+  const samples = current ? current.samples : [];
+  const last = samples[samples.length - 1];
+  const running = last && last.cpu !== null;
+  $('#jv-cpu').textContent = running ? formatPercent(last.cpu) : '—';
+  $('#jv-mem').textContent = running ? formatBytes(last.rss) + (last.pss !== undefined ? ' (PSS ' + formatBytes(last.pss) + ')' : '') : '—';
+  drawChart($('#chart-cpu'), samples.map((s) => ({ t: s.t, v: s.cpu })),
+    { span: USAGE_SPAN, unit: 1, fmt: formatPercent, label: 'CPU over the last five minutes', cls: 'cpu' });
+  drawChart($('#chart-mem'), samples.map((s) => ({ t: s.t, v: s.rss })),
+    { span: USAGE_SPAN, unit: 1 << 20, fmt: formatBytes, label: 'Memory over the last five minutes', cls: 'mem' });
+  $('#jv-cpu-top').textContent = samples.length ? 'scale to ' + $('#chart-cpu svg').dataset.top : '';
+  $('#jv-mem-top').textContent = samples.length ? 'scale to ' + $('#chart-mem svg').dataset.top : '';
 }
 
 // tick moves the open job's uptime on.

@@ -3,7 +3,7 @@
 // through onStatusChange.
 
 import { APIError, apiJSON, jobPath } from './api.js';
-import { $, $$, el, formatTime, fullTime, outcomeEl, setBadge, setHealth, uptimeOf, waitingText } from './format.js';
+import { $, $$, cpuPercent, el, formatBytes, formatPercent, formatTime, fullTime, outcomeEl, setBadge, setHealth, uptimeOf, waitingText } from './format.js';
 import { report } from './page.js';
 
 // ACTIVE are the states in which a job can be stopped but not started.
@@ -13,6 +13,8 @@ const ACTIVE = new Set(['starting', 'running', 'retrying', 'stopping']);
 export const jobs = new Map();
 /** name -> the dashboard's <tr> */
 const rows = new Map();
+/** name -> {reading: the last of GET /jobs/usage, cpu: percent of a CPU}, for the running jobs */
+const usage = new Map();
 
 const listeners = [];
 
@@ -62,6 +64,8 @@ function newRow(name) {
       el('div', { class: 'waiting muted small' })),
     el('td', { class: 'pid num', dataset: { label: 'PID' } }),
     el('td', { class: 'uptime', dataset: { label: 'Uptime' } }),
+    el('td', { class: 'cpu num', dataset: { label: 'CPU' } }),
+    el('td', { class: 'mem num', dataset: { label: 'Memory' } }),
     el('td', { class: 'restarts num', dataset: { label: 'Restarts' } }),
     el('td', { class: 'last-exit', dataset: { label: 'Last exit' } }),
     el('td', { class: 'next-run', dataset: { label: 'Next run' } }),
@@ -110,7 +114,43 @@ export function renderRow(name) {
   }
   $('.next-run', tr).textContent = st.next_run ? formatTime(st.next_run) : '';
   $('.next-run', tr).title = st.next_run ? fullTime(st.next_run) : '';
+  renderUsage(name, tr);
   setButtons(tr, st);
+}
+
+// renderUsage shows a running job's CPU and memory as last read.
+function renderUsage(name, tr) {
+  const u = usage.get(name);
+  const st = (jobs.get(name) || {}).status || {};
+  const shown = u && (st.state === 'running' || st.state === 'stopping');
+  $('.cpu', tr).textContent = shown ? formatPercent(u.cpu) : '';
+  $('.mem', tr).textContent = shown ? formatBytes(u.reading.rss_bytes) : '';
+  $('.mem', tr).title = shown ? u.reading.processes + (u.reading.processes === 1 ? ' process' : ' processes') : '';
+}
+
+// pollUsage reads what the running jobs cost, while the list is on a page
+// someone can see: a hidden tab, or the job page, asks nothing. One read at
+// a time, so that a slow answer never lands after a newer one.
+let polling = false;
+export async function pollUsage() {
+  if (polling || document.visibilityState !== 'visible' || $('#dashboard').hidden) return;
+  let readings;
+  polling = true;
+  try {
+    readings = await apiJSON('GET', '/jobs/usage');
+  } finally {
+    polling = false;
+  }
+  const seen = new Set();
+  for (const u of readings || []) {
+    const prev = usage.get(u.job);
+    usage.set(u.job, { reading: u, cpu: cpuPercent(prev && prev.reading, u) });
+    seen.add(u.job);
+  }
+  for (const name of usage.keys()) {
+    if (!seen.has(name)) usage.delete(name);
+  }
+  for (const [name, tr] of rows) renderUsage(name, tr);
 }
 
 export function renderTable() {

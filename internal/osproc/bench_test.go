@@ -121,3 +121,41 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 	slices.Sort(ds)
 	return ds[int(float64(len(ds)-1)*q)]
 }
+
+// BenchmarkSample: one pass over /proc with this machine's processes and
+// 1,000 groups of two (a shell and its sleep) more; and the PSS of one group.
+//
+//	go test -run '^$' -bench Sample ./internal/osproc/
+func BenchmarkSample(b *testing.B) {
+	rp, err := NewReaper(false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rp.Close()
+	groups := make([]*Proc, 1000)
+	for i := range groups {
+		if groups[i], err = rp.StartGroup(Spec{Path: "/bin/sh", Args: []string{"-c", "sleep 1000; exit 0"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, g := range groups {
+			SignalGroup(g.Pid, syscall.SIGKILL)
+			g.Exit()
+		}
+	}()
+	for len(GroupMembers(groups[len(groups)-1].Pid)) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	b.Run("pass", func(b *testing.B) {
+		for b.Loop() {
+			takeSample()
+		}
+	})
+	s := takeSample()
+	b.Run("pss", func(b *testing.B) {
+		for b.Loop() {
+			s.PSS(groups[0].Pid)
+		}
+	})
+}

@@ -43,6 +43,9 @@ type Reaper struct {
 	forks   sync.RWMutex
 	mu      sync.Mutex
 	tracked map[int]int // pid -> count: a pid recycled between a wait and its untrack stays tracked
+	// groups are the groups StartGroup began, by id, until ForgetGroup: the
+	// orphans of each are attributed to its leader (Proc.Orphans).
+	groups map[int]*Proc
 	// The waits under way, which Close gives up; those it gave up; whether
 	// it has begun (nothing more is started then). Guarded by mu.
 	waiting   map[*Proc]struct{}
@@ -66,7 +69,7 @@ type Reaper struct {
 // NewReaper makes this process the subreaper of its descendants when adopt is
 // set, and starts the goroutine that reaps them on SIGCHLD.
 func NewReaper(adopt bool) (*Reaper, error) {
-	rp := &Reaper{adopt: adopt, tracked: make(map[int]int), waiting: make(map[*Proc]struct{}),
+	rp := &Reaper{adopt: adopt, tracked: make(map[int]int), groups: make(map[int]*Proc), waiting: make(map[*Proc]struct{}),
 		reaped: make(chan struct{}), chld: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{})}
 	if adopt {
 		if err := setSubreaper(true); err != nil {
@@ -174,11 +177,27 @@ func (rp *Reaper) reap() (blocked bool) {
 		if rp.isTracked(pid) {
 			return true
 		}
+		rp.attributeZombie(pid)
 		var ws unix.WaitStatus
 		if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got != pid {
 			return false // cannot happen; but never spin holding the fork lock
 		}
 		n++
+	}
+}
+
+// attributeZombie gives what an exited orphan cost to the group it was in,
+// both read before it is reaped: its group id cannot be reused while it is
+// a zombie, and whoever sees it gone sees it counted.
+func (rp *Reaper) attributeZombie(pid int) {
+	pgid, err := unix.Getpgid(pid)
+	var info unix.Siginfo
+	var ru unix.Rusage
+	if err == nil {
+		err = unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, &ru)
+	}
+	if err == nil {
+		rp.attribute(pgid, usageOf(&ru))
 	}
 }
 

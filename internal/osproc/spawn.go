@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -52,7 +53,7 @@ func (rp *Reaper) StartGroup(s Spec) (*Proc, error) {
 		// would otherwise clear it.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: c.UID, Gid: c.GID, Groups: c.Groups}
 	}
-	return rp.start(cmd)
+	return rp.start(cmd, true)
 }
 
 // Proc is a child process a Reaper started and waits for, from the start:
@@ -70,6 +71,13 @@ type Proc struct {
 	err    error
 	quit   chan struct{} // closed by Close: the wait gives up
 	pidfd  *os.File      // what the wait polls, while it does; guarded by Reaper.mu
+	usage  Usage         // what wait4 reported; set before done is closed
+
+	// mu makes reaping the process and signalling its group exclusive
+	// (SignalGroup), and guards reaped and orphans.
+	mu      sync.Mutex
+	reaped  bool
+	orphans Usage
 }
 
 // Done is closed once the process has ended and been reaped, or once the
@@ -86,13 +94,49 @@ func (p *Proc) Exit() (unix.WaitStatus, error) {
 
 func (p *Proc) kill() { p.proc.Kill() }
 
+// ErrReaped: the process has ended and been reaped, so its pid, the id of its
+// group, may already name another process.
+var ErrReaped = errors.New("the process has been reaped")
+
+// SignalGroup sends sig to every process of the group p leads (StartGroup),
+// as long as p has not been reaped: until then no other process can be given
+// its pid, so the group of that id is surely p's, never one that took the
+// id over. Once p is reaped it returns ErrReaped, whatever is left of the group.
+func (p *Proc) SignalGroup(sig unix.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return ErrReaped
+	}
+	return SignalGroup(p.Pid, sig)
+}
+
+// reapNow reaps p if it has exited, without blocking, and keeps what it cost.
+func (p *Proc) reapNow() (reaped bool, ws unix.WaitStatus, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ru unix.Rusage
+	got, err := unix.Wait4(p.Pid, &ws, unix.WNOHANG, &ru)
+	if err == unix.EINTR || (err == nil && got == 0) {
+		return false, 0, nil
+	}
+	// Reaped, or beyond reach (the wait failed): either way the pid may be
+	// someone else's from now on.
+	p.reaped = true
+	if err == nil {
+		p.usage = usageOf(&ru)
+	}
+	return true, ws, err
+}
+
 // ErrClosed: the Reaper has been closed, and starts nothing more.
 var ErrClosed = errors.New("the reaper is closed")
 
 // start starts cmd under the fork gate, tracks its process until its wait
-// has reaped it, and begins that wait.
-func (rp *Reaper) start(cmd *exec.Cmd) (*Proc, error) {
-	p, err := rp.fork(cmd)
+// has reaped it, and begins that wait. A process that leads a group of its
+// own is given the orphans of the group the Reaper reaps (Orphans).
+func (rp *Reaper) start(cmd *exec.Cmd, leads bool) (*Proc, error) {
+	p, err := rp.fork(cmd, leads)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +149,7 @@ func (rp *Reaper) start(cmd *exec.Cmd) (*Proc, error) {
 
 // fork starts cmd under the fork gate's read lock, which Close takes to
 // stop every start: a process is either started and waited for, or refused.
-func (rp *Reaper) fork(cmd *exec.Cmd) (*Proc, error) {
+func (rp *Reaper) fork(cmd *exec.Cmd, leads bool) (*Proc, error) {
 	rp.forks.RLock()
 	defer rp.forks.RUnlock()
 	rp.mu.Lock()
@@ -121,6 +165,9 @@ func (rp *Reaper) fork(cmd *exec.Cmd) (*Proc, error) {
 	rp.mu.Lock()
 	if rp.adopt {
 		rp.tracked[p.Pid]++
+	}
+	if leads { // before the fork gate is let go: no orphan of the group is reaped before
+		rp.groups[p.Pid] = p
 	}
 	rp.waiting[p] = struct{}{}
 	rp.waits.Add(1)

@@ -45,7 +45,7 @@ func (rp *Reaper) waitExit(p *Proc) (unix.WaitStatus, error) {
 	defer rp.untrack(p.Pid)
 	defer p.proc.Release() // Go's own handle on the process: reaped now, or given up
 	if f := rp.openPidfd(p); f != nil {
-		ws, err := waitPidfd(p.Pid, f)
+		ws, err := waitPidfd(p, f)
 		rp.mu.Lock()
 		p.pidfd = nil // Close must not touch it once closed
 		rp.mu.Unlock()
@@ -77,18 +77,14 @@ func (rp *Reaper) openPidfd(p *Proc) *os.File {
 	return f
 }
 
-// waitPidfd reaps child pid once its pidfd f says it has exited, or gives up
+// waitPidfd reaps child p once its pidfd f says it has exited, or gives up
 // with ErrAbandoned once f's read deadline passes.
-func waitPidfd(pid int, f *os.File) (unix.WaitStatus, error) {
+func waitPidfd(p *Proc, f *os.File) (unix.WaitStatus, error) {
 	var ws unix.WaitStatus
 	reaped, werr := false, error(nil)
 	try := func() bool {
-		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-		if err == unix.EINTR || (err == nil && got == 0) {
-			return false
-		}
-		reaped, werr = true, err
-		return true
+		reaped, ws, werr = p.reapNow()
+		return reaped
 	}
 	rc, err := f.SyscallConn()
 	if err == nil {
@@ -120,15 +116,8 @@ func (rp *Reaper) waitPolled(p *Proc) (unix.WaitStatus, error) {
 	defer t.Stop()
 	for wait := time.Millisecond; ; wait = min(2*wait, time.Second) {
 		chld := rp.nextChld() // before the look, so that no SIGCHLD is missed
-		var ws unix.WaitStatus
-		got, err := unix.Wait4(p.Pid, &ws, unix.WNOHANG, nil)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return 0, err
-		case got == p.Pid:
-			return ws, nil
+		if reaped, ws, err := p.reapNow(); reaped {
+			return ws, err
 		}
 		t.Reset(wait)
 		select {
