@@ -16,7 +16,8 @@ var routeMethods = []struct {
 }{
 	{"/healthz", reads}, {"/jobs", reads}, {"/jobs/states", reads}, {"/events", reads}, {"/metrics", reads},
 	{"/", reads}, {"/ui/*", reads},
-	{"/job/create", []string{http.MethodPost}},
+	{"/jobs/start", post}, {"/jobs/stop", post}, {"/jobs/restart", post},
+	{"/job/create", post},
 	{"/job/{}", []string{http.MethodGet, http.MethodHead, http.MethodPatch}},
 	{"/job/replace/{}", []string{http.MethodPut}},
 	{"/job/delete/{}", []string{http.MethodDelete}},
@@ -28,6 +29,7 @@ var routeMethods = []struct {
 var (
 	reads   = []string{http.MethodGet, http.MethodHead}
 	control = []string{http.MethodGet, http.MethodPost}
+	post    = []string{http.MethodPost}
 )
 
 // allowedMethods is the Allow header for path: the methods of every route
