@@ -83,11 +83,15 @@ func (m *Manager) dependentWaves(name string) [][]*runner {
 
 // wavesLocked groups rs by stop wave, each wave sorted by name. The caller
 // holds m.mu.
-func (m *Manager) wavesLocked(rs []*runner) [][]*runner {
+func (m *Manager) wavesLocked(rs []*runner) [][]*runner { return groupWaves(m.graph.by, rs) }
+
+// groupWaves groups rs by the length of their longest chain in adj (g.by:
+// stop waves, g.on: start waves), each wave sorted by name.
+func groupWaves(adj map[string][]string, rs []*runner) [][]*runner {
 	memo, open := map[string]int{}, map[string]bool{}
 	var waves [][]*runner
 	for _, r := range rs {
-		d := depth(m.graph.by, r.name, memo, open)
+		d := depth(adj, r.name, memo, open)
 		for len(waves) <= d {
 			waves = append(waves, nil)
 		}

@@ -51,6 +51,10 @@ type Job struct {
 	// Overlap says what a one_time job's schedule tick does while the previous
 	// run still goes: "skip" (default), "queue" or "restart".
 	Overlap Overlap `json:"overlap,omitempty"`
+	// Labels are the job's own names for the groups it belongs to
+	// ({"tier": "web"}), which selectors choose jobs by (see Selector).
+	// Keys and values are as Kubernetes allows (see labels.go).
+	Labels map[string]string `json:"labels,omitempty"`
 	// DependsOn names the jobs this one needs, each with the condition its
 	// start waits for: a start first starts each of them that is not active,
 	// then waits until every condition holds (see Condition). In JSON an
@@ -187,7 +191,7 @@ func (j Job) Validate() error {
 		}
 	}
 	return errors.Join(append(errs, j.validateCommand(), validateSchedule(j.Schedule), validateOverlap(j),
-		j.validateDependsOn(), j.validateEnv(), j.validateDurations(), j.validateCounts(), j.validateRestart(),
+		j.validateDependsOn(), j.validateLabels(), j.validateEnv(), j.validateDurations(), j.validateCounts(), j.validateRestart(),
 		j.Health.validate(), j.validateOnUnhealthy())...)
 }
 
@@ -360,6 +364,7 @@ func succeeded(outcome Outcome, code *int, successCodes []int) bool {
 // clone is j with nothing shared with it: an edit may change what it is given.
 func (j Job) clone() Job {
 	j.Env = maps.Clone(j.Env)
+	j.Labels = maps.Clone(j.Labels)
 	j.SuccessExitCodes = slices.Clone(j.SuccessExitCodes)
 	j.DependsOn = maps.Clone(j.DependsOn)
 	if j.Health != nil {
@@ -378,6 +383,9 @@ func (j *Job) fillDefaults() {
 	}
 	if len(j.DependsOn) == 0 {
 		j.DependsOn = nil
+	}
+	if len(j.Labels) == 0 {
+		j.Labels = nil
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 // fullJob sets every field a continuous job can have (overlap is one_time's).
 // It depends on the job "db", which must exist.
 func fullJob(name, dir string) Job {
-	return Job{Name: name, Command: "sleep 100", Type: Continuous, Schedule: "@every 1h",
+	return Job{Name: name, Command: "sleep 100", Type: Continuous, Schedule: "@every 1h", Labels: map[string]string{"tier": "web"},
 		DependsOn: Dependencies{"db": ConditionHealthy}, StartTimeout: dur(30 * time.Second),
 		Dir: dir, Env: map[string]string{"A": "1", "B": "2"}, EnvFile: "app.env", User: "nobody",
 		StopSignal: "INT", StopTimeout: dur(3 * time.Second), BackoffInitial: dur(time.Second),

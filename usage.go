@@ -43,6 +43,8 @@ type UsageOptions struct {
 	// (the kernel walks every memory mapping of every process: some 100 µs
 	// a small process, against some 10 µs for the rest of its figures).
 	PSS bool
+	// Selector chooses the jobs; the zero Selector, every job.
+	Selector Selector
 }
 
 // Usage returns what the job's running run costs now, its PSS included;
@@ -67,8 +69,12 @@ func (m *Manager) Usage(ctx context.Context, name string) (Usage, error) {
 // one pass over /proc for them all (which requests made at the same time
 // share). Jobs with no running run are left out.
 func (m *Manager) Usages(ctx context.Context, opts UsageOptions) ([]Usage, error) {
+	rs := m.runners()
+	if !opts.Selector.IsZero() {
+		rs = m.selected(opts.Selector)
+	}
 	var cs []running
-	for _, r := range m.runners() {
+	for _, r := range rs {
 		if c, ok := r.current(); ok {
 			cs = append(cs, c)
 		}

@@ -12,7 +12,8 @@ import (
 
 // Error is an error answer of ProcMan.
 type Error struct {
-	// Status is the HTTP status code.
+	// Status is the HTTP status code; 0 for the error of one job in the
+	// answer of a bulk action (Result.Err), whose own status was 200.
 	Status int
 	// Code says what went wrong, for programs: "not_found", "exists",
 	// "running", "in_use", "invalid", ... (the README's Errors section lists them).
@@ -25,7 +26,12 @@ type Error struct {
 	Fields []*procman.FieldError
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status) }
+func (e *Error) Error() string {
+	if e.Status == 0 {
+		return e.Message
+	}
+	return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status)
+}
 
 // Unwrap makes errors.Is(err, procman.ErrNotFound) and its kin hold when the
 // code is that of one of procman's sentinel errors, and lets

@@ -90,8 +90,13 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (a *api) states(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	writeJSON(w, http.StatusOK, a.m.States())
+func (a *api) states(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	sel, err := listSelector(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.m.StatesOf(sel))
 }
 
 func (a *api) get(w http.ResponseWriter, _ *http.Request, p httprouter.Params) {

@@ -29,21 +29,27 @@ type encodedDef struct {
 	json    []byte
 }
 
-func (a *api) list(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+func (a *api) list(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	sel, err := listSelector(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	bp, _ := a.jobs.bufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
 	}
-	b := append(a.jobs.appendJSON((*bp)[:0]), '\n')
+	b := append(a.jobs.appendJSON((*bp)[:0], sel), '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)
 	*bp = b
 	a.jobs.bufs.Put(bp)
 }
 
-// appendJSON appends every entry as a JSON array to b, as encoding/json
-// writes []procman.Entry.
-func (l *jobList) appendJSON(b []byte) []byte {
+// appendJSON appends every entry sel chooses as a JSON array to b, as
+// encoding/json writes []procman.Entry. What it keeps covers every job,
+// whatever sel, so that filtered and whole listings share it.
+func (l *jobList) appendJSON(b []byte, sel procman.Selector) []byte {
 	var old []encodedDef
 	if p := l.last.Load(); p != nil {
 		old = *p
@@ -51,11 +57,11 @@ func (l *jobList) appendJSON(b []byte) []byte {
 	// next is made at the first difference from old: until then, every
 	// entry so far has matched old's in turn.
 	var next []encodedDef
-	i, n := 0, 0 // the next of old to compare; entries written
+	i, seen, n := 0, 0, 0 // the next of old to compare; entries seen; entries written
 	b = append(b, '[')
 	for e := range l.m.AllEntries() {
 		for i < len(old) && old[i].name < e.Name { // deleted since
-			next = l.diverge(next, old, n)
+			next = l.diverge(next, old, seen)
 			i++
 		}
 		var def encodedDef
@@ -63,11 +69,15 @@ func (l *jobList) appendJSON(b []byte) []byte {
 			def = old[i]
 			i++
 		} else {
-			next = l.diverge(next, old, n)
+			next = l.diverge(next, old, seen)
 			def = encode(e)
 		}
 		if next != nil {
 			next = append(next, def)
+		}
+		seen++
+		if !sel.Matches(e.Labels) {
+			continue
 		}
 		if n > 0 {
 			b = append(b, ',')
@@ -79,7 +89,7 @@ func (l *jobList) appendJSON(b []byte) []byte {
 		n++
 	}
 	if i < len(old) { // the last ones deleted since
-		next = l.diverge(next, old, n)
+		next = l.diverge(next, old, seen)
 	}
 	if next != nil {
 		l.last.Store(&next)
@@ -102,4 +112,13 @@ func encode(e procman.Entry) encodedDef {
 	src, _ := json.Marshal(e.Source)
 	j = append(append(j[:len(j)-1], `,"source":`...), src...)
 	return encodedDef{name: e.Name, version: e.Version, json: j}
+}
+
+// listSelector is the selector of a listing: ?selector=..., or every job.
+func listSelector(r *http.Request) (procman.Selector, error) {
+	q := r.URL.Query()
+	if !q.Has("selector") {
+		return procman.AllJobs(), nil
+	}
+	return procman.ParseSelector(q.Get("selector"))
 }

@@ -30,6 +30,7 @@ func jobFieldNames() []string {
 // depends on the job "db", which must exist.
 func everyField(name string) procman.Job {
 	j := procman.Job{Name: name, Command: "sleep 100", Type: procman.Continuous, Schedule: "@every 1h",
+		Labels:    map[string]string{"tier": "web", "example.com/team": "core"},
 		DependsOn: procman.Dependencies{"db": procman.ConditionHealthy}, StartTimeout: procman.Duration(30 * time.Second),
 		Dir: os.TempDir(), Env: map[string]string{"A": "1", "B": "two words"}, EnvFile: "app.env",
 		StopSignal: "INT", StopTimeout: procman.Duration(3 * time.Second), BackoffInitial: procman.Duration(2 * time.Second),

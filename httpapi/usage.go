@@ -46,7 +46,12 @@ func (a *api) usages(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 		writeError(w, refuse(procman.ErrInvalid, "pss must be 1 or 0, got %q", pss))
 		return
 	}
-	// TODO(selectors): opts.Selector from ?selector=, once jobs have labels.
+	sel, err := listSelector(r)
+	if err != nil {
+		a.reply(w, 0, nil, err)
+		return
+	}
+	opts.Selector = sel
 	us, err := a.m.Usages(r.Context(), opts)
 	a.reply(w, http.StatusOK, us, err)
 }

@@ -151,6 +151,16 @@ func TestUsageRoutes(t *testing.T) {
 	if us := decode[[]procman.Usage](t, r); len(us) != 2 || us[0].Job != "a" || us[1].Job != "b" || us[0].PSSBytes != nil {
 		t.Errorf("%v: want a and b, without PSS", r)
 	}
+	b := sleeperJob("b")
+	b.Labels = map[string]string{"tier": "web"}
+	if _, err := s.api.Replace(context.Background(), "b", b); err != nil {
+		t.Fatal(err)
+	}
+	r = s.doJSON(t, http.MethodGet, "/jobs/usage?selector=tier%3Dweb", nil)
+	want(t, r, http.StatusOK)
+	if us := decode[[]procman.Usage](t, r); len(us) != 1 || us[0].Job != "b" {
+		t.Errorf("%v: want b alone, the one labelled tier=web", r)
+	}
 	us, err := s.api.Usages(context.Background(), procman.UsageOptions{PSS: true})
 	if err != nil || len(us) != 2 || us[0].PSSBytes == nil || us[1].PSSBytes == nil {
 		t.Errorf("client Usages with PSS: %+v, %v", us, err)
@@ -166,6 +176,7 @@ func TestUsageRoutes(t *testing.T) {
 		{"/job/idle/usage", 409, "not running"},
 		{"/job/nope/usage", 404, "not found"},
 		{"/jobs/usage?pss=maybe", 400, `pss must be 1 or 0, got "maybe"`},
+		{"/jobs/usage?selector=a%3D%3D%3D", 400, "selector"},
 	} {
 		r := s.doJSON(t, http.MethodGet, tc.path, nil)
 		if msg := errorMessage(t, r, tc.code); !strings.Contains(msg, tc.says) {

@@ -10,6 +10,7 @@
 //     GET /job/{name}/state with every definition present and every
 //     continuous job running;
 //   - ProcMan's resident memory, and what each running job adds to it;
+//   - how long one POST /jobs/stop?all=1 takes to stop every running job;
 //   - how long SIGTERM takes until ProcMan has exited and no process of any
 //     job is left;
 //   - on a fresh instance, whether memory grows as one job is run over and
@@ -438,7 +439,7 @@ func defName(i int) string { return fmt.Sprintf("def-%05d", i) }
 func runName(i int) string { return fmt.Sprintf("run-%05d", i) }
 
 // measureScale runs steps 1 to 5 on one instance: definitions, running jobs,
-// latencies and memory, then shutdown.
+// latencies and memory, a bulk stop, then shutdown.
 func (r *runner) measureScale(ctx context.Context) error {
 	in, err := r.start(ctx)
 	if err != nil {
@@ -464,6 +465,9 @@ func (r *runner) measureScale(ctx context.Context) error {
 		return err
 	}
 	if err := r.measureRSS(in, rss0, rssDefs); err != nil {
+		return err
+	}
+	if statuses, err = r.measureBulkStop(ctx, in, statuses); err != nil {
 		return err
 	}
 	return r.measureShutdown(ctx, in, statuses)

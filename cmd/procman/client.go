@@ -46,15 +46,15 @@ type command struct {
 // A function rather than a variable: help refers to the table itself.
 func clientCommands() []command {
 	return []command{
-		{"ls", "", "list the jobs, their states, CPU and memory", (*cli).ls},
+		{"ls", "[-l SELECTOR]", "list the jobs, their states, CPU and memory (-l: those the label selector chooses)", (*cli).ls},
 		{"top", "", "the running jobs' CPU and memory, live (q quits)", (*cli).top},
 		{"show", "NAME", "a job's definition and status", (*cli).show},
 		{"add", "NAME [-start] [job flags] -- CMD...\n       procman add -f job.json [-start] [job flags] [NAME] [-- CMD...]", "create a job (-start: and start it)", (*cli).add},
 		{"edit", "NAME [job flags] [-- CMD...]", "change the given fields of a job", (*cli).edit},
 		{"rm", "NAME", "stop and delete a job (its logs stay)", (*cli).rm},
-		{"start", "NAME", "start a job", (*cli).start},
-		{"stop", "NAME", "stop a job; returns once its processes are gone", (*cli).stop},
-		{"restart", "NAME", "stop a job if active, start it with its saved definition", (*cli).restart},
+		{"start", "NAME | -l SELECTOR | -all", "start a job, or the jobs chosen (dependencies first)", (*cli).start},
+		{"stop", "NAME | -l SELECTOR | -all", "stop a job (its dependents first); returns once their processes are gone", (*cli).stop},
+		{"restart", "NAME | -l SELECTOR | -all", "stop a job if active, start it with its saved definition", (*cli).restart},
 		{"signal", "NAME SIGNAL", "send a signal (HUP, USR1, ... or a number) to a job's running processes", (*cli).signal},
 		{"state", "NAME", "a job's status", (*cli).state},
 		{"logs", "NAME [-f] [-n N] [-run ID]", "the latest run's output (-run: another run)", (*cli).logs},
@@ -116,6 +116,9 @@ Job flags of add and edit (an empty value, or 0, sets a field back to its defaul
 add -f reads the job from a JSON file (- for stdin); NAME, job flags and
 -- CMD change it. The words after -- are joined with spaces and run by
 /bin/sh -c: procman add web -- 'cd /srv && exec ./web -port 8080'.
+start, stop, restart -l SELECTOR (or -all) act on the jobs a label selector
+chooses (or on every job), in dependency order: terms key=value, key!=value,
+key, !key, joined by commas; ls -l SELECTOR lists them.
 logs: -n N the last N lines; -f follow the output, into the job's next runs
 (a line "--- procman: ..." between two), until the job comes to rest.
 apply -f FILE sends a YAML file (JSON if it ends in .json) for ProcMan to check

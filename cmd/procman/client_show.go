@@ -12,17 +12,26 @@ import (
 )
 
 func (c *cli) ls(args []string) error {
-	if _, err := c.parseArgs(c.flagSet(), args); err != nil {
+	fs := c.flagSet()
+	selector := fs.String("l", "", "only the jobs this label selector chooses, e.g. tier=web,!canary")
+	if _, err := c.parseArgs(fs, args); err != nil {
 		return err
 	}
-	states, err := c.api.States(c.ctx)
+	sel := procman.AllJobs()
+	if *selector != "" {
+		var err error
+		if sel, err = procman.ParseSelector(*selector); err != nil {
+			return usagef("-l: %v", err)
+		}
+	}
+	states, err := c.api.StatesOf(c.ctx, sel)
 	if err != nil {
 		return c.failed(err)
 	}
 	if c.json {
 		return c.printJSON(states)
 	}
-	entries, err := c.api.List(c.ctx)
+	entries, err := c.api.ListOf(c.ctx, sel)
 	if err != nil {
 		return c.failed(err)
 	}
@@ -116,20 +125,105 @@ func (c *cli) state(args []string) error {
 	return tw.Flush()
 }
 
-func (c *cli) start(args []string) error   { return c.control(args, (*client.Client).Start) }
-func (c *cli) stop(args []string) error    { return c.control(args, (*client.Client).Stop) }
-func (c *cli) restart(args []string) error { return c.control(args, (*client.Client).Restart) }
+func (c *cli) start(args []string) error {
+	return c.control(args, (*client.Client).Start, (*client.Client).StartJobs)
+}
+func (c *cli) stop(args []string) error {
+	return c.control(args, (*client.Client).Stop, (*client.Client).StopJobs)
+}
+func (c *cli) restart(args []string) error {
+	return c.control(args, (*client.Client).Restart, (*client.Client).RestartJobs)
+}
 
-// controlFunc is a start, a stop or a restart.
-type controlFunc = func(*client.Client, context.Context, string) (procman.Status, error)
+// controlFunc is a start, a stop or a restart; bulkFunc, one of many jobs.
+type (
+	controlFunc = func(*client.Client, context.Context, string) (procman.Status, error)
+	bulkFunc    = func(*client.Client, context.Context, procman.Selector) ([]procman.Result, error)
+)
 
-// control starts, stops or restarts a job and prints its status after it.
-func (c *cli) control(args []string, do controlFunc) error {
-	name, err := c.parseName(c.flagSet(), args)
+// control starts, stops or restarts a job, or the jobs of -l or -all, and
+// prints the status of each after it.
+func (c *cli) control(args []string, do controlFunc, bulk bulkFunc) error {
+	fs := c.flagSet()
+	selector := fs.String("l", "", "act on the jobs this label selector chooses, e.g. tier=web (instead of NAME)")
+	all := fs.Bool("all", false, "act on every job (instead of NAME)")
+	pos, rest, err := c.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	return c.act(name, do)
+	pos = append(pos, rest...)
+	switch {
+	case *selector != "" && *all:
+		return usagef("give -l or -all, not both")
+	case (*selector != "" || *all) && len(pos) > 0:
+		return usagef("give NAME, or -l or -all, not both")
+	case *all:
+		return c.actOnMany(procman.AllJobs(), bulk)
+	case *selector != "":
+		sel, err := procman.ParseSelector(*selector)
+		if err != nil {
+			return usagef("-l: %v", err)
+		}
+		return c.actOnMany(sel, bulk)
+	case len(pos) == 0:
+		return usagef("missing NAME (or -l SELECTOR, or -all)")
+	case len(pos) > 1:
+		return usagef("unexpected argument %q", pos[1])
+	}
+	return c.act(pos[0], do)
+}
+
+// actOnMany runs a bulk action and prints a line per job: its status, or
+// why the action failed for it.
+func (c *cli) actOnMany(sel procman.Selector, bulk bulkFunc) error {
+	res, err := bulk(c.api, c.ctx, sel)
+	if err != nil {
+		return c.failed(err)
+	}
+	failed := 0
+	lines := make([]bulkLine, len(res))
+	for i, r := range res {
+		lines[i] = bulkLine{Name: r.Name, Status: r.Status, Dependent: r.Dependent}
+		if r.Err != nil {
+			failed++
+			lines[i].Error = r.Err.Error()
+			if e, ok := r.Err.(*client.Error); ok {
+				lines[i].Code = e.Code
+			}
+		}
+	}
+	if c.json {
+		if err := c.printJSON(lines); err != nil {
+			return err
+		}
+	} else {
+		for _, l := range lines {
+			line := c.statusLine(l.Status)
+			if l.Error != "" {
+				line = printable(l.Name) + ": failed: " + printable(l.Error)
+			}
+			if l.Dependent {
+				line += " (depends on a job selected)"
+			}
+			fmt.Fprintln(c.stdout, line)
+		}
+		if len(lines) == 0 {
+			fmt.Fprintln(c.stdout, "no job matches")
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d jobs failed", failed, len(res))
+	}
+	return nil
+}
+
+// bulkLine is a job's line of a bulk action, as the API writes it.
+type bulkLine struct {
+	Name      string         `json:"name"`
+	Status    procman.Status `json:"status"`
+	Dependent bool           `json:"dependent,omitempty"`
+	Error     string         `json:"error,omitempty"`
+	Code      string         `json:"code,omitempty"`
 }
 
 // act starts, stops or restarts the job and prints its status after it.

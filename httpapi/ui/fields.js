@@ -11,6 +11,7 @@ export const FIELDS = [
   { f: 'command', label: 'Command', note: '(run as /bin/sh -c)', kind: 'area', wide: true, placeholder: 'python3 -m http.server 8080' },
   { f: 'schedule', label: 'Schedule', kind: 'text', placeholder: 'manual', list: ['reboot', 'manual', '@hourly', '@daily', '@every 5m', '*/5 * * * *'], hint: 'reboot, manual, or cron: */5 * * * *, @daily, @every 90s' },
   { f: 'overlap', label: 'Overlap', kind: 'select', only: 'one_time', options: [['', 'default (skip)'], 'skip', 'queue', 'restart'], hint: 'with a cron schedule: what a tick does while the last run goes' },
+  { f: 'labels', label: 'Labels', note: '(KEY=VALUE, one a line)', kind: 'env', wide: true, placeholder: 'tier=web', hint: 'for selectors: tier=web,!canary' },
   { f: 'depends_on', label: 'Depends on', note: '(JOB=CONDITION, one a line)', kind: 'env', wide: true, placeholder: 'db=healthy', hint: 'started, healthy, completed or completed_successfully' },
   { f: 'start_timeout', label: 'Start timeout', kind: 'text', placeholder: 'none', hint: 'bounds the wait for depends_on; up to 24h' },
   { f: 'dir', label: 'Working directory', kind: 'text', wide: true, placeholder: "ProcMan's own" },

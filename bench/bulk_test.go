@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"syscall"
+	"testing"
+
+	"github.com/Mk-Chan/procman"
+	"github.com/Mk-Chan/procman/httpapi"
+)
+
+// bulkJobs is the size of the peer harness: the bulk stop is compared with
+// a bare kill of as many process groups.
+const bulkJobs = 200
+
+// BenchmarkBulkStop200: one POST /jobs/stop?all=1 of 200 running `sleep`
+// jobs, answered once every process of them is gone. Compare it with
+// BenchmarkKillGroups200 (the issue's bound: 1.5 times as long).
+func BenchmarkBulkStop200(b *testing.B) {
+	m := open(b)
+	create(b, m, bulkJobs, "sleep 100", procman.Continuous)
+	ts := httptest.NewServer(httpapi.New(m))
+	defer ts.Close()
+	c := ts.Client()
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		if res, err := m.StartJobs(ctx, procman.AllJobs()); err != nil || len(res) != bulkJobs {
+			b.Fatalf("start: %d results, %v", len(res), err)
+		}
+		b.StartTimer()
+		resp, err := c.Post(ts.URL+"/jobs/stop?all=1", "", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatal(resp.Status)
+		}
+	}
+}
+
+// BenchmarkKillGroups200: what BenchmarkBulkStop200 is measured against:
+// SIGTERM to each of 200 process groups of `sh -c "sleep 100"`, and a wait
+// for every shell.
+func BenchmarkKillGroups200(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		cmds := make([]*exec.Cmd, bulkJobs)
+		for i := range cmds {
+			cmds[i] = exec.Command("/bin/sh", "-c", "sleep 100")
+			cmds[i].SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := cmds[i].Start(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		for _, c := range cmds {
+			syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+		}
+		for _, c := range cmds {
+			c.Wait() // killed by the signal: an error, as expected
+		}
+	}
+}
+
+// BenchmarkStopJobs200: m.StopJobs of 200 running `sleep` jobs, without
+// the HTTP layer.
+func BenchmarkStopJobs200(b *testing.B) {
+	m := open(b)
+	create(b, m, bulkJobs, "sleep 100", procman.Continuous)
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		if res, err := m.StartJobs(ctx, procman.AllJobs()); err != nil || len(res) != bulkJobs {
+			b.Fatalf("start: %d results, %v", len(res), err)
+		}
+		b.StartTimer()
+		if _, err := m.StopJobs(ctx, procman.AllJobs()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
