@@ -53,6 +53,15 @@ func postgresMigrations() []migrationStep {
 			pruned BOOLEAN NOT NULL, invocation TEXT NOT NULL DEFAULT '', PRIMARY KEY (job_id, id))`,
 			`CREATE INDEX runs_open ON runs (host) WHERE ended_at IS NULL`,
 			`CREATE TABLE health (host TEXT PRIMARY KEY, written_at TIMESTAMPTZ NOT NULL)`}},
+		// The hosts of the fleet, each held by a lease (lease.go). Times are
+		// the database's: no host's clock is trusted. machine and proc_start
+		// name the holder's process for good, to a ProcMan on its machine.
+		{sql: []string{`CREATE TABLE hosts (
+			name TEXT PRIMARY KEY, epoch BIGINT NOT NULL, advertise TEXT NOT NULL DEFAULT '',
+			version TEXT NOT NULL DEFAULT '', pid INTEGER NOT NULL DEFAULT 0, machine TEXT NOT NULL DEFAULT '',
+			proc_start BIGINT NOT NULL DEFAULT 0, labels JSONB NOT NULL DEFAULT '{}',
+			started_at TIMESTAMPTZ NOT NULL, heartbeat_at TIMESTAMPTZ NOT NULL, lease_until TIMESTAMPTZ NOT NULL,
+			active_jobs INTEGER NOT NULL DEFAULT 0)`}},
 	}
 }
 
