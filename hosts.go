@@ -58,9 +58,9 @@ func (m *Manager) Hosts(ctx context.Context) ([]Host, error) {
 		}
 		return hosts, nil
 	}
-	now := time.Now()
+	now := time.Now().UTC()
 	return []Host{{Name: m.cfg.Host, Alive: true, Advertise: m.cfg.Advertise, Version: version(), PID: os.Getpid(),
-		StartedAt: m.started, HeartbeatAt: now, LeaseUntil: now, ActiveJobs: m.activeJobs(), This: true}}, nil
+		StartedAt: m.started.UTC(), HeartbeatAt: now, LeaseUntil: now, ActiveJobs: m.activeJobs(), This: true}}, nil
 }
 
 // Epoch returns this host's epoch in the fleet, and a channel closed once

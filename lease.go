@@ -469,7 +469,8 @@ func (l *hostLease) hosts(ctx context.Context) ([]Host, error) {
 	out := make([]Host, len(rows))
 	for i, r := range rows {
 		out[i] = Host{Name: r.Name, Epoch: r.Epoch, Alive: r.Alive, Advertise: r.Advertise, Version: r.Version,
-			PID: r.PID, StartedAt: r.StartedAt, HeartbeatAt: r.HeartbeatAt, LeaseUntil: r.LeaseUntil, ActiveJobs: r.ActiveJobs}
+			PID: r.PID, StartedAt: r.StartedAt.UTC(), HeartbeatAt: r.HeartbeatAt.UTC(), LeaseUntil: r.LeaseUntil.UTC(),
+			ActiveJobs: r.ActiveJobs}
 	}
 	return out, nil
 }

@@ -67,6 +67,7 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 	get("/healthz", a.healthz)
 	get("/jobs", a.list)
 	get("/jobs/states", a.states)
+	get("/hosts", a.fleetHosts)
 	get("/job/:name", a.get)
 	r.POST("/job/:name", a.create) // /job/create
 	r.PATCH("/job/:name", a.update)

@@ -15,6 +15,7 @@ var routeMethods = []struct {
 	methods []string
 }{
 	{"/healthz", reads}, {"/jobs", reads}, {"/jobs/states", reads}, {"/events", reads}, {"/metrics", reads},
+	{"/hosts", reads},
 	{"/", reads}, {"/ui/*", reads},
 	{"/job/create", []string{http.MethodPost}},
 	{"/job/{}", []string{http.MethodGet, http.MethodHead, http.MethodPatch}},
