@@ -19,7 +19,7 @@ import (
 )
 
 // cli is one run of a client command; its commands are its methods
-// (client_jobs.go, client_show.go, client_stream.go).
+// (client_jobs.go, client_show.go, client_stream.go, client_hosts.go).
 type cli struct {
 	ctx            context.Context
 	cmd            *command
@@ -55,6 +55,7 @@ func clientCommands() []command {
 		{"logs", "NAME [-f] [-n N] [-run ID]", "the latest run's output (-run: another run)", (*cli).logs},
 		{"runs", "NAME [-n N]", "a job's runs, newest first (default 20)", (*cli).runs},
 		{"events", "", "print every state change until interrupted", (*cli).events},
+		{"hosts", "", "every host of the fleet, alive or not (* marks the one answering)", (*cli).hosts},
 		{"help", "", "print this help", (*cli).help},
 	}
 }

@@ -106,6 +106,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 	maxConns := fs.Int("max-conns", 0, "most connections to the API at once; 0: a quarter of the descriptor limit, at most 1024")
 	maxPerClient := fs.Int("max-conns-per-client", 0, "most connections from one IP address; 0: 128, or -max-conns if lower")
 	noResume := fs.Bool("no-resume", false, "do not start again the continuous jobs that were running when ProcMan last ended")
+	fleet := fleetFlags(fs) // fleet.go
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log from this `level` up: debug (adds the requests that only read), info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -131,6 +132,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 		if err := o.setToken(*tokenFile, *insecure); err != nil {
 			return options{}, err
 		}
+		fleet.apply(&o)
 		return o, nil
 	}
 }
