@@ -26,6 +26,10 @@ const (
 	DefaultHealthInterval = 10 * time.Second
 	DefaultHealthTimeout  = 5 * time.Second
 	DefaultHealthRetries  = 3
+	// DefaultLease is how long a host's lease in a fleet lasts unrenewed
+	// (Config.Lease); DefaultGrace what the others wait past it.
+	DefaultLease = 10 * time.Second
+	DefaultGrace = 5 * time.Second
 )
 
 // Config configures a Manager. Zero fields take the default named on each;
@@ -107,9 +111,21 @@ type Config struct {
 	// they are there.
 	NoJobMetrics bool
 
-	// host names this machine in the database: on its runs, and in the key of
-	// its PostgreSQL lock. Default os.Hostname(); tests set it.
-	host string
+	// Host names this ProcMan in the database: on its runs and, on
+	// PostgreSQL, in the hosts table, whose lease on the name keeps a second
+	// ProcMan of that name out (hosts.go). Default os.Hostname().
+	Host string
+	// Advertise is the URL at which the other hosts of a fleet reach this
+	// one's API (http://10.0.0.5:10000), shown by Hosts. Default: none.
+	Advertise string
+	// Lease is how long a host holds its name in a fleet (PostgreSQL) without
+	// renewing it: a heartbeat renews it every Lease/5, on the database's
+	// clock; one that lapses lets another ProcMan take the name, and fences
+	// this one. Default 10s; at least 1s.
+	Lease time.Duration
+	// Grace is how long past a dead host's lease the fleet waits before it
+	// takes over that host's work. Default 5s.
+	Grace time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -126,7 +142,12 @@ func (c Config) withDefaults() (Config, error) {
 	case c.DBPath == "" && c.Postgres == "":
 		c.DBPath = DefaultDBPath
 	}
-	c.host = cmp.Or(c.host, thisHost())
+	c.Host = cmp.Or(c.Host, thisHost())
+	def(&c.Lease, DefaultLease)
+	def(&c.Grace, DefaultGrace)
+	if err := c.checkHost(); err != nil {
+		return c, err
+	}
 	c.LogDir = cmp.Or(c.LogDir, DefaultLogDir)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -194,7 +215,7 @@ func (c Config) settings(j Job) settings {
 	}
 }
 
-// thisHost names this machine for Config.host.
+// thisHost names this machine for Config.Host.
 func thisHost() string {
 	if h, err := os.Hostname(); err == nil && h != "" {
 		return h

@@ -49,7 +49,9 @@ func runHelper(mode string) int {
 }
 
 func runManagerHelper() int {
-	cfg := Config{DBPath: os.Getenv("PROCMAN_TEST_DB"), LogDir: os.Getenv("PROCMAN_TEST_LOGS")}
+	// An hour's lease: on PostgreSQL the next Open must know the crashed
+	// holder dead by its process, not wait for its lease to end.
+	cfg := Config{DBPath: os.Getenv("PROCMAN_TEST_DB"), LogDir: os.Getenv("PROCMAN_TEST_LOGS"), Lease: time.Hour}
 	if isPostgresURL(cfg.DBPath) {
 		cfg.DBPath, cfg.Postgres = "", cfg.DBPath
 	}

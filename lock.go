@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 
@@ -22,17 +21,37 @@ type dbLock interface {
 	release() error
 }
 
-// lockDatabase takes d's lock for this host, or fails with ErrLocked naming
-// the holder, having changed nothing: for SQLite a flock beside the file
-// (below), for PostgreSQL a session's advisory lock (lock_pg.go).
-func lockDatabase(ctx context.Context, d database, log *slog.Logger) (dbLock, error) {
+// holdDatabase takes d for this host, or fails with ErrLocked naming the
+// holder, having changed nothing, and opens its store. SQLite: a flock
+// beside the file (below), then the store. PostgreSQL: the store first,
+// whose migrations make the hosts table, then the host's lease (lease.go).
+func holdDatabase(ctx context.Context, cfg Config, d database) (dbLock, *store, error) {
 	if d.pg != nil {
-		return lockPostgres(ctx, d, log)
+		st, err := openStore(ctx, d)
+		if err != nil {
+			return nil, nil, err
+		}
+		l, err := joinFleet(ctx, d, cfg, st.db)
+		if err != nil {
+			st.close()
+			return nil, nil, err
+		}
+		l.setOnLost(st.dropIdle)
+		return l, st, nil
 	}
 	if err := checkDBPath(d.path); err != nil { // before the lock file is made beside it
-		return nil, err
+		return nil, nil, err
 	}
-	return lockFile(d.path)
+	l, err := lockFile(d.path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, d)
+	if err != nil {
+		l.release()
+		return nil, nil, err
+	}
+	return l, st, nil
 }
 
 // fileLock holds a SQLite database: an exclusive flock(2) on a file beside

@@ -7,7 +7,7 @@ import (
 
 // PostgreSQL restarted under a running Manager: supervision goes on at its
 // own pace while the server is down, Ping says so at once, the writer
-// retries, and once the server is back the lock is held again and every run
+// retries, and once the server is back the lease is renewed again and every run
 // is in the history.
 func TestPostgresRestartUnderTheManager(t *testing.T) {
 	srv := pgRestarts.Server(t)
@@ -55,7 +55,7 @@ func TestPostgresRestartUnderTheManager(t *testing.T) {
 	restarted = true
 	eventually(t, "Ping healthy once the server is back", func() bool { return w.m.Ping(ctxT(t)) == nil })
 	w.allRecorded("crash", "svc")
-	for _, msg := range []string{"database write failed; retrying", "database writes resumed", "database lock lost", "database lock held again"} {
+	for _, msg := range []string{"database write failed; retrying", "database writes resumed", "host lease not renewed", "host lease renewed again"} {
 		if !w.logs.has(msg) {
 			t.Errorf("not logged: %q", msg)
 		}

@@ -65,6 +65,8 @@ type Manager struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 
+	started time.Time // when Open made it
+
 	// root: ProcMan runs as root, so jobs may have a user. Set by Open; tests flip it.
 	root bool
 	// prepareRun is prepareSpawn; tests wrap it to hold a preparation up.
@@ -85,12 +87,13 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	lock, err := lockDatabase(ctx, db, cfg.Logger)
+	lock, st, err := holdDatabase(ctx, cfg, db)
 	if err != nil {
 		return nil, err
 	}
-	m, err := open(ctx, cfg, db, lock)
+	m, err := open(ctx, cfg, lock, st)
 	if err != nil {
+		st.close()
 		lock.release()
 		return nil, err
 	}
@@ -101,39 +104,31 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m.startAtOpen(ctx)
-	m.log.Info("procman open", "db", db.name, "host", cfg.host, "logs", cfg.LogDir, "jobs", len(m.jobs))
+	m.log.Info("procman open", "db", db.name, "host", cfg.Host, "logs", cfg.LogDir, "jobs", len(m.jobs))
 	return m, nil
 }
 
-// open builds the Manager on a locked database: store, guardian, jobs.
-func open(ctx context.Context, cfg Config, db database, lock dbLock) (*Manager, error) {
-	st, err := openStore(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	if l, ok := lock.(*pgLock); ok {
-		l.setOnLost(st.dropIdle)
-	}
+// open builds the Manager on a held database: guardian, jobs. The caller
+// closes the store if it fails.
+func open(ctx context.Context, cfg Config, lock dbLock, st *store) (*Manager, error) {
 	jobs, err := st.all(ctx)
 	if err != nil {
-		st.close()
 		return nil, err
 	}
 	kids, err := osproc.NewReaper(cfg.Subreaper)
 	if err != nil {
-		st.close()
 		return nil, err
 	}
 	g, err := osproc.StartGuardian(kids, cfg.Logger)
 	if err != nil {
 		kids.Close()
-		st.close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, writeProbe(cfg.host), cfg.Logger),
+	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, writeProbe(cfg.Host), cfg.Logger),
 		guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger),
 		rot: runlog.NewWatcher(cfg.Logger), http: probe.NewHTTPClient(), applying: make(chan struct{}, 1)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.started = time.Now()
 	m.root = os.Geteuid() == 0
 	m.prepareRun = m.prepareSpawn
 	m.metrics = newMetrics(m) // before load, so that recovery counts
@@ -143,8 +138,10 @@ func open(ctx context.Context, cfg Config, db database, lock dbLock) (*Manager, 
 		m.rot.Close()
 		g.Close()
 		kids.Close()
-		st.close()
 		return nil, err
+	}
+	if l, ok := lock.(*hostLease); ok {
+		l.setActiveJobs(m.activeJobs)
 	}
 	return m, nil
 }

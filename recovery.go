@@ -15,7 +15,7 @@ const unknownCause = "ProcMan ended without shutting down while this run went on
 // It returns the jobs (by ID) whose last run was lost that way. It runs at
 // Open, before any job does, so it writes directly.
 func (m *Manager) recover(ctx context.Context) (map[string]bool, error) {
-	rows, err := m.store.openRuns(ctx, m.cfg.host)
+	rows, err := m.store.openRuns(ctx, m.cfg.Host)
 	if err != nil {
 		return nil, err
 	}

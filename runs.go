@@ -124,7 +124,7 @@ func (r *runner) recordRun(row runRow) {
 
 // recordStart saves a run as it begins.
 func (r *runner) recordStart(p *proc, trigger Trigger) {
-	p.row.ID, p.row.JobID, p.row.Host = r.nextRunID(), r.id, r.m.cfg.host
+	p.row.ID, p.row.JobID, p.row.Host = r.nextRunID(), r.id, r.m.cfg.Host
 	p.row.Job, p.row.Trigger = r.name, string(trigger)
 	r.recordRun(p.row)
 	r.m.metrics.runStarted(trigger)
@@ -139,7 +139,7 @@ func (r *runner) recordStart(p *proc, trigger Trigger) {
 // retention: such runs count as any other.
 func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 	now := dbNow()
-	row := runRow{ID: r.nextRunID(), JobID: r.id, Job: r.name, Host: r.m.cfg.host, Trigger: string(trigger), StartedAt: now, EndedAt: &now,
+	row := runRow{ID: r.nextRunID(), JobID: r.id, Job: r.name, Host: r.m.cfg.Host, Trigger: string(trigger), StartedAt: now, EndedAt: &now,
 		Outcome: string(OutcomeFailedToStart), Error: cause.Error()}
 	r.recordRun(row)
 	r.m.metrics.failedStart(trigger)

@@ -207,7 +207,7 @@ func (r *runner) queue(ctx context.Context, gen int) error {
 // event, and applies log retention: skipped runs count as any other.
 func (r *runner) recordSkip(reason string) {
 	now := dbNow()
-	row := runRow{ID: r.nextRunID(), JobID: r.id, Job: r.name, Host: r.m.cfg.host, Trigger: string(TriggerSchedule), StartedAt: now, EndedAt: &now,
+	row := runRow{ID: r.nextRunID(), JobID: r.id, Job: r.name, Host: r.m.cfg.Host, Trigger: string(TriggerSchedule), StartedAt: now, EndedAt: &now,
 		Outcome: string(OutcomeSkipped), Error: reason}
 	r.recordRun(row)
 	r.m.metrics.runFinished(OutcomeSkipped)

@@ -58,6 +58,15 @@ func postgresMigrations() []migrationStep {
 		// where not known.
 		{sql: []string{`ALTER TABLE runs ADD COLUMN cpu_user_us BIGINT, ADD COLUMN cpu_system_us BIGINT,
 			ADD COLUMN max_rss_bytes BIGINT`}},
+		// The hosts of the fleet, each held by a lease (lease.go). Times are
+		// the database's: no host's clock is trusted. machine and proc_start
+		// name the holder's process for good, to a ProcMan on its machine.
+		{sql: []string{`CREATE TABLE hosts (
+			name TEXT PRIMARY KEY, epoch BIGINT NOT NULL, advertise TEXT NOT NULL DEFAULT '',
+			version TEXT NOT NULL DEFAULT '', pid INTEGER NOT NULL DEFAULT 0, machine TEXT NOT NULL DEFAULT '',
+			proc_start BIGINT NOT NULL DEFAULT 0, labels JSONB NOT NULL DEFAULT '{}',
+			started_at TIMESTAMPTZ NOT NULL, heartbeat_at TIMESTAMPTZ NOT NULL, lease_until TIMESTAMPTZ NOT NULL,
+			active_jobs INTEGER NOT NULL DEFAULT 0)`}},
 	}
 }
 

@@ -43,9 +43,9 @@ func isPostgresURL(s string) bool {
 // database resolves the database the Config names.
 func (c Config) database() (database, error) {
 	if c.Postgres == "" {
-		return database{path: c.DBPath, name: c.DBPath, host: c.host}, nil
+		return database{path: c.DBPath, name: c.DBPath, host: c.Host}, nil
 	}
-	d := database{host: c.host, secret: dsnPassword(c.Postgres)}
+	d := database{host: c.Host, secret: dsnPassword(c.Postgres)}
 	cfg, err := pgx.ParseConfig(c.Postgres)
 	if err != nil { // pgx's message shows the string with its password masked
 		return d, d.scrub(fmt.Errorf("config: Postgres: %w: %w", ErrInvalid, err))

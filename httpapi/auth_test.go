@@ -61,7 +61,7 @@ var everyRoute = []struct{ method, path, body string }{
 	{"PATCH", "/job/a", `{"command":"false"}`},
 	{"GET", "/job/a/start", ""}, {"POST", "/job/a/start", ""}, {"GET", "/job/a/stop", ""}, {"GET", "/job/a/restart", ""},
 	{"GET", "/job/a/state", ""}, {"GET", "/job/a/runs", ""}, {"GET", "/job/a/runs/1", ""}, {"GET", "/job/a/logs", ""},
-	{"GET", "/events", ""}, {"GET", "/metrics", ""}, {"GET", "/nope", ""},
+	{"GET", "/events", ""}, {"GET", "/metrics", ""}, {"GET", "/hosts", ""}, {"GET", "/nope", ""},
 }
 
 // TestTokenGuardsEveryRoute: without the right token nothing but /healthz

@@ -25,10 +25,23 @@ import (
 	"github.com/Mk-Chan/procman/client"
 	"github.com/Mk-Chan/procman/httpapi"
 	"github.com/Mk-Chan/procman/internal/osproc"
+	"github.com/Mk-Chan/procman/internal/pgtest"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(stopsPostgres{m}) }
+
+// pg serves the tests that need PostgreSQL (fleet_test.go), started by the
+// first of them; stopsPostgres stops it once the tests have run, before
+// goleak looks.
+var pg pgtest.Lazy
+
+type stopsPostgres struct{ m *testing.M }
+
+func (s stopsPostgres) Run() int {
+	defer pg.Stop()
+	return s.m.Run()
+}
 
 const (
 	waitLimit    = 15 * time.Second      // overall deadline of every poll loop

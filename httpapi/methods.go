@@ -38,6 +38,7 @@ func (a *api) routes() []route {
 	read("/jobs", a.list)
 	read("/jobs/states", a.states)
 	read("/jobs/usage", a.usages)
+	read("/hosts", a.fleetHosts)
 	add("/jobs/start", a.bulk((*procman.Manager).StartJobs), http.MethodPost)
 	add("/jobs/stop", a.bulk((*procman.Manager).StopJobs), http.MethodPost)
 	add("/jobs/restart", a.bulk((*procman.Manager).RestartJobs), http.MethodPost)

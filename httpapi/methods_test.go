@@ -18,7 +18,7 @@ func TestAllowListsTheMethodsThatWork(t *testing.T) {
 	s.control(t, http.MethodPost, "a", "start")
 	s.waitState(t, "a", "exited", isState(procman.StateExited))
 	methods := []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
-	paths := []string{"/healthz", "/jobs", "/jobs/states", "/jobs/usage", "/jobs/start", "/jobs/stop", "/jobs/restart", "/events", "/metrics", "/", "/ui/", "/ui/app.js",
+	paths := []string{"/healthz", "/jobs", "/jobs/states", "/jobs/usage", "/jobs/start", "/jobs/stop", "/jobs/restart", "/events", "/metrics", "/hosts", "/", "/ui/", "/ui/app.js",
 		"/job/create", "/job/a", "/job/a/start", "/job/a/stop", "/job/a/restart", "/job/a/state", "/job/a/runs",
 		"/job/a/runs/1", "/job/a/logs", "/job/a/signal", "/job/a/usage", "/job/replace/a", "/job/delete/a"}
 	for _, path := range paths {

@@ -21,7 +21,7 @@ import (
 )
 
 // cli is one run of a client command; its commands are its methods
-// (client_jobs.go, client_show.go, client_stream.go).
+// (client_jobs.go, client_show.go, client_stream.go, client_hosts.go).
 type cli struct {
 	ctx            context.Context
 	cmd            *command
@@ -63,6 +63,7 @@ func clientCommands() []command {
 		{"apply", "-f FILE [-dry-run] [-prune] [-restart] [-exit-code]", "make the jobs what a YAML or JSON file says; prints the plan", (*cli).apply},
 		{"diff", "-f FILE [-prune] [-exit-code]", "the plan of apply, changing nothing (apply -dry-run)", (*cli).diff},
 		{"export", "[-o yaml|json]", "every job as a file that apply takes back", (*cli).export},
+		{"hosts", "", "every host of the fleet, alive or not (* marks the one answering)", (*cli).hosts},
 		{"help", "", "print this help", (*cli).help},
 	}
 }

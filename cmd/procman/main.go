@@ -109,6 +109,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 	noResume := fs.Bool("no-resume", false, "do not start again the continuous jobs that were running when ProcMan last ended")
 	config := fs.String("config", "", "a `file` of jobs (YAML, or JSON for .json) applied before any job starts, pruning its own jobs it no longer has; SIGHUP applies it again")
 	noJobMetrics := fs.Bool("no-job-metrics", false, "leave the series of each job (procman_job_*, 11 a job) out of /metrics")
+	fleet := fleetFlags(fs) // fleet.go
 	logLevel := slog.LevelInfo
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log from this `level` up: debug (adds the requests that only read), info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -134,6 +135,7 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 		if err := o.setToken(*tokenFile, *insecure); err != nil {
 			return options{}, err
 		}
+		fleet.apply(&o)
 		return o, nil
 	}
 }

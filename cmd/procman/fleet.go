@@ -1,0 +1,58 @@
+package main
+
+import (
+	"flag"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/Mk-Chan/procman"
+)
+
+// fleetOptions are the flags that name this host among the ProcMans sharing
+// a PostgreSQL database.
+type fleetOptions struct {
+	host, advertise *string
+	lease, grace    *time.Duration
+}
+
+func fleetFlags(fs *flag.FlagSet) fleetOptions {
+	o := fleetOptions{
+		host:      fs.String("host", "", "this ProcMan's `name` in the database: on its runs and, on PostgreSQL, in the fleet's hosts (default the machine's hostname)"),
+		advertise: fs.String("advertise", "", "the `URL` at which the other hosts reach this one's API (default: from -addr when it is not loopback)"),
+		lease:     fs.Duration("lease", procman.DefaultLease, "how long this host holds its name in the fleet (PostgreSQL) unrenewed; renewed every lease/5"),
+		grace:     fs.Duration("grace", procman.DefaultGrace, "how long past a dead host's lease the fleet waits before taking over its work"),
+	}
+	return o
+}
+
+func (f fleetOptions) apply(o *options) {
+	o.cfg.Host, o.cfg.Lease, o.cfg.Grace = *f.host, *f.lease, *f.grace
+	o.cfg.Advertise = *f.advertise
+	if o.cfg.Advertise == "" {
+		o.cfg.Advertise = advertised(o.addr, o.tlsCert != "")
+	}
+}
+
+// advertised is the URL of the API listening on addr, as another host would
+// reach it: the address's host, or this machine's name for a wildcard; none
+// for a loopback address (no other host reaches it) or the socket alone.
+func advertised(addr string, tls bool) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "0" {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		if host, err = os.Hostname(); err != nil {
+			return ""
+		}
+	} else if err == nil && ip.IsLoopback() || host == "localhost" {
+		return ""
+	}
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port)
+}

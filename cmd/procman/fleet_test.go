@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/Mk-Chan/procman"
+)
+
+// Two binaries on one PostgreSQL database under one -host: the second is
+// refused, naming the first; another name joins, and procman hosts shows both,
+// and the first as not alive once it has stopped. Its restart joins at once.
+func TestHostFlagRefusesASecondInstance(t *testing.T) {
+	dsn := pg.DB(t)
+	dirs := map[string]string{"alpha": newDir(t), "beta": newDir(t), "alpha again": newDir(t)}
+	args := func(host string) []string {
+		return []string{"-db", dsn, "-logs", filepath.Join(dirs[host], "logs"), "-host", host,
+			"-advertise", "http://" + host + ".example:10000", "0"}
+	}
+	_, a := startBinaryWith(t, dirs["alpha"], nil, args("alpha")...)
+
+	code, stderr, took := faultRun(t, dirs["alpha again"], args("alpha")...)
+	faultWantRefusal(t, code, stderr, "postgres://postgres@127.0.0.1:", took)
+	wantContains(t, "the second alpha's stderr", stderr, "host alpha is held by the ProcMan of",
+		fmt.Sprintf("pid %d at http://alpha.example:10000", a.Process.Pid), "last heartbeat")
+
+	base, b := startBinaryWith(t, dirs["beta"], nil, args("beta")...)
+	table := pm(t, base, "hosts")
+	t.Logf("procman hosts:\n%s", table)
+	if r := row(t, table, "alpha"); r[1] != "yes" || r[2] != "1" {
+		t.Errorf("alpha's row: %q, want alive at epoch 1", r)
+	}
+	if r := row(t, table, "beta"); r[1] != "*" || r[2] != "yes" {
+		t.Errorf("beta's row: %q, want marked as the one answering, alive", r)
+	}
+
+	stopAndCheck(t, a, dirs["alpha"])
+	var hosts []procman.Host
+	if err := json.Unmarshal([]byte(pm(t, base, "hosts", "-o", "json")), &hosts); err != nil {
+		t.Fatal(err)
+	}
+	if len(hosts) != 2 || hosts[0].Name != "alpha" || hosts[0].Alive || !hosts[1].Alive || !hosts[1].This {
+		t.Fatalf("procman hosts -o json after alpha stopped: %+v", hosts)
+	}
+	_, a = startBinaryWith(t, dirs["alpha"], nil, args("alpha")...) // at once: its lease was released
+	if r := row(t, pm(t, base, "hosts"), "alpha"); r[1] != "yes" || r[2] != "2" {
+		t.Errorf("alpha's row after its restart: %q, want alive at epoch 2", r)
+	}
+	if !strings.Contains(stderrOf(b), "procman open") {
+		t.Errorf("beta's stderr:\n%s", stderrOf(b))
+	}
+	stopAndCheck(t, a, dirs["alpha"])
+	stopAndCheck(t, b, dirs["beta"])
+}
+
+// The advertised URL derived from the listening address: none for loopback
+// or a port picked at random, the machine's name for a wildcard.
+func TestAdvertisedFromTheListenAddress(t *testing.T) {
+	name, _ := os.Hostname()
+	for _, tc := range []struct {
+		addr string
+		tls  bool
+		want string
+	}{
+		{"127.0.0.1:10000", false, ""}, {"[::1]:10000", false, ""}, {"localhost:10000", false, ""},
+		{"10.0.0.5:10000", false, "http://10.0.0.5:10000"}, {"[fd00::5]:443", true, "https://[fd00::5]:443"},
+		{"node1.example:10000", false, "http://node1.example:10000"},
+		{"0.0.0.0:10000", false, "http://" + name + ":10000"}, {":10000", true, "https://" + name + ":10000"},
+		{"10.0.0.5:0", false, ""}, {"", false, ""},
+	} {
+		if got := advertised(tc.addr, tc.tls); got != tc.want {
+			t.Errorf("advertised(%q, %v) = %q, want %q", tc.addr, tc.tls, got, tc.want)
+		}
+	}
+}
