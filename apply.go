@@ -33,7 +33,8 @@ type ApplyOptions struct {
 	// hand is never pruned.
 	Prune bool
 	// Restart restarts the updated jobs that are active, so that they run
-	// their new definition now rather than from their next start.
+	// their new definition now rather than from their next start:
+	// dependencies first, each wave of independent jobs at once.
 	Restart bool
 
 	noStart bool // at Open: the reboot jobs start after, with the others
