@@ -33,7 +33,8 @@ type ApplyOptions struct {
 	// hand is never pruned.
 	Prune bool
 	// Restart restarts the updated jobs that are active, so that they run
-	// their new definition now rather than from their next start.
+	// their new definition now rather than from their next start:
+	// dependencies first, each wave of independent jobs at once.
 	Restart bool
 
 	noStart bool // at Open: the reboot jobs start after, with the others
@@ -80,7 +81,12 @@ type FieldChange struct {
 // Apply makes the jobs of a document what it says. The whole document is
 // checked first, as Create checks a job, and every problem is reported (each
 // a *FieldError with the job, the field and the line; the error wraps
-// ErrInvalid); then nothing is changed. Otherwise Apply creates the jobs it
+// ErrInvalid); then nothing is changed. Its jobs' depends_on are checked
+// against the jobs there would be after it (its own, and those its prune
+// leaves): a job in neither, a cycle, a condition on the end of a run of a
+// continuous job; so is a prune of a job that a job left depends on, which
+// is a problem of the document too (not ErrInUse, as Delete's refusal is).
+// Otherwise Apply creates the jobs it
 // has and ProcMan has not, recording opts.Source as theirs; replaces the
 // definition of those that differ (whatever their source, which they keep),
 // each as Replace would: a running job keeps its run and takes the new
@@ -88,16 +94,16 @@ type FieldChange struct {
 // with opts.Prune stops and deletes the jobs of opts.Source that the document
 // no longer has. Every definition is written in one transaction, all or
 // none. Applies take turns. Created jobs with the reboot schedule are
-// started, as Create starts them. Once its changes have begun (the pruned
-// jobs are stopping), Apply finishes even if ctx ends.
+// started, as Create starts them; those and the restarts go dependencies
+// first, and a start that waits for its dependencies is not waited for.
+// Once its changes have begun (the pruned jobs are stopping), Apply
+// finishes even if ctx ends.
 func (m *Manager) Apply(ctx context.Context, doc Document, opts ApplyOptions) (Plan, error) {
 	opts.Source = cmp.Or(opts.Source, SourceAPI)
 	if err := checkSource(opts); err != nil {
 		return Plan{}, err
 	}
-	if err := m.checkDocument(&doc); err != nil {
-		return Plan{}, err
-	}
+	errs := m.checkDocument(&doc)
 	if m.isClosed() {
 		return Plan{}, ErrClosed
 	}
@@ -107,6 +113,12 @@ func (m *Manager) Apply(ctx context.Context, doc Document, opts ApplyOptions) (P
 	defer unlockSlot(m.applying)
 	a := &applying{m: m, doc: doc, opts: opts}
 	a.pruning = a.prunable()
+	m.graphEdit.Lock()
+	errs = append(errs, a.checkDeps()...)
+	m.graphEdit.Unlock()
+	if err := documentError(errs); err != nil {
+		return Plan{}, err
+	}
 	if opts.DryRun {
 		return a.plan(), nil
 	}
@@ -126,14 +138,16 @@ func checkSource(opts ApplyOptions) error {
 	return nil
 }
 
-// checkDocument fills each job's defaults and reports every problem, as
-// Create would, with its line.
-func (m *Manager) checkDocument(doc *Document) error {
+// checkDocument fills each job's defaults and lists every problem a job has
+// on its own, as Create would, with its line. The document's jobs become
+// copies: the caller keeps its maps, as Create's does.
+func (m *Manager) checkDocument(doc *Document) []error {
 	var errs []error
 	seen := map[string]bool{}
 	doc.Jobs = slices.Clone(doc.Jobs)
 	for i := range doc.Jobs {
 		j := &doc.Jobs[i]
+		*j = j.clone()
 		j.fillDefaults()
 		if seen[j.Name] {
 			errs = append(errs, doc.locate(j.Name, invalid("name", "the document defines this job twice"))...)
@@ -142,7 +156,7 @@ func (m *Manager) checkDocument(doc *Document) error {
 		seen[j.Name] = true
 		errs = append(errs, doc.locate(j.Name, m.check(*j))...)
 	}
-	return documentError(errs)
+	return errs
 }
 
 // applying is one Apply under way.
@@ -207,8 +221,8 @@ func (a *applying) plan() Plan {
 }
 
 // run applies the document: it stops the jobs to prune, takes the edit slot
-// of every job it touches, then plans, writes and puts the new definitions
-// in place.
+// of every job it touches, then checks, plans, writes and puts the new
+// definitions in place.
 func (a *applying) run(ctx context.Context) (Plan, error) {
 	if err := a.stopVictims(ctx); err != nil {
 		return Plan{}, err
@@ -218,19 +232,35 @@ func (a *applying) run(ctx context.Context) (Plan, error) {
 		return Plan{}, err
 	}
 	ctx = context.WithoutCancel(ctx) // begun: a half-applied document would be neither old nor new
+	p, created, err := a.write(ctx)
+	a.unlockJobs()
+	if err != nil {
+		a.spare()
+		return Plan{}, err
+	}
+	return p, a.startAndRestart(ctx, p, created)
+}
+
+// write checks the dependencies again, writes the plan and puts it in
+// place, graph included, in one turn of m.graphEdit: a job created, changed
+// or deleted since Apply's first check (a Create of a job that depends on
+// one to prune) is seen, and refuses the apply (the pruned jobs are then
+// left stopped, as after a failed write).
+func (a *applying) write(ctx context.Context) (Plan, []*runner, error) {
+	a.m.graphEdit.Lock()
+	defer a.m.graphEdit.Unlock()
+	if err := documentError(a.checkDeps()); err != nil {
+		return Plan{}, nil, err
+	}
 	p := a.plan()
 	cs, err := a.changes(p)
 	if err == nil {
 		err = a.m.store.apply(ctx, cs)
 	}
 	if err != nil {
-		a.unlockJobs()
-		a.spare()
-		return Plan{}, err
+		return Plan{}, nil, err
 	}
-	created := a.commit(cs)
-	a.unlockJobs()
-	return p, a.startAndRestart(ctx, p, created)
+	return p, a.commit(cs), nil
 }
 
 // stopVictims stops each job to prune and marks it deleted, as Delete does
@@ -327,7 +357,8 @@ func (a *applying) changes(p Plan) (changeSet, error) {
 	return cs, nil
 }
 
-// commit puts the written changes in place, and returns the new runners.
+// commit puts the written changes in place, in the graph too, and returns
+// the new runners. The caller holds m.graphEdit.
 func (a *applying) commit(cs changeSet) []*runner {
 	m := a.m
 	for _, u := range cs.update {
@@ -343,11 +374,16 @@ func (a *applying) commit(cs changeSet) []*runner {
 		created[i] = r
 	}
 	m.mu.Lock()
-	for _, r := range created {
-		m.jobs[r.name] = r
-	}
 	for _, r := range a.victims {
 		delete(m.jobs, r.name)
+		m.graph.set(r.name, nil)
+	}
+	for _, r := range created {
+		m.jobs[r.name] = r
+		m.graph.set(r.name, r.job.DependsOn)
+	}
+	for _, u := range cs.update {
+		m.graph.set(u.Name, u.Job.DependsOn)
 	}
 	m.sorted = nil
 	m.mu.Unlock()
@@ -365,28 +401,6 @@ func (r *runner) setJob(j Job) {
 	if j.Type != Continuous {
 		r.wantLocked(false) // one_time jobs are never started again at Open
 	}
-}
-
-// startAndRestart starts the created reboot jobs, as Create does, and
-// restarts the updated active jobs if asked. A run that fails to start is
-// in its job's status, not an error of Apply.
-func (a *applying) startAndRestart(ctx context.Context, p Plan, created []*runner) error {
-	var errs []error
-	if !a.opts.noStart {
-		for _, r := range created {
-			if r.job.startsOnBoot() {
-				if err := a.m.start(ctx, r.name, TriggerReboot); err != nil && !errors.Is(err, ErrStartFailed) {
-					errs = append(errs, err)
-				}
-			}
-		}
-	}
-	for _, name := range p.Restarted {
-		if err := a.m.Restart(ctx, name); err != nil && !errors.Is(err, ErrStartFailed) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // diffJobs lists the fields that differ between two definitions, in the

@@ -291,8 +291,8 @@ func TestApplyStartsCreatedRebootJobs(t *testing.T) {
 func TestExportRoundTrip(t *testing.T) {
 	w := setup(t)
 	w.m.root = true // fullJob's user is only checked, never switched to
-	// fullJob depends on db.
-	w.create(Job{Name: "db", Command: "exec sleep 1", Type: Continuous})
+	// full depends on db.
+	w.create(Job{Name: "db", Command: "sleep 100", Type: Continuous})
 	w.create(fullJob("full", w.dir))
 	w.create(Job{Name: "once", Command: "echo 'a: b'\necho \"#x\"\n", Schedule: "@hourly", Overlap: OverlapRestart, Env: map[string]string{"N": "8080", "B": "yes"}})
 	w.apply(parse(t, "jobs:\n  filed: {command: exec sleep 1}\n"), ApplyOptions{Source: "f.yaml"})
@@ -396,5 +396,183 @@ func TestNoJobsFileNoReloadSeries(t *testing.T) {
 	}
 	if _, ok := metricValue(t, w.m.Metrics(), "procman_config_last_reload_successful"); ok {
 		t.Error("a reload series without a jobs file")
+	}
+}
+
+// TestApplyChecksDependencies: the document's depends_on are checked against
+// the jobs there would be after it (its own, and those of ProcMan that its
+// prune leaves): a job in neither, a cycle (through ProcMan's jobs too), a
+// completed* condition on a continuous job (in the document, or one the
+// document makes continuous while another job waits for its end), a prune of
+// a job another job still depends on. Each is a problem with its job, field
+// and line, and nothing changes: not even the stop of a job to prune.
+func TestApplyChecksDependencies(t *testing.T) {
+	w := setup(t)
+	w.create(Job{Name: "db", Command: "exec sleep 100", Type: Continuous})
+	w.create(Job{Name: "y", Command: "true"})
+	w.create(Job{Name: "x", Command: "true", DependsOn: Dependencies{"y": ConditionStarted}})
+	w.create(Job{Name: "mig", Command: "true"})
+	w.create(Job{Name: "after", Command: "true", DependsOn: Dependencies{"mig": ConditionCompleted}})
+	w.apply(parse(t, "jobs:\n  old: {command: exec sleep 100, type: continuous}\n  cache: {command: exec sleep 100, type: continuous}\n"), ApplyOptions{Source: "f.yaml"})
+	w.create(Job{Name: "uses", Command: "true", DependsOn: Dependencies{"old": ConditionStarted}})
+	w.start("old")
+	old := w.waitFor("old", StateRunning)
+	before := w.m.List()
+
+	for _, tc := range []struct {
+		name, doc string
+		prune     bool
+		want      []problem
+		says      string
+	}{
+		{"a job in neither the document nor ProcMan", "jobs:\n  web:\n    command: a\n    depends_on: [nosuch]\n", false,
+			[]problem{{"web", "depends_on", 4}}, `unknown job "nosuch"`},
+		{"a cycle in the document", "jobs:\n  a:\n    command: a\n    depends_on: [b]\n  b:\n    command: b\n    depends_on: [a]\n", false,
+			[]problem{{"a", "depends_on", 4}}, "a -> b -> a"},
+		{"a cycle through ProcMan's jobs", "jobs:\n  y:\n    command: b\n    depends_on: [z]\n  z:\n    command: c\n    depends_on: [x]\n", false,
+			[]problem{{"y", "depends_on", 4}}, "y -> z -> x -> y"},
+		{"completed on a continuous job of ProcMan", "jobs:\n  web:\n    command: a\n    depends_on: {db: completed}\n", false,
+			[]problem{{"web", "depends_on", 4}}, `"db" is continuous`},
+		{"completed_successfully on a continuous job of the document", "jobs:\n  svc: {command: a, type: continuous}\n  web:\n    command: a\n    depends_on: {svc: completed_successfully}\n", false,
+			[]problem{{"web", "depends_on", 5}}, `"svc" is continuous`},
+		{"a job made continuous that another waits to complete", "jobs:\n  mig:\n    command: a\n    type: continuous\n", false,
+			[]problem{{"mig", "type", 4}}, `"after" depends on this job`},
+		{"a prune of a job another still depends on", "jobs:\n  cache: {command: exec sleep 100, type: continuous}\n", true,
+			[]problem{{"old", "", 0}}, "uses"},
+		{"a dependency on a job the prune deletes", "jobs:\n  cache:\n    command: exec sleep 100\n    type: continuous\n    depends_on: [old]\n", true,
+			[]problem{{"cache", "depends_on", 5}, {"old", "", 0}}, "the prune deletes it"},
+	} {
+		for _, dry := range []bool{true, false} {
+			_, err := w.m.Apply(ctxT(t), parse(t, tc.doc), ApplyOptions{Source: "f.yaml", Prune: tc.prune, DryRun: dry})
+			if got := problemsOf(err); !errors.Is(err, ErrInvalid) || !slices.Equal(got, tc.want) || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("%s (dry run %v): %v: problems %+v, want %+v saying %q", tc.name, dry, err, got, tc.want, tc.says)
+			}
+		}
+	}
+	if after := w.m.List(); !reflect.DeepEqual(after, before) {
+		t.Errorf("a refused document changed the jobs:\n%+v\nwas\n%+v", after, before)
+	}
+	if st, _ := w.m.State("old"); st.State != StateRunning || st.PID != old.PID {
+		t.Errorf("old after the refused prunes: %+v, want its run of pid %d going on", st, old.PID)
+	}
+}
+
+// TestApplyStackStartsInOrder: a document of a database with a health
+// check, a one_time migration and a web server that depends on both
+// (healthy, completed_successfully), all started at boot: Apply returns
+// while the web server waits (as Create does), and it starts only once the
+// database is healthy and the migration has exited 0.
+func TestApplyStackStartsInOrder(t *testing.T) {
+	w := setup(t)
+	doc := parse(t, `jobs:
+  web:
+    command: test -e db.ok && test -e migrate.go || exit 3; exec sleep 100
+    type: continuous
+    schedule: reboot
+    dir: `+w.dir+`
+    depends_on: {db: healthy, migrate: completed_successfully}
+  migrate:
+    command: while [ ! -e migrate.go ]; do sleep 0.02; done
+    schedule: reboot
+    dir: `+w.dir+`
+  db:
+    command: ": > db.ok; exec sleep 100"
+    type: continuous
+    schedule: reboot
+    dir: `+w.dir+`
+    health: {exec: test -e db.ok, interval: 20ms, retries: 2}
+`)
+	done := make(chan error, 1)
+	go func() { _, err := w.m.Apply(ctxT(t), doc, ApplyOptions{Source: "stack.yaml"}); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		letThrough(t, w.dir, "migrate") // so that the test ends
+		t.Fatal("Apply waits for web's dependencies")
+	}
+	w.health("db", HealthHealthy)
+	w.until("web", "waiting for migrate", func(st Status) bool {
+		return st.State == StateStarting && st.WaitingFor["migrate"] == ConditionCompletedSuccessfully
+	})
+	letThrough(t, w.dir, "migrate")
+	if st := w.waitFor("migrate", StateExited, StateError); st.ExitCode == nil || *st.ExitCode != 0 {
+		t.Errorf("migrate: %+v, want exit code 0", st)
+	}
+	web := w.waitFor("web", StateRunning, StateRetrying, StateError)
+	if st, _ := w.m.State("web"); st.State != StateRunning || st.PID != web.PID || web.Restarts != 0 {
+		t.Errorf("web: %+v, want it running its first run", st)
+	}
+	if runs, _ := w.m.Runs(ctxT(t), "migrate", RunsOptions{}); len(runs) != 1 {
+		t.Errorf("migrate ran %d times, want once: %+v", len(runs), runs)
+	}
+}
+
+// TestApplyKeepsTheGraph: the jobs an apply creates, updates and prunes are
+// in the dependency graph: a stop of a dependency stops its applied
+// dependents first, a delete of a job an applied job depends on is refused,
+// and one that an update or a prune freed is not.
+func TestApplyKeepsTheGraph(t *testing.T) {
+	w := setup(t)
+	w.apply(parse(t, "jobs:\n  db: {command: exec sleep 100, type: continuous}\n  web: {command: exec sleep 100, type: continuous, depends_on: [db]}\n"), ApplyOptions{Source: "f.yaml"})
+	w.start("web")
+	w.waitFor("db", StateRunning)
+	w.waitFor("web", StateRunning)
+	if stopped, err := w.m.StopWithDependents(ctxT(t), "db"); err != nil || !slices.Equal(stopped, []string{"web"}) {
+		t.Errorf("stop of db: stopped %v, %v; want web stopped first", stopped, err)
+	}
+	if st, _ := w.m.State("web"); st.State != StateStopped {
+		t.Errorf("web after the stop of db: %s", st.State)
+	}
+	if err := w.m.Delete(ctxT(t), "db"); !errors.Is(err, ErrInUse) {
+		t.Errorf("Delete of db: %v, want ErrInUse (web, created by apply, depends on it)", err)
+	}
+	w.create(Job{Name: "api", Command: "true"})
+	w.apply(parse(t, "jobs:\n  db: {command: exec sleep 100, type: continuous}\n  web: {command: exec sleep 100, type: continuous, depends_on: [api]}\n"), ApplyOptions{Source: "f.yaml"})
+	if err := w.m.Delete(ctxT(t), "api"); !errors.Is(err, ErrInUse) {
+		t.Errorf("Delete of api: %v, want ErrInUse (web, updated by apply, depends on it)", err)
+	}
+	if err := w.m.Delete(ctxT(t), "db"); err != nil {
+		t.Errorf("Delete of db, which nothing depends on since the update: %v", err)
+	}
+	w.apply(parse(t, "jobs: {}\n"), ApplyOptions{Source: "f.yaml", Prune: true})
+	if err := w.m.Delete(ctxT(t), "api"); err != nil {
+		t.Errorf("Delete of api, which nothing depends on since the prune: %v", err)
+	}
+}
+
+// TestApplyRestartsInDependencyOrder: with Restart, the changed active jobs
+// restart dependencies first, whatever their names: the dependent's new run
+// starts after its dependency's.
+func TestApplyRestartsInDependencyOrder(t *testing.T) {
+	w := setup(t)
+	doc := func(v string) Document {
+		return parse(t, "jobs:\n  api:\n    command: exec sleep 10"+v+"\n    type: continuous\n    depends_on: [zdb]\n"+
+			"  zdb:\n    command: exec sleep 10"+v+"\n    type: continuous\n")
+	}
+	w.apply(doc("0"), ApplyOptions{Source: "f.yaml"})
+	w.start("api")
+	api, zdb := w.waitFor("api", StateRunning), w.waitFor("zdb", StateRunning)
+	p := w.apply(doc("1"), ApplyOptions{Source: "f.yaml", Restart: true})
+	if !slices.Equal(p.Restarted, []string{"api", "zdb"}) {
+		t.Fatalf("plan %+v, want api and zdb restarted", p)
+	}
+	if st := w.waitFor("api", StateRunning); st.PID == api.PID {
+		t.Errorf("api not restarted")
+	}
+	if st := w.waitFor("zdb", StateRunning); st.PID == zdb.PID {
+		t.Errorf("zdb not restarted")
+	}
+	newest := func(name string) time.Time {
+		runs, err := w.m.Runs(ctxT(t), name, RunsOptions{Limit: 1})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs of %s: %+v, %v", name, runs, err)
+		}
+		return runs[0].StartedAt
+	}
+	if a, z := newest("api"), newest("zdb"); !z.Before(a) {
+		t.Errorf("api's new run started at %v, before zdb's at %v", a, z)
 	}
 }

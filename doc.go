@@ -87,6 +87,8 @@
 // it says, after checking all of it: it creates, updates (a running job
 // keeps its run) and, with Prune, deletes the jobs of the document's source
 // it no longer has, all written in one transaction, and returns the Plan.
+// Its depends_on are checked against the jobs there would be after it, and
+// its starts and restarts go dependencies first.
 // Each job keeps its source: SourceAPI for one made one at a time, which no
 // prune deletes. Config.JobsFile is applied at Open, and Reload applies it
 // again.

@@ -588,6 +588,19 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 // Its dependents are left alone. The start waits for the job's dependencies
 // as Start's does, and so does the answer, as long as ctx lets it.
 func (m *Manager) Restart(ctx context.Context, name string) error {
+	s, err := m.restart(ctx, name)
+	if err != nil {
+		return err
+	}
+	if s.waits {
+		return s.firstRun(ctx, name)
+	}
+	return s.firstRun(context.WithoutCancel(ctx), name) // bounded: a spawn's preparation cannot block
+}
+
+// restart stops the job and starts it again, and returns its activation,
+// whose first run the caller may wait for.
+func (m *Manager) restart(ctx context.Context, name string) (*supervisor, error) {
 	var s *supervisor
 	err := m.control(ctx, name, func(r *runner) (err error) {
 		if err := r.stop(context.WithoutCancel(ctx)); err != nil {
@@ -596,13 +609,7 @@ func (m *Manager) Restart(ctx context.Context, name string) error {
 		s, err = r.start(TriggerRestart)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	if s.waits {
-		return s.firstRun(ctx, name)
-	}
-	return s.firstRun(context.WithoutCancel(ctx), name) // bounded: a spawn's preparation cannot block
+	return s, err
 }
 
 // control runs op on the named job while holding its control lock. It is a

@@ -103,16 +103,45 @@ func TestApplyRoute(t *testing.T) {
 }
 
 // TestApplyRouteRefusesBadInput: a body that is not YAML or JSON, a job
-// given twice, jobs that fail validation: 400 listing every problem with
-// its job, field and line, and nothing changed. A body of another type is
-// 415, an unknown or malformed parameter 400, a prune without a source 400.
+// given twice, jobs that fail validation, a dependency on a job neither in
+// the document nor in ProcMan, a cycle, completed on a continuous job, a
+// prune of a job another job still depends on: 400 listing every problem
+// with its job, field and line, and nothing changed. A body of another type
+// is 415, an unknown or malformed parameter 400, a prune without a source 400.
 func TestApplyRouteRefusesBadInput(t *testing.T) {
 	s := setup(t)
 	s.create(t, procman.Job{Name: "db", Command: "exec sleep 100", Type: procman.Continuous})
+	if _, err := s.api.Apply(context.Background(), []byte("jobs:\n  old: {command: 'true'}\n"), procman.YAML, procman.ApplyOptions{Source: "g.yaml"}); err != nil {
+		t.Fatal(err)
+	}
+	s.create(t, procman.Job{Name: "uses", Command: "true", Type: procman.OneTime, DependsOn: procman.Dependencies{"old": procman.ConditionStarted}})
 	before := s.m.List()
 	type problem struct {
 		Job, Field string
 		Line       int
+	}
+	for _, tc := range []struct {
+		query, body string
+		want        []problem
+	}{
+		{"source=f.yaml", "jobs:\n  web:\n    command: a\n    depends_on: [nosuch]\n", []problem{{"web", "depends_on", 4}}},
+		{"source=f.yaml", "jobs:\n  a: {command: a, depends_on: [b]}\n  b: {command: b, depends_on: [a]}\n", []problem{{"a", "depends_on", 2}}},
+		{"source=f.yaml", "jobs:\n  web:\n    command: a\n    depends_on: {db: completed}\n", []problem{{"web", "depends_on", 4}}},
+		{"source=g.yaml&prune=1", "jobs: {}\n", []problem{{"old", "", 0}}},
+	} {
+		r := s.post(t, "/apply?"+tc.query, "application/yaml", tc.body)
+		errorMessage(t, r, http.StatusBadRequest)
+		e := decode[struct {
+			Error, Code string
+			Errors      []procman.FieldError
+		}](t, r)
+		var got []problem
+		for _, fe := range e.Errors {
+			got = append(got, problem{fe.Job, fe.Field, fe.Line})
+		}
+		if !slices.Equal(got, tc.want) || e.Code != "invalid" {
+			t.Errorf("%s: %s: problems %+v, want %+v (%s)", tc.query, tc.body, got, tc.want, e.Error)
+		}
 	}
 	for _, tc := range []struct {
 		name, ct, body string
