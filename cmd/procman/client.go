@@ -62,7 +62,7 @@ func clientCommands() []command {
 		{"events", "", "print every state change until interrupted", (*cli).events},
 		{"apply", "-f FILE [-dry-run] [-prune] [-restart] [-exit-code]", "make the jobs what a YAML or JSON file says; prints the plan", (*cli).apply},
 		{"diff", "-f FILE [-prune] [-exit-code]", "the plan of apply, changing nothing (apply -dry-run)", (*cli).diff},
-		{"export", "[-o yaml|json]", "every job as a file that apply takes back", (*cli).export},
+		{"export", "[-o yaml|json] [-l SELECTOR]", "every job (-l: those the label selector chooses) as a file that apply takes back", (*cli).export},
 		{"hosts", "", "every host of the fleet, alive or not (* marks the one answering)", (*cli).hosts},
 		{"help", "", "print this help", (*cli).help},
 	}

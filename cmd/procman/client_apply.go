@@ -163,10 +163,16 @@ func planValue(v []byte) string {
 
 // export writes every job as a document that apply takes back unchanged.
 func (c *cli) export(args []string) error {
-	if _, err := c.parseArgs(c.flagSet(), args); err != nil {
+	fs := c.flagSet()
+	selector := fs.String("l", "", "only the jobs this label selector chooses, e.g. tier=web")
+	if _, err := c.parseArgs(fs, args); err != nil {
 		return err
 	}
-	entries, err := c.api.List(c.ctx)
+	sel, err := orAllJobs(*selector)
+	if err != nil {
+		return err
+	}
+	entries, err := c.api.ListOf(c.ctx, sel)
 	if err != nil {
 		return c.failed(err)
 	}

@@ -138,6 +138,8 @@ var mapFields = []mapField{
 	{"depends-on", "no-depends-on", "depends_on", "started",
 		"NAME or NAME=CONDITION (started, healthy, completed, completed_successfully): a job this one needs (repeatable)",
 		"NAME: a job this one no longer needs (repeatable)"},
+	{"label", "unset-label", "labels", "", "KEY=VALUE: a label of the job, for selectors (repeatable)",
+		"KEY: a label removed from the job (repeatable)"},
 }
 
 // jobFlags are the flags of add and edit.

@@ -11,18 +11,27 @@ import (
 	"github.com/Mk-Chan/procman/client"
 )
 
+// orAllJobs is the selector given with -l, or every job when none was.
+func orAllJobs(selector string) (procman.Selector, error) {
+	if selector == "" {
+		return procman.AllJobs(), nil
+	}
+	sel, err := procman.ParseSelector(selector)
+	if err != nil {
+		return sel, usagef("-l: %v", err)
+	}
+	return sel, nil
+}
+
 func (c *cli) ls(args []string) error {
 	fs := c.flagSet()
 	selector := fs.String("l", "", "only the jobs this label selector chooses, e.g. tier=web,!canary")
 	if _, err := c.parseArgs(fs, args); err != nil {
 		return err
 	}
-	sel := procman.AllJobs()
-	if *selector != "" {
-		var err error
-		if sel, err = procman.ParseSelector(*selector); err != nil {
-			return usagef("-l: %v", err)
-		}
+	sel, err := orAllJobs(*selector)
+	if err != nil {
+		return err
 	}
 	states, err := c.api.StatesOf(c.ctx, sel)
 	if err != nil {

@@ -150,6 +150,11 @@ func TestApplyDiffExport(t *testing.T) {
 		}
 	}
 
+	pm(t, base, "edit", "web", "-label", "tier=web")
+	if out := pm(t, base, "export", "-l", "tier=web"); out != "jobs:\n  web:\n    command: exec sleep 1000\n    type: one_time\n    labels:\n      tier: web\n" {
+		t.Errorf("export -l tier=web printed\n%s", out)
+	}
+
 	writeFile(t, file, "jobs:\n  db:\n    command: ''\n  web:\n    colour: red\n    command: x\n")
 	r = runCLI(t, nil, "apply", "-addr", base, "-f", file)
 	wantErr := file + `:3: job "db": command: must not be empty` + "\n" + file + `:5: job "web": colour: unknown field` + "\n" +
