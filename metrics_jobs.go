@@ -95,16 +95,16 @@ func (m *Manager) jobFamilies() []*dto.MetricFamily {
 // healthOf is procman_job_healthy's value for a job's status: 1 for
 // "healthy", 0 for "starting" and "unhealthy", no series without a check.
 func healthOf(st Status) (float64, bool) {
-	return healthValue("") // TODO(health): healthValue(st.Health), once Status.Health is here.
+	return healthValue(st.Health)
 }
 
-// healthValue reads Status.Health as its contract states it: "healthy",
-// "starting" or "unhealthy"; "" for a job without a check.
-func healthValue(h string) (float64, bool) {
+// healthValue reads Status.Health: "" for a job without a check, or whose
+// run is not running.
+func healthValue(h Health) (float64, bool) {
 	switch h {
-	case "healthy":
+	case HealthHealthy:
 		return 1, true
-	case "starting", "unhealthy":
+	case HealthStarting, HealthUnhealthy:
 		return 0, true
 	}
 	return 0, false

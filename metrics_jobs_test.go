@@ -74,6 +74,27 @@ func TestJobSeries(t *testing.T) {
 	}
 }
 
+// procman_job_healthy follows the health check of a running job: 1 while
+// it passes, 0 while it has yet to pass or fails; a job not running has no
+// health, so no series. It is the one more series a checked job has.
+func TestJobHealthySeries(t *testing.T) {
+	w := setup(t)
+	g := w.m.Metrics()
+	w.create(w.checkedJob("db"))
+	w.start("db")
+	w.setHealth("db", true)
+	wantMetric(t, g, 1, "procman_job_healthy", "job", "db")
+	if n := seriesOf(t, w, "db"); n != len(States())+4 {
+		t.Errorf("job db, with a check, has %d series, want %d (the README says so)", n, len(States())+4)
+	}
+	w.setHealth("db", false)
+	wantMetric(t, g, 0, "procman_job_healthy", "job", "db")
+	w.stop("db")
+	if _, ok := metricValue(t, g, "procman_job_healthy", "job", "db"); ok {
+		t.Error("procman_job_healthy for a job that is stopped")
+	}
+}
+
 // A job's counters never go back: restarts count on after a start by hand
 // (which resets Status.Restarts), and the CPU of runs that ended stays in.
 func TestJobCountersNeverGoBack(t *testing.T) {

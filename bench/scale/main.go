@@ -9,6 +9,8 @@
 //   - the latency (p50, p99, max) of GET /jobs, GET /jobs/states and
 //     GET /job/{name}/state with every definition present and every
 //     continuous job running;
+//   - the latency of GET /jobs/usage and of a GET /metrics scrape, which read
+//     what every running job costs;
 //   - ProcMan's resident memory, and what each running job adds to it;
 //   - how long one POST /jobs/stop?all=1 takes to stop every running job;
 //   - how long SIGTERM takes until ProcMan has exited and no process of any
@@ -438,8 +440,9 @@ func (r *runner) parallel(ctx context.Context, n int, fn func(ctx context.Contex
 func defName(i int) string { return fmt.Sprintf("def-%05d", i) }
 func runName(i int) string { return fmt.Sprintf("run-%05d", i) }
 
-// measureScale runs steps 1 to 5 on one instance: definitions, running jobs,
-// latencies and memory, a bulk stop, then shutdown.
+// measureScale runs steps 1 to 6 on one instance: definitions, running jobs,
+// latencies, what reading the jobs' cost takes, memory, a bulk stop, then
+// shutdown.
 func (r *runner) measureScale(ctx context.Context) error {
 	in, err := r.start(ctx)
 	if err != nil {
@@ -462,6 +465,9 @@ func (r *runner) measureScale(ctx context.Context) error {
 		return err
 	}
 	if err := r.measureLatency(ctx, in); err != nil {
+		return err
+	}
+	if err := r.measureCost(ctx, in); err != nil {
 		return err
 	}
 	if err := r.measureRSS(in, rss0, rssDefs); err != nil {
@@ -597,7 +603,7 @@ func (r *runner) sample(ctx context.Context, n int, url func(i int) string) ([]t
 // limitMS (0: no target).
 func (r *runner) latency(route string, d []time.Duration, limitMS float64) {
 	p50, p99, top := ms(percentile(d, 50)), ms(percentile(d, 99)), ms(d[len(d)-1])
-	r.printf("%-22s %5d samples: p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", route, len(d), p50, p99, top)
+	r.printf("%-32s %5d samples: p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", route, len(d), p50, p99, top)
 	name := route + " p99"
 	if limitMS == 0 {
 		r.info(name, fmt.Sprintf("%.2f ms", p99))

@@ -18,12 +18,13 @@ import (
 
 // example is one command of the README with what the README says it prints.
 type example struct {
-	kind   string // "curl" (an sh block), "cli" (a console block's "$ procman ..."), "hup" ("$ kill -HUP ..."), or "file" (below)
-	cmd    string // continuation lines joined as the shell would see them
-	answer string // the "# ..." lines after a curl, without "# "; or a ```json block after it
-	output string // a console command's output lines
-	exit   int    // a console command's exit status, when an "echo $?" follows it
-	file   string // a yaml block that begins "# FILE": the file it is, written where the examples run
+	kind   string   // "curl" (an sh block), "cli" (a console block's "$ procman ..."), "hup" ("$ kill -HUP ..."), or "file" (below)
+	cmd    string   // continuation lines joined as the shell would see them
+	answer string   // the "# ..." lines after a curl, without "# "; or a ```json block after it
+	lines  []string // the same "# ..." lines, one by one: what a curl piped into grep prints
+	output string   // a console command's output lines
+	exit   int      // a console command's exit status, when an "echo $?" follows it
+	file   string   // a yaml block that begins "# FILE": the file it is, written where the examples run
 }
 
 // readmeExamples returns the README's curl commands (in sh blocks) and procman
@@ -67,6 +68,7 @@ func readmeExamples(t *testing.T) []example {
 				cur = line
 			case strings.HasPrefix(line, "#") && len(out) > 0 && last().kind == "curl":
 				last().answer += strings.TrimSpace(strings.TrimPrefix(line, "#"))
+				last().lines = append(last().lines, strings.TrimSpace(strings.TrimPrefix(line, "#")))
 			}
 			if cur != "" && !strings.HasSuffix(cur, "\\") && !strings.HasSuffix(cur, "{") && strings.Count(cur, "'")%2 == 0 {
 				out = append(out, example{kind: "curl", cmd: cur})
@@ -141,7 +143,10 @@ func TestREADMEExamples(t *testing.T) {
 		c := strings.ReplaceAll(ex.cmd, "http://localhost:10000", base)
 		c = strings.ReplaceAll(c, "localhost:10000", strings.TrimPrefix(base, "http://"))
 		if strings.Contains(c, "/restart") { // the history examples read two lines of the run it ends
-			poll(t, 10*time.Second, "two lines from web", func() bool { return webLines(dir) >= 2 })
+			poll(t, 10*time.Second, "two lines from web", func() bool { return jobLines(dir, "web") >= 2 })
+		}
+		if strings.Contains(c, "/job/proxy/signal?sig=HUP") { // once its shell says it traps HUP
+			poll(t, 10*time.Second, "proxy ready", func() bool { return jobLines(dir, "proxy") >= 1 })
 		}
 		curls++
 		switch {
@@ -155,6 +160,8 @@ func TestREADMEExamples(t *testing.T) {
 			if !regexp.MustCompile(`^(\d\d:\d\d:\d\d\n)+$`).MatchString(out) {
 				t.Errorf("example %d: follow printed %q:\n%s", i, out, c)
 			}
+		case strings.Contains(c, " | grep "): // lines of an answer, as shown
+			checkLines(t, ex, runExample(t, dir, c))
 		case strings.Contains(c, "/logs"):
 			out := runExample(t, dir, c)
 			if !regexp.MustCompile(`^\d\d:\d\d:\d\d\n\d\d:\d\d:\d\d\n$`).MatchString(out) {
@@ -273,13 +280,16 @@ func checkCLI(t *testing.T, ex example, got cliResult) {
 		}
 		return
 	}
-	if !strings.Contains(" add edit rm start stop restart state ", " "+verb+" ") {
+	if !strings.Contains(" add edit rm start stop restart state signal ls top runs ", " "+verb+" ") {
 		return
 	}
 	want, _, _ := strings.Cut(ex.output, "\n")
 	printed, _, _ := strings.Cut(got.stdout+got.stderr, "\n")
-	digits := regexp.MustCompile(`\d+`)
-	if digits.ReplaceAllString(printed, "N") != digits.ReplaceAllString(want, "N") {
+	// A table's first line is its header, whose columns are as wide as the
+	// widest value under them: the spaces between are not compared.
+	digits, spaces := regexp.MustCompile(`\d+`), regexp.MustCompile(` +`)
+	norm := func(s string) string { return spaces.ReplaceAllString(digits.ReplaceAllString(s, "N"), " ") }
+	if norm(printed) != norm(want) {
 		t.Errorf("README: %s printed\n\t%s\nthe README shows\n\t%s", ex.cmd, printed, want)
 	}
 }
@@ -294,7 +304,9 @@ var varying = []struct {
 	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`), "<time UTC>"},
 	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d`), "<time with offset>"},
 	{regexp.MustCompile(`"(pid|pgid|id|proc_start|max_rss_bytes)":\d+`), `"$1":N`},
-	{regexp.MustCompile(`"(cpu_user_seconds|cpu_system_seconds)":[\d.e-]+`), `"$1":N`},
+	{regexp.MustCompile(`"(cpu_user_seconds|cpu_system_seconds|age_seconds|rss_bytes|pss_bytes)":[\d.e+-]+`), `"$1":N`},
+	{regexp.MustCompile(`"processes":\d+`), `"processes":N`}, // a shell's loop has a child, or none between two
+	{regexp.MustCompile(`(?m)^(procman_job_(?:cpu_seconds_total|memory_bytes)\{[^}]*\}) \S+$`), "$1 N"},
 	{regexp.MustCompile(`"[^"]*?(logs/[\w.-]+/)\d+\.log"`), `"${1}N.log"`},
 	{regexp.MustCompile(`"invocation":"[A-Z2-7]+"`), `"invocation":"I"`},
 	{regexp.MustCompile(`"host":"[^"]*"`), `"host":"H"`},
@@ -345,9 +357,19 @@ func checkAnswer(t *testing.T, ex example, out string) {
 	}
 }
 
-// webLines counts the lines of the web job's newest log.
-func webLines(dir string) int {
-	files, _ := filepath.Glob(filepath.Join(dir, "logs", "web", "*.log"))
+// checkLines compares what a curl piped into grep printed, line by line,
+// with the README's "# ..." lines after it, what varies masked.
+func checkLines(t *testing.T, ex example, out string) {
+	t.Helper()
+	got, want := mask(strings.TrimSpace(out)), mask(strings.Join(ex.lines, "\n"))
+	if got != want {
+		t.Errorf("README: %s prints\n%s\nthe README shows\n%s", ex.cmd, got, want)
+	}
+}
+
+// jobLines counts the lines of the job's newest log.
+func jobLines(dir, job string) int {
+	files, _ := filepath.Glob(filepath.Join(dir, "logs", job, "*.log"))
 	if len(files) == 0 {
 		return 0
 	}
