@@ -38,6 +38,8 @@ var uiFiles = map[string]string{
 	"job.js":     "text/javascript",
 	"chart.js":   "text/javascript",
 	"editor.js":  "text/javascript",
+	"filter.js":  "text/javascript",
+	"bulk.js":    "text/javascript",
 }
 
 // svgNamespace looks like a URL but names SVG elements (createElementNS):
