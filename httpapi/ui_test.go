@@ -38,6 +38,8 @@ var uiFiles = map[string]string{
 	"job.js":     "text/javascript",
 	"chart.js":   "text/javascript",
 	"editor.js":  "text/javascript",
+	"filter.js":  "text/javascript",
+	"bulk.js":    "text/javascript",
 }
 
 // svgNamespace looks like a URL but names SVG elements (createElementNS):
@@ -435,10 +437,13 @@ func TestUIBrowser(t *testing.T) {
 func screenshot(t *testing.T, s *server, b *browser) {
 	ctx := context.Background()
 	for _, j := range []procman.Job{
-		{Name: "api", Command: "while true; do echo serving; sleep 5; done", Type: procman.Continuous, Schedule: "reboot"},
-		{Name: "backup", Command: "tar czf /tmp/backup.tgz /srv", Type: procman.OneTime, Schedule: "0 3 * * *"},
-		{Name: "report", Command: "echo report sent", Type: procman.OneTime},
-		{Name: "worker", Command: "while true; do date +%T; sleep 1; done", Type: procman.Continuous},
+		{Name: "api", Command: "while true; do echo serving; sleep 5; done", Type: procman.Continuous, Schedule: "reboot",
+			Labels: map[string]string{"app": "shop", "tier": "web"}},
+		{Name: "backup", Command: "tar czf /tmp/backup.tgz /srv", Type: procman.OneTime, Schedule: "0 3 * * *",
+			Labels: map[string]string{"tier": "batch"}},
+		{Name: "report", Command: "echo report sent", Type: procman.OneTime, Labels: map[string]string{"app": "shop", "tier": "batch"}},
+		{Name: "worker", Command: "while true; do date +%T; sleep 1; done", Type: procman.Continuous,
+			Labels: map[string]string{"app": "shop", "tier": "worker"}},
 		{Name: "flaky", Command: "echo cannot connect; exit 3", Type: procman.Continuous, MaxRetries: 2,
 			BackoffInitial: procman.Duration(50 * time.Millisecond), BackoffMax: procman.Duration(100 * time.Millisecond)},
 	} {

@@ -1,18 +1,21 @@
 // ProcMan dashboard: plain JavaScript modules, no build step, no
-// dependencies. This one starts the page: the token, the routes (#/ and
-// #/job/NAME), the buttons, and the event stream that keeps every view live.
+// dependencies. This one starts the page: the token, the routes (#/, with
+// #/?q=FILTER, and #/job/NAME), the buttons, and the event stream that keeps every view live.
 //
 // api.js     requests to the API, the token
 // format.js  durations, times, outcomes, DOM helpers
 // page.js    views, the flash line, the live badge
 // fields.js  the fields of a job definition
 // list.js    the jobs known, and their table
+// filter.js  the list's filter: words and label terms
+// bulk.js    the filter box, label chips, and start/stop/restart of the jobs shown
 // job.js     a job's page: status, usage, runs, output
 // chart.js   the job page's charts, in SVG
 // editor.js  the job form
 
 import { APIError, AuthError, api, errorOf, forgetToken, hasToken, readStream, tryToken, whenAuthNeeded } from './api.js';
 import { $ } from './format.js';
+import { filterFromURL, initToolbar } from './bulk.js';
 import { initEditor, openEditor } from './editor.js';
 import { closeJob, currentName, onRunClick, openJob, refreshJob, refreshRuns, sampleUsage, stopLog, tick as tickJob } from './job.js';
 import { applyStatus, control, jobs, loadAll, pollUsage, reloadQuietly, remove, rerender, tick as tickList } from './list.js';
@@ -67,6 +70,7 @@ function route() {
     openJob(name || m[1]);
   } else {
     closeJob();
+    filterFromURL();
     show('dashboard');
     pollUsage().catch(report);
   }
@@ -203,6 +207,7 @@ function start() {
 function boot() {
   whenAuthNeeded(askToken);
   initEditor();
+  initToolbar();
   $('#login-form').addEventListener('submit', (ev) => submitToken(ev).catch(report));
   $('#forget-token').addEventListener('click', () => {
     forgetToken();

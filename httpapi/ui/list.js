@@ -4,6 +4,7 @@
 
 import { APIError, apiJSON, jobPath } from './api.js';
 import { $, $$, cpuPercent, el, formatBytes, formatPercent, formatTime, fullTime, outcomeEl, setBadge, setHealth, uptimeOf, waitingText } from './format.js';
+import { matches, parseFilter, termOf } from './filter.js';
 import { report } from './page.js';
 
 // ACTIVE are the states in which a job can be stopped but not started.
@@ -17,6 +18,9 @@ const rows = new Map();
 const usage = new Map();
 
 const listeners = [];
+
+/** the list's filter (filter.js), and what it shows */
+let filter = parseFilter('');
 
 // Statuses come from events and from answers to requests, which may cross:
 // an answer read before an event arrived must not undo what the event
@@ -59,7 +63,7 @@ function newRow(name) {
   const link = el('a', { href: '#/job/' + encodeURIComponent(name), textContent: name });
   // data-label names a cell where a narrow screen shows rows as cards.
   return el('tr', { dataset: { job: name } },
-    el('td', { class: 'name' }, link, el('div', { class: 'cmd' }), el('div', { class: 'why' })),
+    el('td', { class: 'name' }, link, el('div', { class: 'cmd' }), el('div', { class: 'why' }), el('div', { class: 'labels' })),
     el('td', { class: 'state-cell' }, el('span', { class: 'badge state' }), ' ', el('span', { class: 'badge health', hidden: true }),
       el('div', { class: 'waiting muted small' })),
     el('td', { class: 'pid num', dataset: { label: 'PID' } }),
@@ -94,6 +98,8 @@ export function renderRow(name) {
   const st = j.status || {};
   const def = j.def || {};
   tr.dataset.state = st.state || '';
+  tr.hidden = !matches(filter, name, def.labels);
+  renderLabels($('.labels', tr), def.labels);
   $('.cmd', tr).textContent = def.command || '';
   $('.cmd', tr).title = def.command || '';
   setBadge($('.state', tr), st.state, st);
@@ -116,6 +122,17 @@ export function renderRow(name) {
   $('.next-run', tr).title = st.next_run ? fullTime(st.next_run) : '';
   renderUsage(name, tr);
   setButtons(tr, st);
+}
+
+// renderLabels shows a job's labels as chips, each of which adds itself to
+// the filter when clicked.
+function renderLabels(box, labels) {
+  const terms = Object.keys(labels || {}).sort().map((k) => termOf(k, labels[k]));
+  if (box.dataset.terms === terms.join(' ')) return;
+  box.dataset.terms = terms.join(' ');
+  box.replaceChildren(...terms.map((t) => el('button', {
+    type: 'button', class: 'chip', dataset: { term: t }, textContent: t, title: 'Show only the jobs labelled ' + t,
+  })));
 }
 
 // renderUsage shows a running job's CPU and memory as last read.
@@ -168,6 +185,33 @@ export function renderTable() {
   }
   $('#no-jobs').hidden = names.length > 0;
   $('#jobs').hidden = names.length === 0;
+  renderCount();
+}
+
+// setFilter shows only the jobs a filter (as typed) chooses.
+export function setFilter(text) {
+  filter = parseFilter(text);
+  for (const [name, tr] of rows) tr.hidden = !matches(filter, name, (jobs.get(name).def || {}).labels);
+  renderCount();
+}
+
+export const currentFilter = () => filter;
+
+// shownNames are the jobs the filter chooses, sorted.
+export function shownNames() {
+  return Array.from(jobs.keys()).sort().filter((name) => matches(filter, name, (jobs.get(name).def || {}).labels));
+}
+
+function renderCount() {
+  const n = shownNames().length;
+  const filtered = filter.text.trim() !== '';
+  $('#filter-count').textContent = filtered ? n + ' of ' + jobs.size + (jobs.size === 1 ? ' job' : ' jobs') : '';
+  $('#filter-error').textContent = filter.bad.length
+    ? 'Not a label term: ' + filter.bad.join(' ') + ' (use key=value, key!=value or !key)' : '';
+  $('#no-match').hidden = n > 0 || jobs.size === 0;
+  for (const b of $$('#bulk button[data-bulk]')) {
+    if (b.dataset.busy !== 'true') b.disabled = n === 0;
+  }
 }
 
 // loadAll reads every job again.
@@ -209,6 +253,7 @@ export function putJob(def, status, asked) {
   else shown(def.name);
   jobs.set(def.name, { def, status });
   renderRow(def.name);
+  renderCount(); // its labels may have changed
 }
 
 // showSaved shows a definition just saved here (created, or edited).
