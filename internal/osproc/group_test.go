@@ -258,3 +258,29 @@ func TestReapsDoNotHastenScans(t *testing.T) {
 		t.Errorf("a poll scanned /proc %s after it began, woken by reaps", at.Sub(begun))
 	}
 }
+
+// While a tracked child's exit hides the others from the reaper, it waits
+// for that child's wait to reap it, rather than looking again and again.
+func TestReaperWaitsForTheTrackedChildItStoppedAt(t *testing.T) {
+	rp := newTestReaper(t, true)
+	c := exec.Command("sleep", "1000") // tracked: a wait of its own reaps it
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Process.Pid
+	rp.mu.Lock()
+	rp.tracked[pid]++
+	rp.mu.Unlock()
+	defer c.Wait()
+	defer rp.untrack(pid)
+	c.Process.Kill()
+	eventually(t, "the reaper to stop at it", func() bool {
+		st, ok := ReadStat(pid)
+		return ok && st.State == 'Z' && rp.rounds.Load() > 0
+	})
+	before := rp.rounds.Load()
+	time.Sleep(100 * time.Millisecond) // a window to count rounds in, not a synchronisation
+	if n := rp.rounds.Load() - before; n > 1 {
+		t.Errorf("%d rounds of reaping in 100 ms while a tracked child hid the others, want at most 1", n)
+	}
+}
