@@ -14,9 +14,15 @@ import (
 
 func open(b *testing.B) *procman.Manager {
 	b.Helper()
+	return openWith(b, procman.Config{})
+}
+
+// openWith opens a Manager of cfg in a temporary folder.
+func openWith(b *testing.B, cfg procman.Config) *procman.Manager {
+	b.Helper()
 	dir := b.TempDir()
-	m, err := procman.Open(context.Background(), procman.Config{
-		DBPath: filepath.Join(dir, "procman.db"), LogDir: filepath.Join(dir, "logs")})
+	cfg.DBPath, cfg.LogDir = filepath.Join(dir, "procman.db"), filepath.Join(dir, "logs")
+	m, err := procman.Open(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -70,7 +70,17 @@ func BenchmarkKillGroups200(b *testing.B) {
 // BenchmarkStopJobs200: m.StopJobs of 200 running `sleep` jobs, without
 // the HTTP layer.
 func BenchmarkStopJobs200(b *testing.B) {
-	m := open(b)
+	benchStopJobs(b, open(b))
+}
+
+// BenchmarkStopJobs200Subreaper: BenchmarkStopJobs200 with the Manager the
+// binary runs, which adopts its jobs' orphans (Config.Subreaper): no zombie
+// waits for an init that reaps late, so no stop needs a scan of /proc.
+func BenchmarkStopJobs200Subreaper(b *testing.B) {
+	benchStopJobs(b, openWith(b, procman.Config{Subreaper: true}))
+}
+
+func benchStopJobs(b *testing.B, m *procman.Manager) {
 	create(b, m, bulkJobs, "sleep 100", procman.Continuous)
 	ctx := context.Background()
 	for range b.N {

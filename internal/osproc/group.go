@@ -164,28 +164,38 @@ func readStat(pid string) (Stat, bool) {
 // otherwise polls with a wait growing from 1ms to 50ms: only stops wait
 // here, so an idle Reaper does no work.
 //
-// When the Reaper adopts, a group with no live member left soon has no
-// member at all (the Reaper, or a wait of its own, reaps each zombie whose
-// parent has gone), and kill(-pgid, 0) says so; a scan of /proc only
-// settles a zombie whose parent lives on outside the group. Polls then make
-// do with a scan up to ten polls old, which every stop shares: many stops
-// polling at once cost a few scans a second, not one after another.
+// A poll asks kill(-pgid, 0), which says a group is gone once its last
+// zombie has been reaped; only a group that outlasts that for a while is
+// also looked for in a census scan of /proc, which reads every process's
+// stat file (some 100 ms with 4,000 processes on a busy host). Without
+// adopting, that is after 15 ms: an init may leave the group's zombies for
+// seconds. When the Reaper adopts, it reaps each zombie whose parent has
+// gone, so a group with no live member left soon has no member at all, and
+// only a zombie whose parent lives on outside the group needs the census:
+// polls scan from 100 ms on, and then make do with a scan up to ten polls
+// old, which every stop shares. Never one begun before the wait: the group
+// may be younger.
 func (rp *Reaper) WaitGroupGone(pgid int, stop <-chan time.Time, force <-chan struct{}) bool {
-	wait := time.Millisecond
+	begun := time.Now()
+	scanFrom, wait := 15*time.Millisecond, time.Millisecond
+	if rp.adopt {
+		scanFrom = 100 * time.Millisecond
+	}
 	for {
 		reaped := rp.nextReap() // before the look, so that no reap is missed
-		since := time.Now()
+		now := time.Now()
+		since := now
 		if rp.adopt {
-			since = since.Add(-10 * wait)
+			since = later(begun, now.Add(-10*wait))
 		}
-		// Scan /proc from the start only when zombies may linger; else after a while.
-		if !rp.groupAlive(pgid, !rp.adopt || wait >= 16*time.Millisecond, since) {
+		if !rp.groupAlive(pgid, now.Sub(begun) >= scanFrom, since) {
 			return true
 		}
 		t := time.NewTimer(wait)
 		select {
-		case <-reaped:
+		case <-reaped: // the same wait again: a reap of another group's orphan is no time gone by
 		case <-t.C:
+			wait = min(wait*2, 50*time.Millisecond)
 		case <-stop:
 			t.Stop()
 			return !rp.GroupAlive(pgid, true)
@@ -194,6 +204,12 @@ func (rp *Reaper) WaitGroupGone(pgid int, stop <-chan time.Time, force <-chan st
 			return !rp.GroupAlive(pgid, true)
 		}
 		t.Stop()
-		wait = min(wait*2, 50*time.Millisecond)
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

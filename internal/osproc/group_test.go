@@ -196,3 +196,91 @@ func TestPollsShareTheirScans(t *testing.T) {
 		t.Errorf("%d scans of /proc in a second by 20 polling stops, want a few", scans)
 	}
 }
+
+// A poll never trusts a census scan begun before it: the group may be
+// younger than the scan, which then could not have seen its processes.
+func TestWaitGroupGoneTrustsNoScanOlderThanItself(t *testing.T) {
+	rp := newTestReaper(t, true)
+	rp.census.mu.Lock() // a scan that has just begun, before the group exists
+	rp.census.at, rp.census.live = time.Now(), map[int]int{}
+	rp.census.mu.Unlock()
+	dir := t.TempDir()
+	p, err := rp.StartGroup(Spec{Path: "/bin/sh", Args: []string{"-c", "sleep 1000 & : > forked; wait"}, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		SignalGroup(p.Pid, syscall.SIGKILL)
+		p.Exit()
+	}()
+	eventually(t, "the shell's child", func() bool { return exists(filepath.Join(dir, "forked")) })
+	syscall.Kill(p.Pid, syscall.SIGKILL) // the leader only: its sleep lives on, adopted
+	p.Exit()
+	if rp.WaitGroupGone(p.Pid, time.After(300*time.Millisecond), nil) {
+		t.Error("the group was said to be gone while its sleep lives")
+	}
+}
+
+// The reaps of other groups' orphans wake a poll, and are no time gone by:
+// the poll still scans /proc only once it has waited for a while.
+func TestReapsDoNotHastenScans(t *testing.T) {
+	rp := newTestReaper(t, true)
+	p, err := rp.StartGroup(Spec{Path: "/bin/sh", Args: []string{"-c", "exec sleep 1000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		SignalGroup(p.Pid, syscall.SIGKILL)
+		p.Exit()
+	}()
+	stop := make(chan time.Time)
+	begun := time.Now()
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		rp.WaitGroupGone(p.Pid, stop, nil)
+	}()
+	// Each leaves an orphan that the Reaper reaps once it exits.
+	for range 8 {
+		q, err := rp.StartGroup(Spec{Path: "/bin/sh", Args: []string{"-c", "sleep 0.01 & exit 0"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Exit()
+		rp.WaitGroupGone(q.Pid, time.After(10*time.Second), nil)
+	}
+	rp.census.mu.Lock()
+	scans, at := rp.census.scans, rp.census.at
+	rp.census.mu.Unlock()
+	close(stop)
+	<-polled
+	if scans > 0 && at.Sub(begun) < 100*time.Millisecond {
+		t.Errorf("a poll scanned /proc %s after it began, woken by reaps", at.Sub(begun))
+	}
+}
+
+// While a tracked child's exit hides the others from the reaper, it waits
+// for that child's wait to reap it, rather than looking again and again.
+func TestReaperWaitsForTheTrackedChildItStoppedAt(t *testing.T) {
+	rp := newTestReaper(t, true)
+	c := exec.Command("sleep", "1000") // tracked: a wait of its own reaps it
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Process.Pid
+	rp.mu.Lock()
+	rp.tracked[pid]++
+	rp.mu.Unlock()
+	defer c.Wait()
+	defer rp.untrack(pid)
+	c.Process.Kill()
+	eventually(t, "the reaper to stop at it", func() bool {
+		st, ok := ReadStat(pid)
+		return ok && st.State == 'Z' && rp.rounds.Load() > 0
+	})
+	before := rp.rounds.Load()
+	time.Sleep(100 * time.Millisecond) // a window to count rounds in, not a synchronisation
+	if n := rp.rounds.Load() - before; n > 1 {
+		t.Errorf("%d rounds of reaping in 100 ms while a tracked child hid the others, want at most 1", n)
+	}
+}

@@ -92,8 +92,8 @@ func (g *Guardian) spawn() (*guardianProc, error) {
 		return nil, fmt.Errorf("guardian: %w", err)
 	}
 	// Reaped the moment it ends, whoever ends it (its pidfd wakes the
-	// netpoller): left a zombie, it would keep the reaper looking again every
-	// few milliseconds (see Reaper.run), and the monitor learns of it at once.
+	// netpoller): left a zombie, it would hide the orphans behind it from
+	// the reaper (see Reaper.run), and the monitor learns of it at once.
 	p, err := g.kids.start(cmd, false)
 	if err != nil {
 		return nil, fmt.Errorf("guardian: %w", err)

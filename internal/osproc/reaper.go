@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
-	"time"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -61,6 +61,10 @@ type Reaper struct {
 	reapedMu sync.Mutex    // guards reaped and chld
 	reaped   chan struct{} // closed and replaced whenever an orphan is reaped
 	chld     chan struct{} // closed and replaced at every SIGCHLD, for waits without a pidfd
+	// untracked holds a token once a tracked child has been reaped since the
+	// SIGCHLD loop last took one.
+	untracked chan struct{}
+	rounds    atomic.Int64 // rounds of reaping, for tests
 
 	quit chan struct{}
 	done chan struct{}
@@ -70,7 +74,7 @@ type Reaper struct {
 // set, and starts the goroutine that reaps them on SIGCHLD.
 func NewReaper(adopt bool) (*Reaper, error) {
 	rp := &Reaper{adopt: adopt, tracked: make(map[int]int), groups: make(map[int]*Proc), waiting: make(map[*Proc]struct{}),
-		reaped: make(chan struct{}), chld: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{})}
+		reaped: make(chan struct{}), chld: make(chan struct{}), untracked: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	if adopt {
 		if err := setSubreaper(true); err != nil {
 			return nil, fmt.Errorf("subreaper: %w", err)
@@ -100,7 +104,8 @@ func setSubreaper(on bool) error {
 }
 
 // untrack ends the tracking that fork began, once the wait has reaped the
-// process (or given it up).
+// process (or given it up), and tells the SIGCHLD loop, which may be waiting
+// for just that to see the orphans the exit hid.
 func (rp *Reaper) untrack(pid int) {
 	if !rp.adopt {
 		return
@@ -110,16 +115,23 @@ func (rp *Reaper) untrack(pid int) {
 		delete(rp.tracked, pid)
 	}
 	rp.mu.Unlock()
+	select {
+	case rp.untracked <- struct{}{}:
+	default: // the loop has a token already
+	}
 }
 
 // run handles SIGCHLD until Close: it reaps, and wakes the waits without a
-// pidfd. It looks again shortly when a tracked child's exit hides others
-// (waitid shows one child at a time), since the SIGCHLD of those may have
-// come and gone already.
+// pidfd. When a tracked child's exit hides others (waitid shows one exited
+// child at a time), it looks again as soon as a wait has reaped a tracked
+// child, since the SIGCHLD of those hidden may have come and gone already:
+// not in between, when it would find the same child again, nor a while
+// later, which left the orphans of groups stopped together zombies, and
+// their stops waiting, that long after the last shell was reaped.
 func (rp *Reaper) run(sig chan os.Signal) {
 	defer close(rp.done)
 	defer signal.Stop(sig)
-	var again <-chan time.Time
+	var again <-chan struct{} // armed while a tracked child hides others
 	for {
 		select {
 		case <-sig:
@@ -133,7 +145,7 @@ func (rp *Reaper) run(sig chan os.Signal) {
 		}
 		again = nil
 		if rp.reap() {
-			again = time.After(5 * time.Millisecond)
+			again = rp.untracked
 		}
 	}
 }
@@ -155,6 +167,7 @@ func (rp *Reaper) reap() (blocked bool) {
 	if !rp.adopt {
 		return false
 	}
+	rp.rounds.Add(1)
 	if pid := peekExited(); pid <= 0 || rp.isTracked(pid) {
 		return pid > 0
 	}
