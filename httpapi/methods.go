@@ -8,7 +8,6 @@ import (
 
 	"github.com/Mk-Chan/procman"
 	"github.com/julienschmidt/httprouter"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // route is one route of the API: a method, a path in the form of the
@@ -58,7 +57,7 @@ func (a *api) routes() []route {
 	read("/job/{name}/usage", a.usage)
 	add("/apply", a.apply, http.MethodPost)
 	read("/events", a.events)
-	read("/metrics", handle(promhttp.HandlerFor(a.m.Metrics(), promhttp.HandlerOpts{})))
+	read("/metrics", handle(metricsHandler(a.m)))
 	read("/openapi.yaml", serveOpenAPI)
 	ui := handle(uiHandler())
 	read("/", uiRedirect)  // the web dashboard (ui.go)

@@ -123,7 +123,9 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 }
 
 // BenchmarkSample: one pass over /proc with this machine's processes and
-// 1,000 groups of two (a shell and its sleep) more; and the PSS of one group.
+// 1,000 groups of two (a shell and its sleep) more, with the CPU time this
+// process spent per pass (the kernel's reading of /proc included); and the
+// PSS of one group.
 //
 //	go test -run '^$' -bench Sample ./internal/osproc/
 func BenchmarkSample(b *testing.B) {
@@ -148,9 +150,11 @@ func BenchmarkSample(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.Run("pass", func(b *testing.B) {
+		cpu0 := cpuTime()
 		for b.Loop() {
 			takeSample()
 		}
+		b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 	})
 	s := takeSample()
 	b.Run("pss", func(b *testing.B) {
