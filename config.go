@@ -3,7 +3,6 @@ package procman
 import (
 	"cmp"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -150,7 +149,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.LogDir = cmp.Or(c.LogDir, DefaultLogDir)
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		c.Logger = slog.New(slog.DiscardHandler) // disabled: no record is even formatted
 	}
 	c.StopSignal = cmp.Or(c.StopSignal, DefaultStopSignal)
 	def(&c.StopTimeout, DefaultStopTimeout)

@@ -169,9 +169,9 @@ func readStat(pid string) (Stat, bool) {
 // also looked for in a census scan of /proc, which reads every process's
 // stat file (some 100 ms with 4,000 processes on a busy host). Without
 // adopting, that is after 15 ms: an init may leave the group's zombies for
-// seconds. When the Reaper adopts, it reaps each zombie whose parent has
-// gone, so a group with no live member left soon has no member at all, and
-// only a zombie whose parent lives on outside the group needs the census:
+// seconds. When the Reaper adopts, each poll first reaps the group's exited
+// orphans (see reapGroup), so a group with no live member left has no member
+// at all, and only a zombie whose parent lives on outside the group needs the census:
 // polls scan from 100 ms on, and then make do with a scan up to ten polls
 // old, which every stop shares. Never one begun before the wait: the group
 // may be younger.
@@ -188,6 +188,7 @@ func (rp *Reaper) WaitGroupGone(pgid int, stop <-chan time.Time, force <-chan st
 		if rp.adopt {
 			since = later(begun, now.Add(-10*wait))
 		}
+		rp.reapGroup(pgid)
 		if !rp.groupAlive(pgid, now.Sub(begun) >= scanFrom, since) {
 			return true
 		}

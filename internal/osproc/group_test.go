@@ -284,3 +284,34 @@ func TestReaperWaitsForTheTrackedChildItStoppedAt(t *testing.T) {
 		t.Errorf("%d rounds of reaping in 100 ms while a tracked child hid the others, want at most 1", n)
 	}
 }
+
+// A stop reaps its own group's orphans rather than waiting for the SIGCHLD
+// loop, which sees one exited child at a time and, when many groups are
+// stopped together, reaches their orphans only after every shell before
+// them. Here the loop never runs: the group must still end with no zombie
+// left, and without a scan of /proc.
+func TestWaitGroupGoneReapsItsGroupsOrphans(t *testing.T) {
+	rp := &Reaper{adopt: true, tracked: make(map[int]int), groups: make(map[int]*Proc), waiting: make(map[*Proc]struct{}),
+		reaped: make(chan struct{}), chld: make(chan struct{}), untracked: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	if err := setSubreaper(true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rp.Close() })
+	dir := t.TempDir()
+	p, err := rp.StartGroup(Spec{Path: "/bin/sh", Args: []string{"-c", "sleep 1000 & : > forked; wait"}, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the shell's child", func() bool { return exists(filepath.Join(dir, "forked")) })
+	SignalGroup(p.Pid, syscall.SIGKILL)
+	p.Exit()
+	if !rp.WaitGroupGone(p.Pid, time.After(10*time.Second), nil) {
+		t.Fatal("the group was said to outlive SIGKILL")
+	}
+	if killable(p.Pid) {
+		t.Error("the group's orphan was left a zombie")
+	}
+	if rp.census.scans > 0 {
+		t.Errorf("%d scans of /proc to see the group gone, want none", rp.census.scans)
+	}
+}

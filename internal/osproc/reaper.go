@@ -58,6 +58,10 @@ type Reaper struct {
 
 	census census // for the groups kill(-pgid, 0) cannot settle
 
+	// orphanMu makes each orphan's reap one step, its cost counted once,
+	// whether the SIGCHLD loop or the stop of its group reaps it.
+	orphanMu sync.Mutex
+
 	reapedMu sync.Mutex    // guards reaped and chld
 	reaped   chan struct{} // closed and replaced whenever an orphan is reaped
 	chld     chan struct{} // closed and replaced at every SIGCHLD, for waits without a pidfd
@@ -190,27 +194,52 @@ func (rp *Reaper) reap() (blocked bool) {
 		if rp.isTracked(pid) {
 			return true
 		}
-		rp.attributeZombie(pid)
-		var ws unix.WaitStatus
-		if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got != pid {
+		if !rp.reapOrphan(pid) {
 			return false // cannot happen; but never spin holding the fork lock
 		}
 		n++
 	}
 }
 
-// attributeZombie gives what an exited orphan cost to the group it was in,
-// both read before it is reaped: its group id cannot be reused while it is
-// a zombie, and whoever sees it gone sees it counted.
-func (rp *Reaper) attributeZombie(pid int) {
-	pgid, err := unix.Getpgid(pid)
+// reapOrphan reaps exited orphan pid, once what it cost is given to the
+// group it was in: both are read before the reap, since its group id cannot
+// be reused while it is a zombie, and whoever sees it gone sees it counted.
+// It reports whether pid is reaped, by this call or by one before.
+func (rp *Reaper) reapOrphan(pid int) bool {
+	rp.orphanMu.Lock()
+	defer rp.orphanMu.Unlock()
 	var info unix.Siginfo
 	var ru unix.Rusage
-	if err == nil {
-		err = unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, &ru)
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, &ru)
+	if errors.Is(err, unix.ECHILD) {
+		return true // the stop of its group, or the loop, was first
 	}
-	if err == nil {
+	if pgid, gerr := unix.Getpgid(pid); err == nil && gerr == nil {
 		rp.attribute(pgid, usageOf(&ru))
+	}
+	var ws unix.WaitStatus
+	got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	return got == pid
+}
+
+// reapGroup reaps the exited orphans of group pgid: a stop need not wait
+// for the SIGCHLD loop, which sees one exited child at a time, and reaches
+// the orphans of groups stopped together only after every shell before
+// them. No fork gate is needed: a child this process forks is in a group of
+// its own or in this process's, never in a job's group, whose id stays in
+// use as long as the group has members; and the group's leader, while it
+// has not been reaped, is tracked and left to its wait.
+func (rp *Reaper) reapGroup(pgid int) {
+	if !rp.adopt {
+		return
+	}
+	for {
+		var info unix.Siginfo // zeroed: with WNOHANG and no exited child, the kernel leaves it so
+		err := unix.Waitid(unix.P_PGID, pgid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		pid := childPid(&info)
+		if err != nil || pid <= 0 || rp.isTracked(pid) || !rp.reapOrphan(pid) {
+			return
+		}
 	}
 }
 
