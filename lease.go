@@ -444,33 +444,17 @@ func (l *hostLease) release() error {
 	return nil
 }
 
-// hostRow is a row of the hosts table, with alive reckoned by the database.
-type hostRow struct {
-	Name        string    `bun:"name"`
-	Epoch       int64     `bun:"epoch"`
-	Alive       bool      `bun:"alive"`
-	Advertise   string    `bun:"advertise"`
-	Version     string    `bun:"version"`
-	PID         int       `bun:"pid"`
-	StartedAt   time.Time `bun:"started_at"`
-	HeartbeatAt time.Time `bun:"heartbeat_at"`
-	LeaseUntil  time.Time `bun:"lease_until"`
-	ActiveJobs  int       `bun:"active_jobs"`
-}
-
 // hosts reads every host's row.
 func (l *hostLease) hosts(ctx context.Context) ([]Host, error) {
-	var rows []hostRow
+	var out []Host
 	err := l.db.NewRaw(`SELECT name, epoch, lease_until > now() AS alive, advertise, version, pid, started_at,
-		heartbeat_at, lease_until, active_jobs FROM hosts ORDER BY name`).Scan(ctx, &rows)
+		heartbeat_at, lease_until, active_jobs FROM hosts ORDER BY name`).Scan(ctx, &out)
 	if err != nil {
 		return nil, fmt.Errorf("hosts: %w", err)
 	}
-	out := make([]Host, len(rows))
-	for i, r := range rows {
-		out[i] = Host{Name: r.Name, Epoch: r.Epoch, Alive: r.Alive, Advertise: r.Advertise, Version: r.Version,
-			PID: r.PID, StartedAt: r.StartedAt.UTC(), HeartbeatAt: r.HeartbeatAt.UTC(), LeaseUntil: r.LeaseUntil.UTC(),
-			ActiveJobs: r.ActiveJobs}
+	for i := range out {
+		h := &out[i]
+		h.StartedAt, h.HeartbeatAt, h.LeaseUntil = h.StartedAt.UTC(), h.HeartbeatAt.UTC(), h.LeaseUntil.UTC()
 	}
 	return out, nil
 }
