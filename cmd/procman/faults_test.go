@@ -352,10 +352,18 @@ func getStatus(t *testing.T, url string) (int, time.Duration) {
 
 var startedRE = regexp.MustCompile(`(?m)^procman_runs_started_total\{trigger="\w+"\} (\d+)$`)
 
-// metricSum adds up procman_runs_started_total over its triggers.
-func metricSum(text string) int {
+// runsStarted adds up procman_runs_started_total over its triggers, as
+// ProcMan at base serves it.
+func runsStarted(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := httpClient.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	started := 0
-	for _, m := range startedRE.FindAllStringSubmatch(text, -1) {
+	for _, m := range startedRE.FindAllStringSubmatch(string(text), -1) {
 		n, _ := strconv.Atoi(m[1])
 		started += n
 	}
@@ -396,13 +404,7 @@ func TestLockedDatabaseKeepsSupervising(t *testing.T) {
 		code, _ := getStatus(t, base+"/healthz")
 		return code == http.StatusOK
 	})
-	resp, err := httpClient.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	started := metricSum(string(text))
+	started := runsStarted(t, base)
 	recorded := 0
 	for _, name := range []string{"crash", "svc"} {
 		rs := jobRuns(t, base, name)
