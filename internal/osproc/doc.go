@@ -6,8 +6,9 @@
 //
 // A Reaper starts every child (StartGroup: the leader of a new process group,
 // with a parent-death signal and, if asked, another user's credentials) under
-// a fork gate, and waits for each one from the start on a goroutine of its
-// own, through a pidfd that Go's netpoller watches (Proc). With adopt, the
+// a fork gate, and waits for each one from the start (Proc): one goroutine
+// waits for them all, on an epoll set of their pidfds that Go's netpoller
+// watches, so that a running process holds no goroutine. With adopt, the
 // Reaper also makes this process a child subreaper and reaps every orphan of
 // its children on SIGCHLD; the gate is what keeps that reaping from stealing
 // the exit status of a child it started. Close gives up the waits still under

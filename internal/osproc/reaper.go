@@ -33,9 +33,9 @@ import (
 // orphan is reaped only under the write lock, tracked children being left to
 // their own waits.
 //
-// It owns a goroutine per process it waits for (see Proc) and, when it
-// adopts or has to wait without a pidfd, one that handles SIGCHLD: Close
-// ends them all.
+// It owns one goroutine that waits for every process it started (poller.go;
+// a process without a pidfd gets one of its own) and, when it adopts or has
+// to wait without a pidfd, one that handles SIGCHLD: Close ends them all.
 type Reaper struct {
 	adopt   bool
 	noPidfd bool // tests: wait as a kernel without pidfd_open makes it
@@ -52,7 +52,9 @@ type Reaper struct {
 	abandoned []int
 	closed    bool
 	looping   bool           // the SIGCHLD goroutine runs (guarded by mu)
-	waits     sync.WaitGroup // one per wait goroutine
+	waits     sync.WaitGroup // one per process waited for
+	poll      *poller        // the one wait for every process with a pidfd (poller.go); guarded by mu
+	pollOnce  sync.Once
 	closeOnce sync.Once
 	closeErr  error
 

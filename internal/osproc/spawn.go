@@ -143,7 +143,7 @@ func (rp *Reaper) start(cmd *exec.Cmd, leads bool) (*Proc, error) {
 	if st, ok := ReadStat(p.Pid); ok { // a zombie's is readable too: nothing reaps it before the wait
 		p.Start = st.Start
 	}
-	go rp.wait(p)
+	rp.waitFor(p)
 	return p, nil
 }
 

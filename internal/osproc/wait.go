@@ -21,11 +21,46 @@ var ErrAbandoned = errors.New("gave up waiting for processes still running")
 // errNotPollable: the netpoller would not take a pidfd.
 var errNotPollable = errors.New("pidfd not pollable")
 
-// wait is the goroutine that waits for p, from its start until it has been
-// reaped or Close gives it up.
-func (rp *Reaper) wait(p *Proc) {
-	defer rp.waits.Done()
-	p.status, p.err = rp.waitExit(p)
+// waitFor begins the one wait for p: through the Reaper's poller, which
+// waits for every process at once, or where that cannot be, on a goroutine
+// of p's own.
+func (rp *Reaper) waitFor(p *Proc) {
+	if pl := rp.waiter(); pl != nil && pl.add(p) {
+		return
+	}
+	go rp.wait(p)
+}
+
+// waiter returns the poller, started with the first wait; nil if there can be
+// none (tests without pidfds, or no epoll set to be had).
+func (rp *Reaper) waiter() *poller {
+	if rp.noPidfd {
+		return nil
+	}
+	rp.pollOnce.Do(func() {
+		pl, err := newPoller(rp)
+		if err != nil {
+			return
+		}
+		rp.mu.Lock()
+		defer rp.mu.Unlock()
+		if rp.closed {
+			pl.epfd.Close()
+			return
+		}
+		rp.poll = pl
+		go pl.run()
+	})
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	return rp.poll
+}
+
+// finish ends the wait for p, which has been reaped or given up.
+func (rp *Reaper) finish(p *Proc, ws unix.WaitStatus, err error) {
+	rp.untrack(p.Pid)
+	p.proc.Release() // Go's own handle on the process: reaped now, or given up
+	p.status, p.err = ws, err
 	rp.mu.Lock()
 	delete(rp.waiting, p)
 	if errors.Is(p.err, ErrAbandoned) {
@@ -33,17 +68,22 @@ func (rp *Reaper) wait(p *Proc) {
 	}
 	rp.mu.Unlock()
 	close(p.done)
+	rp.waits.Done()
+}
+
+// wait is the goroutine that waits for a process the poller cannot, from its
+// start until it has been reaped or Close gives it up.
+func (rp *Reaper) wait(p *Proc) {
+	ws, err := rp.waitExit(p)
+	rp.finish(p, ws, err)
 }
 
 // waitExit waits for p and reaps it, without cmd.Wait: that blocks an OS
 // thread in waitid for as long as the process lives, some 50 KiB of memory
-// per process waited for. A pidfd (Linux 5.3) becomes readable
-// when its process exits, so Go's netpoller waits for all of them on one
-// thread; without one, the wait looks at every SIGCHLD. The error is that of
-// the wait itself, or ErrAbandoned.
+// per process waited for. A pidfd (Linux 5.3) becomes readable when its
+// process exits, so Go's netpoller waits for it; without one, the wait looks
+// at every SIGCHLD. The error is that of the wait itself, or ErrAbandoned.
 func (rp *Reaper) waitExit(p *Proc) (unix.WaitStatus, error) {
-	defer rp.untrack(p.Pid)
-	defer p.proc.Release() // Go's own handle on the process: reaped now, or given up
 	if f := rp.openPidfd(p); f != nil {
 		ws, err := waitPidfd(p, f)
 		rp.mu.Lock()
@@ -143,8 +183,13 @@ func (rp *Reaper) abandon() error {
 			p.pidfd.SetReadDeadline(time.Now())
 		}
 	}
+	pl := rp.poll
 	rp.mu.Unlock()
 	rp.forks.Unlock()
+	if pl != nil {
+		pl.stop()
+		<-pl.done
+	}
 	rp.waits.Wait()
 	rp.mu.Lock()
 	defer rp.mu.Unlock()

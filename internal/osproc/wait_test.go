@@ -5,6 +5,7 @@ package osproc
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -83,5 +84,34 @@ func TestWaitWithoutPidfd(t *testing.T) {
 	}
 	if ws, err := killed.Exit(); err != nil || ws.Signal() != syscall.SIGTERM {
 		t.Errorf("killed: %v, %v; want SIGTERM", ws, err)
+	}
+}
+
+// Processes waited for hold no goroutine each: one poller waits for them
+// all, and each is still reaped, with its own status, as it exits.
+func TestOneWaiterForEveryProcess(t *testing.T) {
+	rp := newTestReaper(t, false)
+	if _, err := rp.StartGroup(Spec{Path: "/bin/true"}); err != nil { // the poller starts with the first wait
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	var ps []*Proc
+	for i := range 50 {
+		p, err := rp.StartGroup(Spec{Path: "/bin/sh", Args: []string{"-c", fmt.Sprintf("sleep 100; exit %d", i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	if n := runtime.NumGoroutine() - before; n > 5 {
+		t.Errorf("%d goroutines more while 50 processes run, want none per process", n)
+	}
+	for _, p := range ps {
+		p.SignalGroup(unix.SIGTERM)
+	}
+	for _, p := range ps {
+		if ws, err := p.Exit(); err != nil || ws.Signal() != syscall.SIGTERM {
+			t.Errorf("pid %d: %v, %v; want SIGTERM", p.Pid, ws, err)
+		}
 	}
 }
