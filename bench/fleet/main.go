@@ -56,7 +56,7 @@ import (
 type config struct {
 	hosts        []int
 	jobs, defs   int
-	idle         time.Duration
+	idle, settle time.Duration
 	lease, grace time.Duration
 	requests     int
 	killPct      int
@@ -91,6 +91,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.jobs, "jobs", 10, "continuous jobs each host runs")
 	fs.IntVar(&c.defs, "defs", 0, "one-time jobs each host defines that never run (for the size of GET /jobs)")
 	fs.DurationVar(&c.idle, "idle", 10*time.Second, "how long the idle load is counted")
+	fs.DurationVar(&c.settle, "settle", 11*time.Second, "how long after the last start the count begins (transactions are reported within 10 s)")
 	fs.DurationVar(&c.lease, "lease", procman.DefaultLease, "each host's lease")
 	fs.DurationVar(&c.grace, "grace", procman.DefaultGrace, "the grace past a dead host's lease")
 	fs.IntVar(&c.requests, "requests", 200, "GET /jobs samples")
@@ -110,8 +111,8 @@ func parseFlags(args []string) (config, error) {
 	switch {
 	case fs.NArg() > 0:
 		return c, errors.New("no arguments expected, only flags")
-	case c.jobs < 0 || c.defs < 0 || c.requests < 1 || c.idle < time.Second || c.killPct < 0 || c.killPct > 100:
-		return c, errors.New("want -jobs, -defs >= 0, -requests >= 1, -idle >= 1s, -kill 0 to 100")
+	case c.jobs < 0 || c.defs < 0 || c.requests < 1 || c.idle < time.Second || c.settle < 0 || c.killPct < 0 || c.killPct > 100:
+		return c, errors.New("want -jobs, -defs, -settle >= 0, -requests >= 1, -idle >= 1s, -kill 0 to 100")
 	}
 	return c, nil
 }

@@ -172,12 +172,12 @@ func (r *round) eachHost(f func(*host) error) error {
 
 // measureIdle counts what the database runs while the fleet runs its jobs
 // and nobody asks it anything: heartbeats, and whatever else a host does on
-// its own. The window starts statsSettle after the last job started: no
-// record of a start is still being written, and each session has reported
-// its transactions (pg_stat_database), which one that went idle does
-// within 10 s.
+// its own. The window starts -settle after the last job started: no record
+// of a start is still being written, and each session has reported its
+// transactions (pg_stat_database), which one that went idle does within
+// 10 s (PostgreSQL's PGSTAT_IDLE_INTERVAL).
 func (r *round) measureIdle(ctx context.Context) error {
-	if err := sleep(ctx, statsSettle); err != nil {
+	if err := sleep(ctx, r.cfg.settle); err != nil {
 		return err
 	}
 	r.res.rss = float64(rss()-r.rss0) / float64(r.n)
@@ -237,9 +237,6 @@ func (r *round) teardown() {
 	}
 	r.hosts = nil
 }
-
-// statsSettle is PostgreSQL's PGSTAT_IDLE_INTERVAL (10 s), and a second.
-const statsSettle = 11 * time.Second
 
 // rss is this process's resident memory, in bytes, after handing back to
 // the system what the heap no longer uses.
