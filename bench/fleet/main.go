@@ -113,6 +113,8 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("no arguments expected, only flags")
 	case c.jobs < 0 || c.defs < 0 || c.requests < 1 || c.idle < time.Second || c.settle < 0 || c.killPct < 0 || c.killPct > 100:
 		return c, errors.New("want -jobs, -defs, -settle >= 0, -requests >= 1, -idle >= 1s, -kill 0 to 100")
+	case c.grace <= 0: // a Config's zero Grace is the default
+		return c, errors.New("want -grace > 0")
 	}
 	return c, nil
 }
