@@ -4,9 +4,12 @@
 //
 // bench/scale drives the binary at scale, bench/logcap measures what
 // keeping running runs' logs under max_run_log_bytes costs (go run
-// ./bench/logcap), and bench/healthidle what exec health checks cost ProcMan
-// next to what their own processes cost (go run ./bench/healthidle), and
+// ./bench/logcap), bench/healthidle what exec health checks cost ProcMan
+// next to what their own processes cost (go run ./bench/healthidle),
 // bench/memjob what a running job costs ProcMan's memory, split into the Go
-// runtime's heap and stacks (go run ./bench/memjob -jobs 1000). The side-by-side comparison with supervisord and pm2 is a
+// runtime's heap and stacks (go run ./bench/memjob -jobs 1000), and
+// bench/fleet what a fleet of hosts on one PostgreSQL costs the database
+// and how fast it notices a dead host (go run ./bench/fleet). The
+// side-by-side comparison with supervisord and pm2 is a
 // separate harness (see the README's Performance section).
 package bench

@@ -59,6 +59,7 @@ func (b buildThenRun) Run() int {
 	binPath = bin
 	defer pg.Stop()
 	defer pgRestarts.Stop()
+	defer pgFleet.Stop()
 	return b.m.Run()
 }
 

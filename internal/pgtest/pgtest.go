@@ -15,6 +15,10 @@
 //
 // When the binaries are missing, DB skips the test saying so, unless
 // PROCMAN_TEST_POSTGRES=require is set (as CI does), which makes it fail.
+//
+// A program that measures (bench/fleet) starts its own with StartWith, which
+// can size max_connections and preload pg_stat_statements, and removes it
+// with Remove.
 package pgtest
 
 import (
@@ -49,6 +53,18 @@ type Server struct {
 	dir  string // the server's folder: data/, the socket, server.log
 	port int
 	cred *syscall.Credential // whom the server runs as: PostgreSQL refuses root
+	opts Options
+}
+
+// Options shape a server for what a program measures; the zero value is a
+// test's server.
+type Options struct {
+	// MaxConnections is max_connections; 0: 200, enough for a package's
+	// tests. A fleet of simulated hosts holds several connections each.
+	MaxConnections int
+	// Preload is shared_preload_libraries: "pg_stat_statements", which counts
+	// every statement the server runs, must be loaded at start.
+	Preload []string
 }
 
 // Find returns the folder holding initdb and pg_ctl.
@@ -79,7 +95,10 @@ func versionOf(binDir string) int {
 
 // Start creates a database cluster in a new temporary folder and starts a
 // server on a free loopback port. The caller stops it with Stop.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return StartWith(Options{}) }
+
+// StartWith is Start with the server shaped by o.
+func StartWith(o Options) (*Server, error) {
 	bin, err := Find()
 	if err != nil {
 		return nil, err
@@ -88,7 +107,7 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{bin: bin, dir: dir}
+	s := &Server{bin: bin, dir: dir, opts: o}
 	if err := s.init(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -155,12 +174,20 @@ func (s *Server) command(name string, args ...string) *exec.Cmd {
 
 // Start starts the server (again, after Stop) and waits until it accepts connections.
 func (s *Server) Start() error {
-	opts := strings.Join([]string{
+	conns := s.opts.MaxConnections
+	if conns == 0 {
+		conns = 200
+	}
+	args := []string{
 		"-p", strconv.Itoa(s.port), "-k", s.dir, "-c", "listen_addresses=127.0.0.1",
 		// A test server needs no durability, only speed.
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=200",
-	}, " ")
+		"-c", "max_connections=" + strconv.Itoa(conns),
+	}
+	if len(s.opts.Preload) > 0 {
+		args = append(args, "-c", "shared_preload_libraries="+strings.Join(s.opts.Preload, ","))
+	}
+	opts := strings.Join(args, " ")
 	out, err := s.command("pg_ctl", "-D", s.data(), "-l", filepath.Join(s.dir, "server.log"),
 		"-o", opts, "-w", "-t", "60", "start").CombinedOutput()
 	if err != nil {
