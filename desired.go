@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-
-	"github.com/uptrace/bun"
 )
 
 // The desired state, as pm2's resurrect and systemd's enabled units keep it:
@@ -35,8 +33,7 @@ func (r *runner) wantLocked(wanted bool) {
 		return
 	}
 	r.wanted = wanted
-	name, id := r.name, r.id
-	r.m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return setWanted(ctx, db, name, id, wanted) })
+	r.m.w.enqueueOp(op{want: &wantWrite{name: r.name, id: r.id, wanted: wanted}})
 }
 
 // startAtOpen starts the jobs with the reboot schedule, and, unless

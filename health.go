@@ -60,7 +60,7 @@ func (w *writer) probe(ctx context.Context) error {
 		return nil
 	}
 	if w.probing == 0 {
-		w.probing = w.enqueueLocked(w.probeOp)
+		w.probing = w.enqueueLocked(op{apply: w.probeOp})
 	}
 	seq := w.probing
 	w.mu.Unlock()

@@ -36,7 +36,7 @@ type Manager struct {
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
 	metrics *metrics       // Prometheus instrumentation, served by Metrics
-	sampler osproc.Sampler // reads what running jobs cost (usage.go), when asked
+	sampler osproc.Sampler // reads what running jobs cost (usage.go), when asked; closed at Shutdown
 
 	http *http.Client // of http health checks: no connection kept between them
 
@@ -124,13 +124,14 @@ func open(ctx context.Context, cfg Config, lock dbLock, st *store) (*Manager, er
 		kids.Close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, writeProbe(cfg.Host), cfg.Logger),
+	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, writeProbe(cfg.Host), nil, cfg.Logger),
 		guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger),
 		rot: runlog.NewWatcher(cfg.Logger), http: probe.NewHTTPClient(), applying: make(chan struct{}, 1)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.started = time.Now()
 	m.root = os.Geteuid() == 0
 	m.prepareRun = m.prepareSpawn
+	m.w.retain = m.retainAll
 	m.metrics = newMetrics(m) // before load, so that recovery counts
 	if err := m.load(ctx, jobs); err != nil {
 		m.cancel()
@@ -734,6 +735,7 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	<-ticks.Done()
 	err = errors.Join(err, m.waitPreps(ctx))
 	m.hub.close()
+	m.sampler.Close()
 	if lost := m.w.close(drainLimit); lost > 0 {
 		m.log.Error("records not written to the database before shutdown", "count", lost, "waited", drainLimit)
 		err = errors.Join(err, fmt.Errorf("shutdown: %d records not written to the database", lost))

@@ -30,7 +30,7 @@ func (m *Manager) recover(ctx context.Context) (map[string]bool, error) {
 		if row.LogFile != "" {
 			row.LogBytes = runlog.Recover(row.LogFile) // and a rotation it cut short
 		}
-		if err := endRun(ctx, m.store.db, &row); err != nil {
+		if err := endRuns(ctx, m.store.db, []runRow{row}); err != nil {
 			return nil, err
 		}
 		m.metrics.runFinished(OutcomeUnknown)

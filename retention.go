@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync/atomic"
 
 	"github.com/Mk-Chan/procman/internal/runlog"
 	"github.com/uptrace/bun"
@@ -23,38 +24,106 @@ import (
 // counts toward neither and is never touched (max_run_log_bytes bounds it),
 // and the newest finished run's last file is always kept. A run whose files
 // are all gone stays, marked pruned.
-func (m *Manager) prune(jobID string, j Job, running *runlog.Live) {
-	m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return m.retain(ctx, db, jobID, j, running) })
+func (m *Manager) prune(r *runner, j Job, running *runlog.Live) {
+	m.w.enqueueOp(op{retain: &retainReq{jobID: r.id, job: j, running: running, lastRunID: &r.lastRunID}})
 }
 
-// retain is prune's work, in the writer's transaction. A database fault is
-// returned, and the writer retries; what it does to files may then happen
-// twice, which is harmless: removing a file again does nothing, and the
-// running run's parts are dropped up to a named one.
-func (m *Manager) retain(ctx context.Context, db bun.IDB, jobID string, j Job, running *runlog.Live) error {
-	set := m.cfg.settings(j)
-	parts, err := runlog.ListParts(m.jobLogDir(j.Name))
-	if err != nil {
-		m.log.Error("retention", "job", j.Name, "err", err)
-		return nil // a folder that cannot be read now is read at the next run's end
+// retainReq is one job's retention pass, queued by prune.
+type retainReq struct {
+	jobID     string
+	job       Job
+	running   *runlog.Live
+	lastRunID *atomic.Int64 // the runner's: no more runs than that were ever given
+}
+
+// retainAll applies the retention passes of one batch of the writer, in its
+// transaction, once per job (the last pass queued for it covers the others).
+// The runs of most jobs are within keep_runs, and then only their number
+// matters: a job that was never given more run IDs than keep_runs has no run
+// beyond it, and one query counts the runs of the others of the batch. A database
+// fault is returned, and the writer retries; what it does to files may then
+// happen twice, which is harmless: removing a file again does nothing, and
+// the running run's parts are dropped up to a named one.
+func (m *Manager) retainAll(ctx context.Context, db bun.IDB, reqs []retainReq) error {
+	last := make(map[string]int, len(reqs))
+	for i, q := range reqs {
+		last[q.jobID] = i
 	}
-	var live []runlog.Part
-	if running != nil {
-		live = running.Parts()
-		delete(parts, running.Path())
+	var looks []retainLook
+	var counted []string
+	for i, q := range reqs {
+		if last[q.jobID] != i {
+			continue
+		}
+		lk, ok := m.lookAt(q)
+		if !ok {
+			continue
+		}
+		if lk.rowsOnly() && lk.given > int64(lk.set.keepRuns) {
+			counted = append(counted, q.jobID)
+		}
+		looks = append(looks, lk)
 	}
-	// Without a size cap or parts, only the runs beyond keep_runs matter, and
-	// there are none most of the time: read those, not the whole history at
-	// every run end.
-	skip := 0
-	if set.maxLogBytes == 0 && len(parts) == 0 && len(live) == 0 {
-		skip = set.keepRuns
-	}
-	rows, err := finishedRuns(ctx, db, jobID, skip)
+	n, err := finishedCounts(ctx, db, counted)
 	if err != nil {
 		return err
 	}
-	plan := planRetention(set, skip, rows, parts, live, func(path string) int64 {
+	for _, lk := range looks {
+		if lk.rowsOnly() && (lk.given <= int64(lk.set.keepRuns) || n[lk.jobID] <= lk.set.keepRuns) {
+			continue // nothing beyond keep_runs, and no size to keep under
+		}
+		if err := m.retain(ctx, db, lk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retainLook is what retention found of a job's files.
+type retainLook struct {
+	retainReq
+	set   settings
+	parts map[string][]runlog.Part // finished runs' parts, by main file
+	live  []runlog.Part            // the running run's
+	given int64                    // run IDs given so far: the job has no more runs
+}
+
+// rowsOnly: without a size cap or parts, only the runs beyond keep_runs
+// matter, and there are none most of the time.
+func (lk retainLook) rowsOnly() bool {
+	return lk.set.maxLogBytes == 0 && len(lk.parts) == 0 && len(lk.live) == 0
+}
+
+// lookAt lists the parts in the job's log folder; ok is false if it cannot
+// be read now (it is read again at the next run's end).
+func (m *Manager) lookAt(q retainReq) (lk retainLook, ok bool) {
+	lk = retainLook{retainReq: q, set: m.cfg.settings(q.job), given: q.lastRunID.Load()}
+	parts, err := runlog.ListParts(m.jobLogDir(q.job.Name))
+	if err != nil {
+		m.log.Error("retention", "job", q.job.Name, "err", err)
+		return lk, false
+	}
+	if q.running != nil {
+		lk.live = q.running.Parts()
+		delete(parts, q.running.Path())
+	}
+	lk.parts = parts
+	return lk, true
+}
+
+// retain is one job's retention pass (see prune).
+func (m *Manager) retain(ctx context.Context, db bun.IDB, lk retainLook) error {
+	set, name := lk.set, lk.job.Name
+	// Rows only: read those beyond keep_runs, not the whole history.
+	skip := 0
+	if lk.rowsOnly() {
+		skip = set.keepRuns
+	}
+	rows, err := finishedRuns(ctx, db, lk.jobID, skip)
+	if err != nil {
+		return err
+	}
+	plan := planRetention(set, skip, rows, lk.parts, lk.live, func(path string) int64 {
 		if set.maxLogBytes == 0 {
 			return 0 // only counted
 		}
@@ -66,13 +135,13 @@ func (m *Manager) retain(ctx context.Context, db bun.IDB, jobID string, j Job, r
 	})
 	for _, f := range plan.remove {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-			m.log.Warn("retention: log not removed", "job", j.Name, "file", f, "err", err)
+			m.log.Warn("retention: log not removed", "job", name, "file", f, "err", err)
 		}
 	}
 	if plan.dropLive > 0 {
-		running.DropThrough(live[plan.dropLive-1].Path)
+		lk.running.DropThrough(lk.live[plan.dropLive-1].Path)
 	}
-	return pruneRuns(ctx, db, jobID, plan.del, plan.pruned)
+	return pruneRuns(ctx, db, lk.jobID, plan.del, plan.pruned)
 }
 
 // retentionPlan is what prune removes.

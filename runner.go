@@ -194,6 +194,8 @@ func (r *runner) stop(ctx context.Context) error {
 	if s == nil {
 		return nil
 	}
+	r.m.w.stopBegun()
+	defer r.m.w.stopEnded()
 	s.stop()
 	select {
 	case <-s.done:
@@ -396,7 +398,7 @@ func (r *runner) watch(s *supervisor, p *proc, job Job, set settings) runResult 
 	for {
 		select {
 		case <-p.rotated:
-			r.m.prune(r.id, job, p.live)
+			r.m.prune(r, job, p.live)
 		case <-p.done:
 			healthy := hc.stop()
 			end := r.ended(s, p, set)

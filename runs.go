@@ -147,7 +147,7 @@ func (r *runner) recordFailedStart(trigger Trigger, cause error) {
 	r.st.LastRun = row.run().summary(nil)
 	job := r.job
 	r.mu.Unlock()
-	r.m.prune(r.id, job, nil)
+	r.m.prune(r, job, nil)
 }
 
 // recordEnd saves how a run ended, releases its log followers and applies
@@ -173,7 +173,7 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	p.live.Unwatch() // no one writes to it any more
 	p.row.LogBytes = p.live.Bytes()
 	row := p.row
-	r.m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return endRun(ctx, db, &row) })
+	r.m.w.enqueueOp(op{end: &row})
 	r.m.metrics.runEnded(outcome, time.Since(p.started))
 	r.mu.Lock()
 	r.st.LastRun = p.row.run().summary(p.successCodes)
@@ -183,7 +183,7 @@ func (r *runner) recordEnd(p *proc, outcome Outcome, cause string) {
 	job := r.job
 	r.mu.Unlock()
 	close(p.ended)
-	r.m.prune(r.id, job, nil)
+	r.m.prune(r, job, nil)
 }
 
 // cost is what the run cost once its shell has been reaped: the shell's

@@ -220,7 +220,7 @@ func (r *runner) recordSkip(reason string) {
 	if cur != nil {
 		live = cur.live
 	}
-	r.m.prune(r.id, job, live)
+	r.m.prune(r, job, live)
 }
 
 func validateOverlap(j Job) error {

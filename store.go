@@ -273,12 +273,36 @@ func (s *store) all(ctx context.Context) ([]storedJob, error) {
 	return jobs, nil
 }
 
-// setWanted records the desired state of job id, named name (desired.go). A
-// job deleted meanwhile has no row: nothing to do.
-func setWanted(ctx context.Context, db bun.IDB, name, id string, wanted bool) error {
-	_, err := db.NewUpdate().Model((*jobRow)(nil)).Set("wanted = ?", wanted).Where("name = ? AND id = ?", name, id).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("record desired state: %w", err)
+// wantWrite is a desired state to record (desired.go).
+type wantWrite struct {
+	name, id string
+	wanted   bool
+}
+
+// setWanted records desired states, the last for each job winning, in a
+// statement per value. A job deleted meanwhile has no row: nothing to do.
+// Names find the rows (the key); a job's id, random, is its incarnation's.
+func setWanted(ctx context.Context, db bun.IDB, ws []wantWrite) error {
+	last := make(map[string]wantWrite, len(ws))
+	for _, w := range ws {
+		last[w.id] = w
+	}
+	for _, wanted := range []bool{false, true} {
+		var names, ids []string
+		for _, w := range ws {
+			if l := last[w.id]; l == w && l.wanted == wanted {
+				names, ids = append(names, w.name), append(ids, w.id)
+				delete(last, w.id)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		_, err := db.NewUpdate().Model((*jobRow)(nil)).Set("wanted = ?", wanted).
+			Where("name IN (?) AND id IN (?)", bun.List(names), bun.List(ids)).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("record desired states: %w", err)
+		}
 	}
 	return nil
 }

@@ -75,13 +75,16 @@ func insertRun(ctx context.Context, db bun.IDB, row *runRow) error {
 	return nil
 }
 
-// endRun records how a run ended.
-func endRun(ctx context.Context, db bun.IDB, row *runRow) error {
-	_, err := db.NewUpdate().Model(row).
+// endRuns records how runs ended, in one statement.
+func endRuns(ctx context.Context, db bun.IDB, rows []runRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := db.NewUpdate().Model(&rows).
 		Column("ended_at", "exit_code", "signal", "outcome", "error", "log_bytes", "cpu_user_us", "cpu_system_us", "max_rss_bytes").
-		WherePK().Exec(ctx)
+		Bulk().Exec(ctx)
 	if err != nil {
-		return fmt.Errorf("record end of run %d of %q: %w", row.ID, row.Job, err)
+		return fmt.Errorf("record end of %d runs (run %d of %q first): %w", len(rows), rows[0].ID, rows[0].Job, err)
 	}
 	return nil
 }
@@ -178,6 +181,27 @@ func finishedRuns(ctx context.Context, db bun.IDB, id string, skip int) ([]runRo
 		return nil, fmt.Errorf("runs of job %s: %w", id, err)
 	}
 	return rows, nil
+}
+
+// finishedCounts counts the finished runs of each job of ids that has any.
+func finishedCounts(ctx context.Context, db bun.IDB, ids []string) (map[string]int, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var rows []struct {
+		JobID string `bun:"job_id"`
+		N     int    `bun:"n"`
+	}
+	err := db.NewSelect().Model((*runRow)(nil)).Column("job_id").ColumnExpr("count(*) AS n").
+		Where("job_id IN (?) AND ended_at IS NOT NULL", bun.List(ids)).Group("job_id").Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("count runs: %w", err)
+	}
+	n := make(map[string]int, len(rows))
+	for _, r := range rows {
+		n[r.JobID] = r.N
+	}
+	return n, nil
 }
 
 // pruneRuns deletes some runs of job jobID and marks others' logs as

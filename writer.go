@@ -22,6 +22,9 @@ const (
 	drainLimit = 5 * time.Second
 	// failLogEvery spaces the logs of a database that keeps failing.
 	failLogEvery = 30 * time.Second
+	// yieldLimit is how long the writer holds a batch back while stops are
+	// under way (writer.yield).
+	yieldLimit = 100 * time.Millisecond
 )
 
 // writer applies the Manager's run records, retention, desired states and
@@ -37,9 +40,11 @@ const (
 type writer struct {
 	db      *bun.DB
 	probeOp func(context.Context, bun.IDB) error // the health probe's write (health.go)
-	log     *slog.Logger
-	ctx     context.Context // ends when the drain runs out: the writer gives up
-	cancel  context.CancelFunc
+	// retain applies the retention passes of a batch (retention.go).
+	retain func(context.Context, bun.IDB, []retainReq) error
+	log    *slog.Logger
+	ctx    context.Context // ends when the drain runs out: the writer gives up
+	cancel context.CancelFunc
 
 	mu       sync.Mutex
 	ops      []op          // queued, not yet committed, in order
@@ -53,6 +58,10 @@ type writer struct {
 	probing  uint64        // sequence number of the health probe queued, if any
 	probed   time.Time     // when the last health probe committed
 
+	stopMu sync.Mutex    // a leaf: guards stops and calm only
+	stops  int           // stops under way (stopBegun)
+	calm   chan struct{} // closed when stops drops to 0
+
 	wake chan struct{} // one token: ops were queued
 	quit chan struct{} // closed by close: write what is queued, then end
 	done chan struct{} // closed when the goroutine has returned
@@ -60,13 +69,26 @@ type writer struct {
 
 // op is one queued write, applied inside the writer's transaction. It must be
 // idempotent: a commit reported as failed may have happened.
+//
+// A run's end (end), a desired state (want) and a retention pass (retain)
+// are not applied in the queue's order: those of a batch are made after its
+// other writes, in that order, and merged. A stop of 200 jobs then records
+// their runs' ends in one statement, their desired states in another, and
+// their retention once per job, not in 600 statements that compete for the
+// cores with the stops still under way. The order that matters holds: a run's
+// end comes after its start (which is applied in order, or in an earlier
+// batch), and retention after the ends; desired states touch nothing else.
 type op struct {
-	seq   uint64
-	apply func(ctx context.Context, db bun.IDB) error
+	seq    uint64
+	apply  func(ctx context.Context, db bun.IDB) error
+	end    *runRow
+	want   *wantWrite
+	retain *retainReq
 }
 
-func newWriter(db *bun.DB, probe func(context.Context, bun.IDB) error, log *slog.Logger) *writer {
-	w := &writer{db: db, probeOp: probe, log: log, progress: make(chan struct{}),
+func newWriter(db *bun.DB, probe func(context.Context, bun.IDB) error,
+	retain func(context.Context, bun.IDB, []retainReq) error, log *slog.Logger) *writer {
+	w := &writer{db: db, probeOp: probe, retain: retain, log: log, progress: make(chan struct{}),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	return w
@@ -79,18 +101,24 @@ func (w *writer) start() { go w.run() }
 // (the queue has no bound: a record is never dropped for lack of room), so it
 // may be called under a runner's lock, which keeps one job's writes in order.
 func (w *writer) enqueue(apply func(context.Context, bun.IDB) error) uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.enqueueLocked(apply)
+	return w.enqueueOp(op{apply: apply})
 }
 
-func (w *writer) enqueueLocked(apply func(context.Context, bun.IDB) error) uint64 {
+// enqueueOp queues o as enqueue does.
+func (w *writer) enqueueOp(o op) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.enqueueLocked(o)
+}
+
+func (w *writer) enqueueLocked(o op) uint64 {
 	if w.ended { // every goroutine that writes has ended before the writer does
 		w.log.Error("database write queued after the writer ended; not written")
 		return w.queued
 	}
 	w.queued++
-	w.ops = append(w.ops, op{seq: w.queued, apply: apply})
+	o.seq = w.queued
+	w.ops = append(w.ops, o)
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -145,10 +173,14 @@ func (w *writer) run() {
 func (w *writer) next() []op {
 	for {
 		w.mu.Lock()
-		n := min(len(w.ops), maxBatch)
-		batch := w.ops[:n:n] // ops queued meanwhile are appended past n
+		queued := len(w.ops)
 		w.mu.Unlock()
-		if n > 0 {
+		if queued > 0 {
+			w.yield()
+			w.mu.Lock()
+			n := min(len(w.ops), maxBatch)
+			batch := w.ops[:n:n] // ops queued meanwhile are appended past n
+			w.mu.Unlock()
 			return batch
 		}
 		select {
@@ -166,20 +198,54 @@ func (w *writer) next() []op {
 	}
 }
 
+// stopBegun and stopEnded bracket a stop (runner.stop), which the writer
+// yields to.
+func (w *writer) stopBegun() {
+	w.stopMu.Lock()
+	defer w.stopMu.Unlock()
+	if w.stops == 0 {
+		w.calm = make(chan struct{})
+	}
+	w.stops++
+}
+
+func (w *writer) stopEnded() {
+	w.stopMu.Lock()
+	defer w.stopMu.Unlock()
+	if w.stops--; w.stops == 0 {
+		close(w.calm)
+	}
+}
+
+// yield waits, for up to yieldLimit, until no stop is under way: nothing waits
+// for the writes but readers of the history, while each stop's signals,
+// waits and reaps compete with them for the cores. A stop of many jobs then
+// answers first, and its records follow in a few large batches. The drain at
+// Shutdown never waits.
+func (w *writer) yield() {
+	w.stopMu.Lock()
+	stops, calm := w.stops, w.calm
+	w.stopMu.Unlock()
+	if stops == 0 {
+		return
+	}
+	t := time.NewTimer(yieldLimit)
+	defer t.Stop()
+	select {
+	case <-calm:
+	case <-t.C:
+	case <-w.quit:
+	case <-w.ctx.Done():
+	}
+}
+
 // write commits batch in one transaction, retrying with backoff until it
 // does. It reports false if the writer ran out of time first.
 func (w *writer) write(batch []op) bool {
 	bo := backoff.NewExponentialBackOff(backoff.WithInitialInterval(50*time.Millisecond),
 		backoff.WithMaxInterval(2*time.Second), backoff.WithMaxElapsedTime(0))
 	for {
-		err := w.db.RunInTx(w.ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			for _, o := range batch {
-				if err := o.apply(ctx, tx); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err := w.db.RunInTx(w.ctx, nil, func(ctx context.Context, tx bun.Tx) error { return w.apply(ctx, tx, batch) })
 		if err == nil {
 			w.committed(len(batch))
 			return true
@@ -196,6 +262,38 @@ func (w *writer) write(batch []op) bool {
 			return false
 		}
 	}
+}
+
+// apply makes batch's writes: each in order, but runs' ends, desired
+// states and retention passes, merged, last (see op).
+func (w *writer) apply(ctx context.Context, tx bun.Tx, batch []op) error {
+	var ends []runRow
+	var wants []wantWrite
+	var retains []retainReq
+	for _, o := range batch {
+		switch {
+		case o.end != nil:
+			ends = append(ends, *o.end)
+		case o.want != nil:
+			wants = append(wants, *o.want)
+		case o.retain != nil:
+			retains = append(retains, *o.retain)
+		default:
+			if err := o.apply(ctx, tx); err != nil {
+				return err
+			}
+		}
+	}
+	if err := endRuns(ctx, tx, ends); err != nil {
+		return err
+	}
+	if err := setWanted(ctx, tx, wants); err != nil {
+		return err
+	}
+	if len(retains) == 0 {
+		return nil
+	}
+	return w.retain(ctx, tx, retains)
 }
 
 func (w *writer) committed(n int) {

@@ -203,3 +203,87 @@ func testShutdownGivesUpOnAStuckDatabase(t *testing.T, d dialect) {
 		t.Fatalf("runs after the lost end: %+v %v, want one with outcome unknown", runs, err)
 	}
 }
+
+// The writes of one batch that the writer merges (runs' ends, desired
+// states, retention) come out as if made one by one: the last desired state
+// of a job wins, every run has its end, and retention keeps keep_runs runs of
+// a job that had more, and all of one that had fewer.
+func TestMergedWritesOfOneBatch(t *testing.T) { eachDialect(t, testMergedWritesOfOneBatch) }
+
+func testMergedWritesOfOneBatch(t *testing.T, d dialect) {
+	dir := t.TempDir()
+	cfg := d.db(t, dir)
+	cfg.KeepRuns = 2
+	cfg.StopTimeout = time.Second
+	w := &world{t: t, dir: dir, logs: &bugLog{t: t}}
+	w.m = w.open(cfg)
+	for _, name := range []string{"again", "kept", "halted"} {
+		w.create(Job{Name: name, Command: "sleep 100", Type: Continuous})
+	}
+	w.create(Job{Name: "often", Command: "true", Type: OneTime})
+	w.create(Job{Name: "few", Command: "true", Type: OneTime, KeepRuns: 5})
+
+	release := holdDB(t, cfg)
+	for _, name := range []string{"again", "kept", "halted"} {
+		w.start(name)
+	}
+	w.stop("again") // wanted, not wanted, wanted again: the last counts
+	w.start("again")
+	w.stop("halted")
+	for range 4 {
+		w.start("often")
+		w.waitFor("often", StateExited)
+	}
+	for range 2 {
+		w.start("few")
+		w.waitFor("few", StateExited)
+	}
+	release()
+
+	ended := func(name string, runs ...int64) {
+		t.Helper()
+		got := map[int64]bool{}
+		for _, r := range w.runs(name) {
+			got[r.ID] = r.EndedAt != nil && r.Outcome != ""
+		}
+		for _, id := range runs {
+			if !got[id] {
+				t.Errorf("run %d of %s: no end recorded (runs: %v)", id, name, got)
+			}
+		}
+	}
+	ended("again", 1)
+	ended("halted", 1)
+	ended("often", 3, 4)
+	ended("few", 1, 2)
+	if runs, files := w.runs("often"), w.logFiles("often"); len(runs) != 2 || len(files) != 2 {
+		t.Errorf("often: %d runs and %d log files kept, want keep_runs 2 of each", len(runs), len(files))
+	}
+	if runs, files := w.runs("few"), w.logFiles("few"); len(runs) != 2 || len(files) != 2 {
+		t.Errorf("few: %d runs and %d log files kept, want both of each (keep_runs 5)", len(runs), len(files))
+	}
+	if err := w.m.Shutdown(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	m := w.open(cfg)
+	for name, want := range map[string]State{"again": StateRunning, "kept": StateRunning, "halted": StateStopped} {
+		if st, _ := m.State(name); st.State != want {
+			t.Errorf("%s after reopening: %s, want %s", name, st.State, want)
+		}
+	}
+}
+
+// The writer holds its batches back while stops are under way, but for a
+// bounded time: a stop that never ends (here, one begun and never ended)
+// does not hold the history back for good.
+func TestWriterYieldsToStopsForABoundedTime(t *testing.T) {
+	w := setup(t)
+	w.m.w.stopBegun()
+	defer w.m.w.stopEnded()
+	w.create(Job{Name: "once", Command: "true", Type: OneTime})
+	w.start("once")
+	w.waitFor("once", StateExited)
+	if runs := w.runs("once"); len(runs) != 1 || runs[0].EndedAt == nil {
+		t.Fatalf("runs of once while a stop is under way: %+v, want its one run, ended", runs)
+	}
+}
