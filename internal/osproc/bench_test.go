@@ -3,7 +3,6 @@
 package osproc
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,9 +124,8 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 
 // BenchmarkSample: one pass over /proc with this machine's processes and
 // 1,000 groups of two (a shell and its sleep) more, with the CPU time this
-// process spent per pass (the kernel's reading of /proc included): opening
-// every file ("pass"), and through a Sampler, which keeps them open between
-// passes ("kept"); and the PSS of one group.
+// process spent per pass (the kernel's reading of /proc included); and the
+// PSS of one group.
 //
 //	go test -run '^$' -bench Sample ./internal/osproc/
 func BenchmarkSample(b *testing.B) {
@@ -154,21 +152,11 @@ func BenchmarkSample(b *testing.B) {
 	b.Run("pass", func(b *testing.B) {
 		cpu0 := cpuTime()
 		for b.Loop() {
-			takeSample(nil)
+			takeSample()
 		}
 		b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 	})
-	b.Run("kept", func(b *testing.B) {
-		var sm Sampler
-		defer sm.Close()
-		sm.Sample(context.Background())
-		cpu0 := cpuTime()
-		for b.Loop() {
-			sm.Sample(context.Background())
-		}
-		b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
-	})
-	s := takeSample(nil)
+	s := takeSample()
 	b.Run("pss", func(b *testing.B) {
 		for b.Loop() {
 			s.PSS(groups[0].Pid)

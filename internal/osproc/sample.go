@@ -91,28 +91,13 @@ func readPSS(pid int, buf []byte) (kb int64, known, gone bool) {
 // Sampler takes Samples, one pass over /proc at a time: a caller that asks
 // while a pass is under way shares it (so its figures may date from up to
 // one pass before it asked). Nothing reads /proc between requests.
-//
-// Between passes it keeps each process's /proc/<pid>/stat open, for up to
-// keepFiles after the last pass, and reads it again from its start: half
-// the cost of a pass is opening those files. Each open file holds a page of
-// the kernel's memory (its read buffer), and a fork copies the descriptors,
-// so they are kept only while usage is being read, closed as their
-// processes go, and no more than a quarter of the limit on open files.
-// Close closes them.
 type Sampler struct {
 	mu      sync.Mutex
 	cur     *samplePass // the pass under way, if any
 	waiting int         // callers sharing it (for tests)
 	passes  int         // passes taken (for tests)
 	take    func() *Sample
-	files   *statFiles  // nil until the first pass, and once dropped
-	idle    *time.Timer // drops files keepFiles after the last pass
-	closed  bool
 }
-
-// keepFiles is how long the Sampler keeps its files open after a pass: a
-// dashboard or `procman top` reads every second, Prometheus every 15 s to 1 min.
-const keepFiles = 2 * time.Minute
 
 type samplePass struct {
 	done   chan struct{}
@@ -137,96 +122,38 @@ func (sm *Sampler) Sample(ctx context.Context) (*Sample, error) {
 	}
 	p := &samplePass{done: make(chan struct{})}
 	sm.cur = p
-	take, files := sm.take, sm.files
-	if files == nil && !sm.closed {
-		files = newStatFiles()
-		sm.files = files
-	}
+	take := sm.take
 	sm.mu.Unlock()
 	if take == nil {
-		take = func() *Sample { return takeSample(files) }
+		take = takeSample
 	}
 	p.sample = take()
 	sm.mu.Lock()
 	sm.cur = nil
 	sm.passes++
-	if sm.closed {
-		sm.dropLocked()
-	}
-	sm.armLocked()
 	sm.mu.Unlock()
 	close(p.done)
 	return p.sample, nil
 }
 
-// armLocked (re)starts the timer that drops the files once no pass has been
-// taken for keepFiles. The caller holds sm.mu.
-func (sm *Sampler) armLocked() {
-	if sm.closed || sm.files == nil {
-		return
-	}
-	if sm.idle == nil {
-		sm.idle = time.AfterFunc(keepFiles, sm.dropIdle)
-		return
-	}
-	sm.idle.Reset(keepFiles)
-}
-
-// dropIdle closes the files unless a pass is under way (which arms the timer
-// again when it ends).
-func (sm *Sampler) dropIdle() {
-	sm.mu.Lock()
-	defer sm.mu.Unlock()
-	if sm.cur == nil {
-		sm.dropLocked()
-	}
-}
-
-func (sm *Sampler) dropLocked() {
-	if sm.files != nil {
-		sm.files.close()
-		sm.files = nil
-	}
-}
-
-// Close closes the files the Sampler keeps; a pass under way closes them
-// when it ends. Samples taken after Close open and close each file.
-func (sm *Sampler) Close() {
-	sm.mu.Lock()
-	defer sm.mu.Unlock()
-	sm.closed = true
-	if sm.idle != nil {
-		sm.idle.Stop()
-	}
-	if sm.cur == nil {
-		sm.dropLocked()
-	}
-}
-
 // takeSample reads /proc/<pid>/stat of every process, spread over a few
 // goroutines: on a 2-core machine 4,000 files took 70-100 ms one after
 // another, 25-40 ms over two to four readers (the kernel's work for each
-// file runs in parallel). files, if not nil, keeps the files open between
-// passes; a nil one opens and closes each.
-func takeSample(files *statFiles) *Sample {
+// file runs in parallel).
+func takeSample() *Sample {
 	s := &Sample{groups: make(map[int]*groupSample)}
 	d, err := os.Open("/proc")
 	if err != nil {
 		return s
 	}
 	defer d.Close()
+	names, _ := d.Readdirnames(-1)
 	dirfd := int(d.Fd())
-	if files == nil {
-		files = newStatFiles()
-		defer files.close()
-	}
-	pids := files.list(dirfd)
-	n := len(files.shards)
-	keep := keepable() / n
+	n := min(max(runtime.GOMAXPROCS(0), 2), 8)
 	parts := make([]map[int]*groupSample, n)
 	var wg sync.WaitGroup
 	for w := range n {
-		wg.Go(func() { parts[w] = files.shards[w].read(dirfd, pids, w, n, keep) })
+		wg.Go(func() { parts[w] = readStats(dirfd, names[w*len(names)/n:(w+1)*len(names)/n]) })
 	}
 	wg.Wait()
 	for _, part := range parts {
@@ -245,103 +172,17 @@ func takeSample(files *statFiles) *Sample {
 	return s
 }
 
-func readers() int { return min(max(runtime.GOMAXPROCS(0), 2), 8) }
-
-// keepable is how many files a Sampler may keep open: a quarter of the
-// limit on open files.
-func keepable() int {
-	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return 0
-	}
-	return int(min(lim.Cur/4, 1<<20))
-}
-
-// statFiles are the stat files a Sampler keeps open, in shards, one per
-// reader of a pass: a process is read by reader pid%len(shards).
-type statFiles struct {
-	shards  []statShard
-	dirents []byte // the listing's buffer
-	pids    []int
-}
-
-func newStatFiles() *statFiles { return &statFiles{shards: make([]statShard, readers())} }
-
-// statShard is one reader's files, and its buffer.
-type statShard struct {
-	open map[int]statFile
-	gen  uint64 // the pass: files not seen in it are of processes gone
-	buf  []byte
-}
-
-type statFile struct {
-	fd   int
-	seen uint64
-}
-
-// list returns the pids in /proc, with no allocation once warm.
-func (f *statFiles) list(dirfd int) []int {
-	if f.dirents == nil {
-		f.dirents = make([]byte, 64<<10)
-	}
-	f.pids = f.pids[:0]
-	for {
-		n, err := unix.Getdents(dirfd, f.dirents)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n <= 0 {
-			return f.pids
-		}
-		f.pids = appendPids(f.pids, f.dirents[:n])
-	}
-}
-
-// appendPids appends the numeric names of the linux_dirent64 records in b.
-func appendPids(pids []int, b []byte) []int {
-	const nameAt = 19 // ino 8, off 8, reclen 2, type 1
-	for len(b) >= nameAt {
-		reclen := int(b[16]) | int(b[17])<<8
-		if reclen < nameAt || reclen > len(b) {
-			break
-		}
-		pid, ok := 0, false
-		for _, c := range b[nameAt:reclen] {
-			if c == 0 {
-				break
-			}
-			if c < '0' || c > '9' {
-				ok = false
-				break
-			}
-			pid, ok = pid*10+int(c-'0'), true
-		}
-		if ok {
-			pids = append(pids, pid)
-		}
-		b = b[reclen:]
-	}
-	return pids
-}
-
-// read reads the stat file of each process of pids that is this shard's
-// (pid%n == w) and sums them by group, keeping up to keep files open.
-func (sh *statShard) read(dirfd int, pids []int, w, n, keep int) map[int]*groupSample {
+// readStats reads the stat file of each process named and sums them by group.
+func readStats(dirfd int, names []string) map[int]*groupSample {
 	out := make(map[int]*groupSample)
-	if sh.buf == nil {
-		sh.buf = make([]byte, 1024) // a stat line is some 300 bytes, its command name at most 64
-	}
-	if sh.open == nil && keep > 0 {
-		sh.open = make(map[int]statFile)
-	}
-	sh.gen++
+	buf := make([]byte, 1024) // a stat line is some 300 bytes, its command name at most 64
 	page := int64(os.Getpagesize())
-	for _, pid := range pids {
-		if pid%n != w {
+	for _, name := range names {
+		if name[0] < '0' || name[0] > '9' {
 			continue
 		}
-		b, ok := sh.stat(dirfd, pid, keep)
-		if !ok {
+		b, err := readProcFile(dirfd, name+"/stat", buf)
+		if err != nil {
 			continue // gone meanwhile
 		}
 		st, ok := parseStat(b)
@@ -356,75 +197,13 @@ func (sh *statShard) read(dirfd int, pids []int, w, n, keep int) map[int]*groupS
 		g.User += ticks(st.utime + st.cutime)
 		g.System += ticks(st.stime + st.cstime)
 		if st.state != 'Z' {
+			pid, _ := strconv.Atoi(name)
 			g.Procs++
 			g.RSS += st.rss * page
 			g.pids = append(g.pids, pid)
 		}
 	}
-	for pid, f := range sh.open {
-		if f.seen != sh.gen {
-			unix.Close(f.fd)
-			delete(sh.open, pid)
-		}
-	}
 	return out
-}
-
-// stat reads process pid's stat file: again through the file kept open, if
-// there is one and its process is still there (a pid used again is another
-// process, whose kept file reads ESRCH), else opened now, and kept if there
-// is room.
-func (sh *statShard) stat(dirfd, pid, keep int) ([]byte, bool) {
-	if f, ok := sh.open[pid]; ok {
-		if b, err := preadAll(f.fd, sh.buf); err == nil {
-			f.seen = sh.gen
-			sh.open[pid] = f
-			return b, true
-		}
-		unix.Close(f.fd)
-		delete(sh.open, pid)
-	}
-	fd, err := unix.Openat(dirfd, strconv.Itoa(pid)+"/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, false
-	}
-	b, err := preadAll(fd, sh.buf)
-	if err != nil || len(sh.open) >= keep {
-		unix.Close(fd)
-		return b, err == nil
-	}
-	sh.open[pid] = statFile{fd: fd, seen: sh.gen}
-	return b, true
-}
-
-// close closes every file kept.
-func (f *statFiles) close() {
-	for i := range f.shards {
-		for _, sf := range f.shards[i].open {
-			unix.Close(sf.fd)
-		}
-		f.shards[i].open = nil
-	}
-}
-
-// preadAll reads a file of /proc from its start into buf: each read from
-// offset 0 makes the kernel write the file's text anew.
-func preadAll(fd int, buf []byte) ([]byte, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := unix.Pread(fd, buf[n:], int64(n))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if m == 0 {
-			break
-		}
-		n += m
-	}
-	return buf[:n], nil
 }
 
 func ticks(n uint64) time.Duration { return time.Duration(n) * (time.Second / userHZ) }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -56,7 +55,7 @@ func TestSampleOfAGroup(t *testing.T) {
 // Callers who ask while a pass is under way share it.
 func TestSamplesShareAPassUnderWay(t *testing.T) {
 	release := make(chan struct{})
-	sm := Sampler{take: func() *Sample { <-release; return takeSample(nil) }}
+	sm := Sampler{take: func() *Sample { <-release; return takeSample() }}
 	got := make([]*Sample, 5)
 	var wg sync.WaitGroup
 	for i := range got {
@@ -102,105 +101,6 @@ func TestParseStat(t *testing.T) {
 	for _, bad := range []string{"", "4242 (a", "4242 (a) S 1 4240", "4242 (a) S 1 x 4240 0 -1 4194560 100 0 0 0 250 75 12 3 20 0 1 0 5000 9000000 321"} {
 		if _, ok := parseStat([]byte(bad)); ok {
 			t.Errorf("parseStat(%q) ok", bad)
-		}
-	}
-}
-
-// kept reports whether the Sampler keeps pid's stat file open.
-func (sm *Sampler) kept(pid int) bool {
-	sm.mu.Lock()
-	defer sm.mu.Unlock()
-	if sm.files == nil {
-		return false
-	}
-	_, ok := sm.files.shards[pid%len(sm.files.shards)].open[pid]
-	return ok
-}
-
-// A Sampler keeps the stat files of the processes it saw open between
-// passes, reads a process that came since, and closes the file of one that
-// has gone; files dropped when idle or at Close are opened again as needed.
-func TestSamplerKeepsFilesOfLiveProcesses(t *testing.T) {
-	rp := newTestReaper(t, false)
-	p, err := rp.StartGroup(Spec{Path: "/bin/sh", Args: []string{"-c", "sleep 1000 & sleep 1000 & wait"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Exit()
-	defer SignalGroup(p.Pid, syscall.SIGKILL)
-	var sm Sampler
-	procs := func() int {
-		s, err := sm.Sample(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.Group(p.Pid).Procs
-	}
-	eventually(t, "the shell and its sleeps", func() bool { return procs() == 3 })
-	var child int
-	for _, st := range GroupMembers(p.Pid) {
-		if st.Pid != p.Pid {
-			child = st.Pid
-		}
-	}
-	if !sm.kept(p.Pid) || !sm.kept(child) {
-		t.Fatalf("files kept of the shell %v, of its sleep %v: want both", sm.kept(p.Pid), sm.kept(child))
-	}
-	syscall.Kill(child, syscall.SIGKILL)
-	// No pass until it is gone from /proc: the next pass does not see it.
-	eventually(t, "the sleep reaped", func() bool { _, err := os.Stat("/proc/" + strconv.Itoa(child)); return err != nil })
-	if n := procs(); n != 2 {
-		t.Fatalf("%d processes once the sleep was reaped, want 2", n)
-	}
-	if sm.kept(child) || !sm.kept(p.Pid) {
-		t.Errorf("after the sleep went: its file kept %v, the shell's %v; want only the shell's", sm.kept(child), sm.kept(p.Pid))
-	}
-	sm.dropIdle()
-	if sm.kept(p.Pid) {
-		t.Error("the shell's file still kept once dropped for idleness")
-	}
-	if n := procs(); n != 2 || !sm.kept(p.Pid) {
-		t.Errorf("after the drop: %d processes, file kept %v; want 2, kept", n, sm.kept(p.Pid))
-	}
-	sm.Close()
-	if sm.kept(p.Pid) {
-		t.Error("the shell's file still kept after Close")
-	}
-	if n := procs(); n != 2 || sm.kept(p.Pid) {
-		t.Errorf("after Close: %d processes, file kept %v; want 2, none kept", n, sm.kept(p.Pid))
-	}
-}
-
-// A pass through kept files finds what a pass opening every file finds.
-func TestKeptFilesReadAsOpenedOnes(t *testing.T) {
-	rp := newTestReaper(t, false)
-	var groups []*Proc
-	for range 20 {
-		p, err := rp.StartGroup(Spec{Path: "/bin/sh", Args: []string{"-c", "sleep 1000 & sleep 1000 & wait"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Exit()
-		defer SignalGroup(p.Pid, syscall.SIGKILL)
-		groups = append(groups, p)
-	}
-	var sm Sampler
-	defer sm.Close()
-	eventually(t, "three processes in each group, in both passes", func() bool {
-		sm.Sample(context.Background()) // keeps the files
-		kept, _ := sm.Sample(context.Background())
-		opened := takeSample(nil)
-		for _, p := range groups {
-			k, o := kept.Group(p.Pid), opened.Group(p.Pid)
-			if k.Procs != 3 || o.Procs != 3 || k.RSS == 0 || (k.RSS-o.RSS) > 1<<20 || (o.RSS-k.RSS) > 1<<20 {
-				return false
-			}
-		}
-		return true
-	})
-	for _, p := range groups {
-		if !sm.kept(p.Pid) {
-			t.Fatalf("group %d: its shell's file not kept", p.Pid)
 		}
 	}
 }
