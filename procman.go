@@ -36,7 +36,7 @@ type Manager struct {
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
 	metrics *metrics       // Prometheus instrumentation, served by Metrics
-	sampler osproc.Sampler // reads what running jobs cost (usage.go), when asked; closed at Shutdown
+	sampler osproc.Sampler // reads what running jobs cost (usage.go), when asked
 
 	http *http.Client // of http health checks: no connection kept between them
 
@@ -735,7 +735,6 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	<-ticks.Done()
 	err = errors.Join(err, m.waitPreps(ctx))
 	m.hub.close()
-	m.sampler.Close()
 	if lost := m.w.close(drainLimit); lost > 0 {
 		m.log.Error("records not written to the database before shutdown", "count", lost, "waited", drainLimit)
 		err = errors.Join(err, fmt.Errorf("shutdown: %d records not written to the database", lost))
