@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/Mk-Chan/procman"
 	"github.com/chromedp/chromedp"
 )
 
@@ -36,4 +37,35 @@ func TestUIHostsAlone(t *testing.T) {
 	}
 	b.do("back to the jobs", chromedp.Click(css(`#hosts-view .crumbs a`)))
 	b.wait("the dashboard", `!document.querySelector('#dashboard').hidden && document.querySelector('#hosts-view').hidden`)
+}
+
+// TestUIFleet: in a fleet, the list names each job's host, and a job of
+// another host is started from it (the request forwarded to its host); the
+// hosts page lists both hosts, and the other as dead once it has stopped.
+func TestUIFleet(t *testing.T) {
+	a, b := twoHosts(t, hostOptions{}, sleeperJob("theirs"))
+	if err := a.m.Create(context.Background(), sleeperJob("mine")); err != nil {
+		t.Fatal(err)
+	}
+	br := newBrowser(t)
+	br.do("open a's dashboard", chromedp.Navigate(a.url+"/ui/"))
+	br.wait("both jobs with their hosts", fmt.Sprintf(row, "theirs")+` && `+fmt.Sprintf(rowState, "mine", "stopped")+
+		` && getComputedStyle(document.querySelector('#jobs th.host')).display !== 'none'`+
+		fmt.Sprintf(` && `+row+`.querySelector('.host').textContent === 'b'`, "theirs")+
+		fmt.Sprintf(` && `+row+`.querySelector('.host').textContent === 'a'`, "mine"))
+
+	br.do("start b's job from a", chromedp.Click(css(`tr[data-job="theirs"] button[data-action="start"]`)))
+	br.wait("it running", fmt.Sprintf(rowState, "theirs", "running"))
+	if st, err := b.m.State("theirs"); err != nil || st.State != procman.StateRunning {
+		t.Fatalf("b's job after a start from a's dashboard: %+v, %v", st, err)
+	}
+
+	br.do("open the hosts page", chromedp.Click(css("#hosts-link")))
+	br.wait("both hosts, alive", `document.querySelectorAll('#hosts tbody tr').length === 2 && `+
+		fmt.Sprintf(hostRow+`.dataset.alive === 'true' && `+hostRow+`.textContent.includes('(this host)') && `, "a", "a")+
+		fmt.Sprintf(hostRow+`.dataset.alive === 'true' && !`+hostRow+`.textContent.includes('(this host)') && `, "b", "b")+
+		fmt.Sprintf(hostRow+`.querySelector('.active').textContent === '1' && `+hostRow+`.querySelector('.advertise').textContent === %q`, "b", "b", b.url))
+	b.ts.Close()
+	shutdown(t, b.m)
+	br.wait("b dead", fmt.Sprintf(hostRow+`.dataset.alive === 'false' && `+hostRow+`.querySelector('.badge').textContent === 'dead'`, "b", "b"))
 }

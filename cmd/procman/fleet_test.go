@@ -77,3 +77,32 @@ func TestAdvertisedFromTheListenAddress(t *testing.T) {
 		}
 	}
 }
+
+// procman ls has a HOST column once the database holds more than one host,
+// naming the host that runs each job; a ProcMan alone has none.
+func TestLsHostColumn(t *testing.T) {
+	dsn := pg.DB(t)
+	dirs := map[string]string{"alpha": newDir(t), "beta": newDir(t)}
+	args := func(host string) []string {
+		return []string{"-db", dsn, "-logs", filepath.Join(dirs[host], "logs"), "-host", host, "0"}
+	}
+	baseA, a := startBinaryWith(t, dirs["alpha"], nil, args("alpha")...)
+	pm(t, baseA, "add", "a1", "--", "true")
+	if table := pm(t, baseA, "ls"); strings.Contains(table, "HOST") {
+		t.Errorf("procman ls of a ProcMan alone has a HOST column:\n%s", table)
+	}
+	baseB, b := startBinaryWith(t, dirs["beta"], nil, args("beta")...)
+	pm(t, baseB, "add", "b1", "--", "true")
+	table := pm(t, baseB, "ls")
+	t.Logf("procman ls:\n%s", table)
+	if f := strings.Fields(strings.SplitN(table, "\n", 2)[0]); len(f) < 2 || f[0] != "NAME" || f[1] != "HOST" {
+		t.Errorf("procman ls in a fleet of two: header %q, want NAME HOST ...", f)
+	}
+	for name, host := range map[string]string{"a1": "alpha", "b1": "beta"} {
+		if r := row(t, table, name); r[1] != host {
+			t.Errorf("%s's row: %q, want host %s", name, r, host)
+		}
+	}
+	stopAndCheck(t, a, dirs["alpha"])
+	stopAndCheck(t, b, dirs["beta"])
+}
