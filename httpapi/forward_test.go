@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -32,8 +34,10 @@ type fleetHost struct {
 
 // hostOptions change how a test host is opened and served.
 type hostOptions struct {
-	noAdvertise bool   // advertise no URL
-	token       string // require this token
+	noAdvertise bool        // advertise no URL
+	token       string      // require this token
+	tls         bool        // serve HTTPS, with httptest's certificate
+	fleetTLS    *tls.Config // for requests to other hosts
 }
 
 // openFleetHost opens host name on dsn, served on a loopback port that it
@@ -45,6 +49,9 @@ func openFleetHost(t *testing.T, dsn, name string, o hostOptions) *fleetHost {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
+	if o.tls {
+		url = "https://" + ln.Addr().String()
+	}
 	cfg := procman.Config{Postgres: dsn, Host: name, Advertise: url, LogDir: filepath.Join(t.TempDir(), "logs"),
 		StopTimeout: stopTimeout, Logger: testLogger(t)}
 	if o.noAdvertise {
@@ -59,10 +66,17 @@ func openFleetHost(t *testing.T, dsn, name string, o hostOptions) *fleetHost {
 	if o.token != "" {
 		opts = append(opts, httpapi.WithToken(o.token))
 	}
+	if o.fleetTLS != nil {
+		opts = append(opts, httpapi.WithFleetTLS(o.fleetTLS))
+	}
 	ts := httptest.NewUnstartedServer(validated(t, httpapi.New(m, opts...)))
 	ts.Listener.Close()
 	ts.Listener = ln
-	ts.Start()
+	if o.tls {
+		ts.StartTLS()
+	} else {
+		ts.Start()
+	}
 	t.Cleanup(func() {
 		ts.Close()
 		shutdown(t, m)
@@ -232,6 +246,35 @@ func TestForwardToADeadAPI(t *testing.T) {
 		if errorCode(t, r) != "unreachable" || !strings.Contains(msg, `"b"`) || !strings.Contains(msg, b.url) {
 			t.Fatalf("%s to a job whose host is down: %v", path, r)
 		}
+	}
+}
+
+// TestForwardOverTLS: an https:// advertised URL is reached when its
+// certificate's CA is trusted (WithFleetTLS, the server's -ca-file), and
+// refused (502 unreachable, saying why) when it is not.
+func TestForwardOverTLS(t *testing.T) {
+	dsn := pg.DB(t)
+	b := openFleetHost(t, dsn, "b", hostOptions{tls: true})
+	if err := b.m.Create(context.Background(), forwardJob("w")); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(b.ts.Certificate())
+	trusting := openFleetHost(t, dsn, "a", hostOptions{fleetTLS: &tls.Config{RootCAs: pool}})
+	if _, err := trusting.api.Start(context.Background(), "w"); err != nil {
+		t.Fatalf("start through a host that trusts b's CA: %v", err)
+	}
+	shutdown(t, trusting.m)
+	trusting.ts.Close()
+
+	doubting := openFleetHost(t, dsn, "a", hostOptions{})
+	r := doubting.doJSON(t, http.MethodPost, "/job/w/stop", nil)
+	msg := errorMessage(t, r, http.StatusBadGateway)
+	if errorCode(t, r) != "unreachable" || !strings.Contains(msg, "certificate") {
+		t.Fatalf("stop through a host that does not trust b's CA: %v", r)
+	}
+	if st, _ := b.m.State("w"); st.State != procman.StateRunning && st.State != procman.StateStarting {
+		t.Fatalf("b's job after a refused stop: %+v", st)
 	}
 }
 

@@ -3,12 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/Mk-Chan/procman"
+	"github.com/Mk-Chan/procman/internal/testcert"
 )
 
 // Two binaries on one PostgreSQL database under one -host: the second is
@@ -105,4 +108,37 @@ func TestLsHostColumn(t *testing.T) {
 	}
 	stopAndCheck(t, a, dirs["alpha"])
 	stopAndCheck(t, b, dirs["beta"])
+}
+
+// The server's -ca-file is the CAs trusted for the https:// URLs other
+// hosts advertise; a file without a certificate is refused at start. The
+// host of the advertised URL is one of the names the API answers to.
+func TestServerCAFile(t *testing.T) {
+	t.Setenv("PROCMAN_CA_FILE", "")
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := func(extra ...string) (options, error) {
+		return serverOptions(append([]string{"-db", filepath.Join(dir, "procman.db"), "-advertise", "http://node1.example:10000"}, append(extra, "0")...),
+			io.Discard, io.Discard)
+	}
+	o, err := flags("-ca-file", ca.File)
+	if err != nil || o.fleetTLS == nil || o.fleetTLS.RootCAs == nil || o.fleetTLS.InsecureSkipVerify {
+		t.Fatalf("-ca-file %s: %+v, %v", ca.File, o.fleetTLS, err)
+	}
+	if !slices.Contains(o.allowedHosts, "node1.example") {
+		t.Errorf("allowed Host names %q lack the advertised node1.example", o.allowedHosts)
+	}
+	if o, err := flags(); err != nil || o.fleetTLS != nil {
+		t.Errorf("no -ca-file: %+v, %v; want the system's CAs", o.fleetTLS, err)
+	}
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	for _, f := range []string{notPEM, filepath.Join(dir, "missing.pem")} {
+		if _, err := flags("-ca-file", f); err == nil || !strings.Contains(err.Error(), "-ca-file") {
+			t.Errorf("-ca-file %s: %v, want a refusal naming -ca-file", f, err)
+		}
+	}
 }
