@@ -62,7 +62,7 @@ func openFleetHost(t *testing.T, dsn, name string, o hostOptions) *fleetHost {
 		ln.Close()
 		t.Fatalf("Open %s: %v", name, err)
 	}
-	var opts []httpapi.Option
+	opts := []httpapi.Option{httpapi.WithLogger(testLogger(t))} // a fault (a 500, a panic) fails the test
 	if o.token != "" {
 		opts = append(opts, httpapi.WithToken(o.token))
 	}
@@ -195,6 +195,25 @@ func TestForwardedToTheOwner(t *testing.T) {
 	}
 	if _, err := b.m.Get("w"); !errors.Is(err, procman.ErrNotFound) {
 		t.Fatalf("after the delete through a, b's Get: %v", err)
+	}
+}
+
+// TestForwardedFollowBroken: a follow through a whose stream from b breaks
+// off breaks off too, rather than ending as if the run had ended, and a
+// logs no fault for it.
+func TestForwardedFollowBroken(t *testing.T) {
+	a, b := twoHosts(t, hostOptions{}, forwardJob("w"))
+	st := a.control(t, http.MethodPost, "w", "start")
+	follow := a.follow(t, "w")
+	follow.waitFor(t, fmt.Sprintf("started-%d", st.PID))
+	b.ts.CloseClientConnections()
+	select {
+	case <-follow.done:
+	case <-time.After(waitLimit):
+		t.Fatalf("the follow through a goes on after b's connections were cut")
+	}
+	if follow.err == nil {
+		t.Fatal("the follow through a ended cleanly when b's stream broke off")
 	}
 }
 
@@ -397,6 +416,7 @@ type followed struct {
 	lines  chan string
 	cancel context.CancelFunc
 	done   chan struct{}
+	err    error // why the stream ended, once done is closed: nil at its end
 }
 
 // follow follows the job's log through the API.
@@ -421,6 +441,7 @@ func (s *server) follow(t *testing.T, name string) *followed {
 				return
 			}
 		}
+		f.err = sc.Err()
 	}()
 	t.Cleanup(f.close)
 	return f
