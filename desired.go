@@ -51,9 +51,10 @@ func (m *Manager) startAtOpen(ctx context.Context) {
 	var todo []start
 	for _, r := range m.runners() {
 		r.mu.Lock()
-		j, wanted := r.job, r.wanted
+		j, wanted, local := r.job, r.wanted, r.localLocked()
 		r.mu.Unlock()
 		switch {
+		case !local: // its owner starts it
 		case j.startsOnBoot():
 			todo = append(todo, start{j.Name, TriggerReboot})
 		case wanted && j.Type == Continuous && !m.cfg.NoResume:

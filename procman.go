@@ -111,6 +111,11 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 // open builds the Manager on a held database: guardian, jobs. The caller
 // closes the store if it fails.
 func open(ctx context.Context, cfg Config, lock dbLock, st *store) (*Manager, error) {
+	if st.pg {
+		if err := st.adoptHomeless(ctx, cfg.Host); err != nil {
+			return nil, err
+		}
+	}
 	jobs, err := st.all(ctx)
 	if err != nil {
 		return nil, err
@@ -162,7 +167,7 @@ func (m *Manager) load(ctx context.Context, jobs []storedJob) error {
 		return err
 	}
 	for _, j := range jobs {
-		r := newRunner(m, j.id, j.source, j.Job)
+		r := newRunner(m, j.id, j.source, j.home, j.Job)
 		r.wanted = j.wanted
 		r.lastRunID.Store(top[j.id])
 		if run, ok := last[j.id]; ok {
@@ -240,6 +245,9 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	if m.isClosed() {
 		return ErrClosed
 	}
+	if err := m.checkJobHost(ctx, j); err != nil {
+		return err
+	}
 	if _, err := m.runner(j.Name); err == nil {
 		return fmt.Errorf("create %q: %w", j.Name, ErrExists)
 	}
@@ -251,7 +259,7 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	if err := m.insert(ctx, j); err != nil {
 		return err
 	}
-	if !j.startsOnBoot() {
+	if !j.startsOnBoot() || m.ownerOf(j, m.cfg.Host, "") != m.cfg.Host { // its owner starts it
 		return nil
 	}
 	s, err := m.begin(ctx, j.Name, TriggerReboot)
@@ -277,10 +285,10 @@ func (m *Manager) insert(ctx context.Context, j Job) error {
 		}
 	}
 	id := newJobID()
-	if err := m.store.insert(ctx, id, j); err != nil {
+	if err := m.store.insert(ctx, id, m.cfg.Host, j); err != nil {
 		return err
 	}
-	r := newRunner(m, id, SourceAPI, j)
+	r := newRunner(m, id, SourceAPI, m.cfg.Host, j)
 	r.mu.Lock()
 	r.planLocked()
 	r.mu.Unlock()
@@ -322,6 +330,9 @@ type Entry struct {
 	// applied from (Apply), whose prune may delete it.
 	Source string `json:"source"`
 	State  State  `json:"state"`
+	// Host is the host that runs the job, as in Status (Job.Host, which
+	// this hides in JSON, says where it may run).
+	Host string `json:"host"`
 	// Version identifies the definition: it changes whenever Job does
 	// (Replace, Update), and a Manager never gives one to two definitions,
 	// whatever their names. So what a caller derives from Job (its JSON, for
@@ -341,7 +352,7 @@ func (m *Manager) AllEntries() iter.Seq[Entry] {
 	return func(yield func(Entry) bool) {
 		for _, r := range m.runners() {
 			r.mu.Lock()
-			e := Entry{Job: r.job, Source: r.source, State: r.st.State, Version: r.version}
+			e := Entry{Job: r.job, Source: r.source, State: r.stateLocked(), Host: r.ownerLocked(), Version: r.version}
 			r.mu.Unlock()
 			if !yield(e) {
 				return
@@ -426,6 +437,11 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 			return Job{}, err
 		}
 	}
+	if j.Host != old.Host {
+		if err := errors.Join(m.checkJobHost(ctx, j), r.checkMove(j)); err != nil {
+			return Job{}, err
+		}
+	}
 	graphed := touchesGraph(old, j)
 	if graphed {
 		m.graphEdit.Lock()
@@ -469,6 +485,9 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	}
 	r, err := m.runner(name)
 	if err != nil {
+		return err
+	}
+	if err := m.elsewhere(ctx, r); err != nil { // its owner stops it, then deletes it
 		return err
 	}
 	if by := m.dependents(name); len(by) > 0 {
@@ -623,6 +642,9 @@ func (m *Manager) control(ctx context.Context, name string, op func(*runner) err
 	}
 	r, err := m.runner(name)
 	if err != nil {
+		return err
+	}
+	if err := m.elsewhere(ctx, r); err != nil {
 		return err
 	}
 	r.mu.Lock()
