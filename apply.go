@@ -375,6 +375,7 @@ func (a *applying) commit(cs changeSet) []*runner {
 		r.planLocked()
 		r.mu.Unlock()
 		created[i] = r
+		m.floatingChanged(c.job)
 	}
 	m.mu.Lock()
 	for _, r := range a.victims {

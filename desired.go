@@ -36,7 +36,7 @@ func (r *runner) wantLocked(wanted bool) {
 	}
 	r.wanted = wanted
 	name, id := r.name, r.id
-	r.m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return setWanted(ctx, db, name, id, wanted) })
+	r.m.w.enqueueFenced(r.fenceLocked(), func(ctx context.Context, db bun.IDB) error { return setWanted(ctx, db, name, id, wanted) })
 }
 
 // startAtOpen starts the jobs with the reboot schedule, and, unless

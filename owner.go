@@ -146,10 +146,14 @@ func (r *runner) elsewhereLocked() error {
 func (m *Manager) elsewhere(ctx context.Context, r *runner) error {
 	r.mu.Lock()
 	err := r.elsewhereLocked()
+	floating := r.job.Host == HostAny
 	r.mu.Unlock()
 	var oe *OwnerError
 	if !errors.As(err, &oe) {
 		return nil
+	}
+	if floating && m.store.pg { // its holder may have changed since this host last heard
+		return m.floatingOwner(ctx, r)
 	}
 	url, uerr := m.hostURL(ctx, oe.Host)
 	if uerr != nil {
@@ -157,6 +161,19 @@ func (m *Manager) elsewhere(ctx context.Context, r *runner) error {
 	}
 	oe.URL = url
 	return oe
+}
+
+// floatingOwner is the *OwnerError of a floating job another host holds, as
+// its row says now: the live host that claimed it, or none.
+func (m *Manager) floatingOwner(ctx context.Context, r *runner) error {
+	var row struct{ Owner, Advertise string }
+	err := m.store.db.NewRaw(`SELECT coalesce(h.name, '') AS owner, coalesce(h.advertise, '') AS advertise
+		FROM jobs j LEFT JOIN hosts h ON h.name = j.owner AND h.lease_until > now() WHERE j.name = ? AND j.id = ?`,
+		r.name, r.id).Scan(ctx, &row)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		m.log.Warn("floating job's holder not read", "job", r.name, "err", err)
+	}
+	return &OwnerError{Job: r.name, Host: row.Owner, URL: row.Advertise}
 }
 
 // mirrorCause is the Error of a job another host owns, in this host's status.

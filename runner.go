@@ -44,9 +44,12 @@ type runner struct {
 	gen     int           // bumped by every change by hand: pending and queued ticks are then dropped
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
-	wanted  bool        // the desired state (desired.go)
-	claimer string      // of a floating job: the host that holds it ("" if none)
-	counts  jobCounters // for the per-job metrics (metrics_jobs.go)
+	wanted  bool   // the desired state (desired.go)
+	claimer string // of a floating job: the host that holds it ("" if none)
+	// claimEpoch is the epoch under which this host claimed the floating
+	// job, which fences its writes about it (writer.go).
+	claimEpoch int64
+	counts     jobCounters // for the per-job metrics (metrics_jobs.go)
 
 	lastRunID atomic.Int64 // the ID of the job's last run (runs.go)
 }
@@ -179,6 +182,9 @@ func (r *runner) start(trigger Trigger) (*supervisor, error) {
 	}
 	if err := r.elsewhereLocked(); err != nil { // whoever asks: by hand, at Open, a tick, a dependent
 		return nil, err
+	}
+	if r.job.Host == HostAny && r.m.floatingUnsafe() { // self-fencing: its lease is not being renewed
+		return nil, &OwnerError{Job: r.name}
 	}
 	if err := r.m.track(); err != nil {
 		return nil, fmt.Errorf("start %q: %w", r.name, err)

@@ -278,6 +278,37 @@ func (s *store) all(ctx context.Context) ([]storedJob, error) {
 	return jobs, nil
 }
 
+// floatingOwners gives the owner of every floating job some other live
+// host holds, by job ID (PostgreSQL; none on SQLite).
+func (s *store) floatingOwners(ctx context.Context, me string) (map[string]string, error) {
+	out := map[string]string{}
+	if !s.pg {
+		return out, nil
+	}
+	var rows []struct{ ID, Owner string }
+	err := s.db.NewRaw(`SELECT j.id, j.owner FROM jobs j JOIN hosts h ON h.name = j.owner
+		WHERE j.floating AND j.owner <> ? AND h.lease_until > now()`, me).Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("load jobs: %w", err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Owner
+	}
+	return out, nil
+}
+
+// disown clears the owner of job id, whose host changed: a job that floats
+// again is claimed afresh (PostgreSQL; nothing to do on SQLite).
+func (s *store) disown(ctx context.Context, id string) error {
+	if !s.pg {
+		return nil
+	}
+	if _, err := s.wdb.NewRaw("UPDATE jobs SET owner = NULL, owner_epoch = 0 WHERE id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("replace: %w", err)
+	}
+	return nil
+}
+
 // adoptHomeless makes host the home of the jobs that have none: those of a
 // schema from before hosts had jobs of their own, made by the one ProcMan
 // the database then had.

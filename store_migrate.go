@@ -68,6 +68,13 @@ func postgresMigrations() []migrationStep {
 			started_at TIMESTAMPTZ NOT NULL, heartbeat_at TIMESTAMPTZ NOT NULL, lease_until TIMESTAMPTZ NOT NULL,
 			active_jobs INTEGER NOT NULL DEFAULT 0)`}},
 		homeMigration,
+		// Floating jobs' owners (floating.go): floating says the definition
+		// is one (host "*"), kept by the database itself from def; owner and
+		// owner_epoch are set by the claim, and fence the owner's writes.
+		{sql: []string{`ALTER TABLE jobs ADD COLUMN floating BOOLEAN NOT NULL
+				GENERATED ALWAYS AS (coalesce(def::jsonb ->> 'host', '') = '*') STORED,
+			ADD COLUMN owner TEXT, ADD COLUMN owner_epoch BIGINT NOT NULL DEFAULT 0`,
+			`CREATE INDEX jobs_floating ON jobs (owner) WHERE floating`}},
 	}
 }
 
