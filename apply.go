@@ -260,6 +260,7 @@ func (a *applying) write(ctx context.Context) (Plan, []*runner, error) {
 	if err != nil {
 		return Plan{}, nil, err
 	}
+	a.m.notifyDefs(cs.names()...)
 	return p, a.commit(cs), nil
 }
 
@@ -375,6 +376,7 @@ func (a *applying) commit(cs changeSet) []*runner {
 		r.planLocked()
 		r.mu.Unlock()
 		created[i] = r
+		m.floatingChanged(c.job)
 	}
 	m.mu.Lock()
 	for _, r := range a.victims {

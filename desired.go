@@ -33,7 +33,7 @@ func (r *runner) wantLocked(wanted bool) {
 		return
 	}
 	r.wanted = wanted
-	r.m.w.enqueueOp(op{want: &wantWrite{name: r.name, id: r.id, wanted: wanted}})
+	r.m.w.enqueueFenced(r.fenceLocked(), op{want: &wantWrite{name: r.name, id: r.id, wanted: wanted}})
 }
 
 // startAtOpen starts the jobs with the reboot schedule, and, unless

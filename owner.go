@@ -146,10 +146,14 @@ func (r *runner) elsewhereLocked() error {
 func (m *Manager) elsewhere(ctx context.Context, r *runner) error {
 	r.mu.Lock()
 	err := r.elsewhereLocked()
+	floating := r.job.Host == HostAny
 	r.mu.Unlock()
 	var oe *OwnerError
 	if !errors.As(err, &oe) {
 		return nil
+	}
+	if floating && m.store.pg { // its holder may have changed since this host last heard
+		return m.floatingOwner(ctx, r)
 	}
 	url, uerr := m.hostURL(ctx, oe.Host)
 	if uerr != nil {
@@ -157,6 +161,19 @@ func (m *Manager) elsewhere(ctx context.Context, r *runner) error {
 	}
 	oe.URL = url
 	return oe
+}
+
+// floatingOwner is the *OwnerError of a floating job another host holds, as
+// its row says now: the live host that claimed it, or none.
+func (m *Manager) floatingOwner(ctx context.Context, r *runner) error {
+	var row struct{ Owner, Advertise string }
+	err := m.store.db.NewRaw(`SELECT coalesce(h.name, '') AS owner, coalesce(h.advertise, '') AS advertise
+		FROM jobs j LEFT JOIN hosts h ON h.name = j.owner AND h.lease_until > now() WHERE j.name = ? AND j.id = ?`,
+		r.name, r.id).Scan(ctx, &row)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		m.log.Warn("floating job's holder not read", "job", r.name, "err", err)
+	}
+	return &OwnerError{Job: r.name, Host: row.Owner, URL: row.Advertise}
 }
 
 // mirrorCause is the Error of a job another host owns, in this host's status.
@@ -172,14 +189,25 @@ func mirrorCause(host string) string {
 func (r *runner) checkMove(j Job) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.sup == nil || r.m.ownerOf(j, r.home, r.claimer) == r.ownerLocked() {
+	active := r.sup != nil || (!r.localLocked() && r.remoteStatusLocked(Status{Host: r.ownerLocked()}).State.active())
+	if !active || r.m.ownerOf(j, r.home, r.claimer) == r.ownerLocked() {
 		return nil
 	}
 	return fmt.Errorf("job %q: %w (state %s): stop it before moving it to another host", r.name, ErrRunning, r.st.State)
 }
 
-// mirrorStatus is what this host knows of the status of a job another host
-// owns: where it runs, and its last run as the database has it.
-func mirrorStatus(st Status) Status {
-	return Status{Name: st.Name, Host: st.Host, State: StateUnknown, Since: st.Since, Error: mirrorCause(st.Host), LastRun: st.LastRun}
+// remoteStatusLocked is what this host knows of the status of a job another
+// host owns (st's Host): as that host wrote it (mirror.go), unknown while it
+// has written none or if its lease has ended. The caller holds r.mu.
+func (r *runner) remoteStatusLocked(st Status) Status {
+	switch {
+	case st.Host != "" && !r.m.hostAlive(st.Host):
+		return Status{Name: r.name, Host: st.Host, State: StateUnknown, Since: st.Since, LastRun: st.LastRun,
+			Error: fmt.Sprintf("host %s is not alive: its lease has ended", st.Host)}
+	case r.mirror != nil && (r.mirror.Host == st.Host || r.job.Host != HostAny):
+		m := *r.mirror
+		m.Host = st.Host
+		return m
+	}
+	return Status{Name: r.name, Host: st.Host, State: StateUnknown, Since: st.Since, Error: mirrorCause(st.Host), LastRun: st.LastRun}
 }

@@ -35,6 +35,7 @@ type Manager struct {
 	hub   hub
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
+	floats  *floaters      // floating jobs' claims and self-fencing (floating.go); nil on SQLite
 	metrics *metrics       // Prometheus instrumentation, served by Metrics
 	sampler osproc.Sampler // reads what running jobs cost (usage.go), when asked
 
@@ -99,6 +100,10 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m.w.start()
 	m.cron.Start()
+	if l, ok := lock.(*hostLease); ok {
+		m.startFleet(l)
+		m.retake(ctx, l.epochNow()) // recovery has killed what was left of their runs
+	}
 	if err := m.applyAtOpen(ctx); err != nil {
 		m.Shutdown(context.WithoutCancel(ctx)) // no job has started: nothing to wait for
 		return nil, err
@@ -129,7 +134,7 @@ func open(ctx context.Context, cfg Config, lock dbLock, st *store) (*Manager, er
 		kids.Close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, writeProbe(cfg.Host), nil, cfg.Logger),
+	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, cfg.Host, writeProbe(cfg.Host), nil, cfg.Logger),
 		guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger),
 		rot: runlog.NewWatcher(cfg.Logger), http: probe.NewHTTPClient(), applying: make(chan struct{}, 1)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -148,6 +153,7 @@ func open(ctx context.Context, cfg Config, lock dbLock, st *store) (*Manager, er
 	}
 	if l, ok := lock.(*hostLease); ok {
 		l.setActiveJobs(m.activeJobs)
+		m.w.onFenced = m.lostFloating // before the writer starts
 	}
 	return m, nil
 }
@@ -166,9 +172,14 @@ func (m *Manager) load(ctx context.Context, jobs []storedJob) error {
 	if err != nil {
 		return err
 	}
+	owners, err := m.store.floatingOwners(ctx, m.cfg.Host)
+	if err != nil {
+		return err
+	}
 	for _, j := range jobs {
 		r := newRunner(m, j.id, j.source, j.home, j.Job)
 		r.wanted = j.wanted
+		r.claimer = owners[j.id] // this host's own it takes back (retake), under its new epoch
 		r.lastRunID.Store(top[j.id])
 		if run, ok := last[j.id]; ok {
 			r.st.LastRun = run.summary(j.SuccessExitCodes)
@@ -259,6 +270,8 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	if err := m.insert(ctx, j); err != nil {
 		return err
 	}
+	m.notifyDefs(j.Name)
+	m.floatingChanged(j)
 	if !j.startsOnBoot() || m.ownerOf(j, m.cfg.Host, "") != m.cfg.Host { // its owner starts it
 		return nil
 	}
@@ -453,7 +466,17 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 	if err := m.store.update(ctx, r.id, j); err != nil {
 		return Job{}, err
 	}
+	if j.Host != old.Host {
+		if err := m.store.disown(ctx, r.id); err != nil {
+			return Job{}, err
+		}
+		r.mu.Lock()
+		r.claimer = ""
+		r.mu.Unlock()
+		m.floatingChanged(j)
+	}
 	r.setJob(j)
+	m.notifyDefs(name)
 	if graphed {
 		m.mu.Lock()
 		m.graph.set(name, j.DependsOn)
@@ -531,6 +554,7 @@ func (m *Manager) remove(ctx context.Context, r *runner) error {
 	if err := m.store.delete(ctx, r.id, r.name); err != nil {
 		return err
 	}
+	m.notifyDefs(r.name)
 	m.mu.Lock()
 	delete(m.jobs, r.name)
 	m.sorted = nil
@@ -750,6 +774,9 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	m.closed = true
 	m.mu.Unlock()
 	m.cancel()
+	if m.floats != nil {
+		<-m.floats.done // no claim is adopted, no job dropped, from now on
+	}
 	ticks := m.cron.Stop() // no new ticks; those under way end with m.ctx
 	waves := m.shutdownWaves()
 	err := stopInWaves(ctx, waves)

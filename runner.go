@@ -44,9 +44,14 @@ type runner struct {
 	gen     int           // bumped by every change by hand: pending and queued ticks are then dropped
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
-	wanted  bool        // the desired state (desired.go)
-	claimer string      // of a floating job: the host that holds it ("" if none)
-	counts  jobCounters // for the per-job metrics (metrics_jobs.go)
+	wanted  bool   // the desired state (desired.go)
+	claimer string // of a floating job: the host that holds it ("" if none)
+	// claimEpoch is the epoch under which this host claimed the floating
+	// job, which fences its writes about it (writer.go).
+	claimEpoch int64
+	mirror     *Status     // of a job another host owns: its status as that host wrote it (mirror.go)
+	rev        string      // the revision of the job's row last seen (mirror.go's backstop)
+	counts     jobCounters // for the per-job metrics (metrics_jobs.go)
 
 	lastRunID atomic.Int64 // the ID of the job's last run (runs.go)
 }
@@ -179,6 +184,9 @@ func (r *runner) start(trigger Trigger) (*supervisor, error) {
 	}
 	if err := r.elsewhereLocked(); err != nil { // whoever asks: by hand, at Open, a tick, a dependent
 		return nil, err
+	}
+	if r.job.Host == HostAny && r.m.floatingUnsafe() { // self-fencing: its lease is not being renewed
+		return nil, &OwnerError{Job: r.name}
 	}
 	if err := r.m.track(); err != nil {
 		return nil, fmt.Errorf("start %q: %w", r.name, err)
@@ -587,6 +595,7 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 	close(r.changed)
 	r.changed = make(chan struct{})
 	ev := Event{Type: EventState, Job: r.name, From: from, To: to, Time: r.st.Since, PID: r.st.PID, Status: r.statusLocked()}
+	r.publishStatusLocked(ev.Status)
 	switch to {
 	case StateError, StateRetrying:
 		ev.Reason = r.st.Error
@@ -620,7 +629,7 @@ func (r *runner) statusLocked() Status {
 	st := r.st
 	st.Host = r.ownerLocked()
 	if r.sup == nil && st.Host != r.m.cfg.Host {
-		st = mirrorStatus(st)
+		st = r.remoteStatusLocked(st)
 	}
 	if r.entry != 0 {
 		next := r.next
@@ -632,7 +641,7 @@ func (r *runner) statusLocked() Status {
 // stateLocked is the job's state as its status says. The caller holds r.mu.
 func (r *runner) stateLocked() State {
 	if r.sup == nil && !r.localLocked() {
-		return StateUnknown
+		return r.remoteStatusLocked(Status{Host: r.ownerLocked()}).State
 	}
 	return r.st.State
 }

@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
+	bundialect "github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/sqliteshim"
 )
@@ -224,6 +226,11 @@ func deleteJob(ctx context.Context, db bun.IDB, id, name string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("delete %q: %w", name, ErrNotFound)
 	}
+	if db.Dialect().Name() == bundialect.PG { // its status goes with it (mirror.go)
+		if _, err := db.NewRaw("DELETE FROM job_status WHERE job_id = ?", id).Exec(ctx); err != nil {
+			return fmt.Errorf("delete %q: %w", name, err)
+		}
+	}
 	return nil
 }
 
@@ -232,6 +239,18 @@ type changeSet struct {
 	create []createdJob
 	update []storedJob // id and the new definition
 	remove []storedJob // id and name
+}
+
+// names lists the jobs cs changes.
+func (cs changeSet) names() []string {
+	var out []string
+	for _, c := range cs.create {
+		out = append(out, c.job.Name)
+	}
+	for _, u := range append(slices.Clone(cs.update), cs.remove...) {
+		out = append(out, u.Name)
+	}
+	return out
 }
 
 type createdJob struct {
@@ -276,6 +295,37 @@ func (s *store) all(ctx context.Context) ([]storedJob, error) {
 		jobs[i] = storedJob{Job: j, id: r.ID, source: r.Source, home: r.Home, wanted: r.Wanted}
 	}
 	return jobs, nil
+}
+
+// floatingOwners gives the owner of every floating job some other live
+// host holds, by job ID (PostgreSQL; none on SQLite).
+func (s *store) floatingOwners(ctx context.Context, me string) (map[string]string, error) {
+	out := map[string]string{}
+	if !s.pg {
+		return out, nil
+	}
+	var rows []struct{ ID, Owner string }
+	err := s.db.NewRaw(`SELECT j.id, j.owner FROM jobs j JOIN hosts h ON h.name = j.owner
+		WHERE j.floating AND j.owner <> ? AND h.lease_until > now()`, me).Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("load jobs: %w", err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Owner
+	}
+	return out, nil
+}
+
+// disown clears the owner of job id, whose host changed: a job that floats
+// again is claimed afresh (PostgreSQL; nothing to do on SQLite).
+func (s *store) disown(ctx context.Context, id string) error {
+	if !s.pg {
+		return nil
+	}
+	if _, err := s.wdb.NewRaw("UPDATE jobs SET owner = NULL, owner_epoch = 0 WHERE id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("replace: %w", err)
+	}
+	return nil
 }
 
 // adoptHomeless makes host the home of the jobs that have none: those of a

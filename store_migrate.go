@@ -68,6 +68,18 @@ func postgresMigrations() []migrationStep {
 			started_at TIMESTAMPTZ NOT NULL, heartbeat_at TIMESTAMPTZ NOT NULL, lease_until TIMESTAMPTZ NOT NULL,
 			active_jobs INTEGER NOT NULL DEFAULT 0)`}},
 		homeMigration,
+		// Floating jobs' owners (floating.go): floating says the definition
+		// is one (host "*"), kept by the database itself from def; owner and
+		// owner_epoch are set by the claim, and fence the owner's writes.
+		{sql: []string{`ALTER TABLE jobs ADD COLUMN floating BOOLEAN NOT NULL
+				GENERATED ALWAYS AS (coalesce(def::jsonb ->> 'host', '') = '*') STORED,
+			ADD COLUMN owner TEXT, ADD COLUMN owner_epoch BIGINT NOT NULL DEFAULT 0`,
+			`CREATE INDEX jobs_floating ON jobs (owner) WHERE floating`}},
+		// Every job's status as its owner last wrote it, for the others to
+		// show (mirror.go): the Status's JSON, updated_at by the database's clock.
+		{sql: []string{`CREATE TABLE job_status (job_id TEXT PRIMARY KEY, job TEXT NOT NULL, host TEXT NOT NULL,
+				epoch BIGINT NOT NULL, status TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL)`,
+			`CREATE INDEX job_status_updated ON job_status (updated_at)`}},
 	}
 }
 

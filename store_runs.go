@@ -82,7 +82,7 @@ func endRuns(ctx context.Context, db bun.IDB, rows []runRow) error {
 	}
 	_, err := db.NewUpdate().Model(&rows).
 		Column("ended_at", "exit_code", "signal", "outcome", "error", "log_bytes", "cpu_user_us", "cpu_system_us", "max_rss_bytes").
-		Bulk().Exec(ctx)
+		Bulk().Where("?TableAlias.host = ?", rows[0].Host).Exec(ctx) // never a run another host numbered alike (a batch's are all this host's)
 	if err != nil {
 		return fmt.Errorf("record end of %d runs (run %d of %q first): %w", len(rows), rows[0].ID, rows[0].Job, err)
 	}
