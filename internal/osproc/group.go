@@ -100,14 +100,37 @@ func (c *census) alive(pgid int, since time.Time) bool {
 	if c.at.Before(since) {
 		c.at = time.Now()
 		c.scans++
-		c.live = make(map[int]int, len(c.live))
-		eachProc(func(st Stat) {
-			if st.Alive() {
-				c.live[st.PGID]++
-			}
-		})
+		c.live = liveByGroup(len(c.live))
 	}
 	return c.live[pgid] > 0
+}
+
+// liveByGroup counts the live processes of every group that /proc shows,
+// reading each stat file into one buffer: a scan of thousands of processes
+// allocates nothing per process (it was four fifths of a stop's allocations
+// when ProcMan does not adopt orphans).
+func liveByGroup(size int) map[int]int {
+	live := make(map[int]int, size)
+	d, err := os.Open("/proc")
+	if err != nil {
+		return live
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	dirfd, buf := int(d.Fd()), make([]byte, 1024)
+	for _, name := range names {
+		if name[0] < '0' || name[0] > '9' {
+			continue
+		}
+		b, err := readProcFile(dirfd, name+"/stat", buf)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if st, ok := parseStat(b); ok && st.state != 'Z' && st.state != 'X' {
+			live[st.pgid]++
+		}
+	}
+	return live
 }
 
 // Stat is what osproc reads from /proc/<pid>/stat.
