@@ -103,7 +103,7 @@ func (m *Manager) Apply(ctx context.Context, doc Document, opts ApplyOptions) (P
 	if err := checkSource(opts); err != nil {
 		return Plan{}, err
 	}
-	errs := m.checkDocument(&doc)
+	errs := m.checkDocument(ctx, &doc)
 	if m.isClosed() {
 		return Plan{}, ErrClosed
 	}
@@ -141,7 +141,7 @@ func checkSource(opts ApplyOptions) error {
 // checkDocument fills each job's defaults and lists every problem a job has
 // on its own, as Create would, with its line. The document's jobs become
 // copies: the caller keeps its maps, as Create's does.
-func (m *Manager) checkDocument(doc *Document) []error {
+func (m *Manager) checkDocument(ctx context.Context, doc *Document) []error {
 	var errs []error
 	seen := map[string]bool{}
 	doc.Jobs = slices.Clone(doc.Jobs)
@@ -154,7 +154,7 @@ func (m *Manager) checkDocument(doc *Document) []error {
 			continue
 		}
 		seen[j.Name] = true
-		errs = append(errs, doc.locate(j.Name, m.check(*j))...)
+		errs = append(errs, doc.locate(j.Name, errors.Join(m.check(*j), m.checkJobHost(ctx, *j)))...)
 	}
 	return errs
 }
@@ -255,7 +255,7 @@ func (a *applying) write(ctx context.Context) (Plan, []*runner, error) {
 	p := a.plan()
 	cs, err := a.changes(p)
 	if err == nil {
-		err = a.m.store.apply(ctx, cs)
+		err = a.m.store.apply(ctx, a.m.cfg.Host, cs)
 	}
 	if err != nil {
 		return Plan{}, nil, err
@@ -349,6 +349,9 @@ func (a *applying) changes(p Plan) (changeSet, error) {
 		case !a.locked[r]:
 			return cs, fmt.Errorf("apply: job %q was created meanwhile; apply again: %w", u.Name, ErrExists)
 		}
+		if err := r.checkMove(byName[u.Name]); err != nil {
+			return cs, fmt.Errorf("apply: %w", err)
+		}
 		cs.update = append(cs.update, storedJob{Job: byName[u.Name], id: r.id})
 	}
 	for _, r := range a.victims {
@@ -367,11 +370,12 @@ func (a *applying) commit(cs changeSet) []*runner {
 	}
 	created := make([]*runner, len(cs.create))
 	for i, c := range cs.create {
-		r := newRunner(m, c.id, c.source, c.job)
+		r := newRunner(m, c.id, c.source, m.cfg.Host, c.job)
 		r.mu.Lock()
 		r.planLocked()
 		r.mu.Unlock()
 		created[i] = r
+		m.floatingChanged(c.job)
 	}
 	m.mu.Lock()
 	for _, r := range a.victims {

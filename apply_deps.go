@@ -239,7 +239,7 @@ func (m *Manager) startBegun(ctx context.Context, name string, restart bool) err
 	if err == nil && !s.waits {
 		err = s.firstRun(ctx, name)
 	}
-	if errors.Is(err, ErrStartFailed) || (!restart && errors.Is(err, ErrRunning)) {
+	if errors.Is(err, ErrStartFailed) || errors.Is(err, ErrElsewhere) || (!restart && errors.Is(err, ErrRunning)) {
 		return nil
 	}
 	return err

@@ -211,7 +211,7 @@ func TestApplyIsOneTransaction(t *testing.T) {
 		// A job of that name is in the database behind the Manager's back:
 		// the document's create of it fails, after its delete of old.
 		s := openTestStore(t, w.m.cfg)
-		if err := insertJob(ctxT(t), s.wdb, newJobID(), SourceAPI, Job{Name: "clash", Command: "x", Type: OneTime}); err != nil {
+		if err := insertJob(ctxT(t), s.wdb, newJobID(), SourceAPI, w.m.cfg.Host, Job{Name: "clash", Command: "x", Type: OneTime}); err != nil {
 			t.Fatal(err)
 		}
 		s.close()

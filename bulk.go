@@ -44,6 +44,9 @@ func (m *Manager) StopJobs(ctx context.Context, sel Selector) ([]Result, error) 
 	waves, chosen := m.stopWaves(sel)
 	begun := context.WithoutCancel(ctx)
 	return eachWave(waves, func(r *runner) (Result, bool) {
+		if err := m.elsewhere(begun, r); err != nil { // chosen: a dependent elsewhere is not active here
+			return Result{Name: r.name, Status: r.status(), Err: err}, true
+		}
 		was, err := r.stopAsDependent(begun)
 		if !chosen[r] && !was { // no longer active: not stopped by this
 			return Result{}, false

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/uptrace/bun"
 )
 
 // The defaults of Config's fields, which the binary's flags show too.
@@ -125,6 +127,9 @@ type Config struct {
 	// Grace is how long past a dead host's lease the fleet waits before it
 	// takes over that host's work. Default 5s.
 	Grace time.Duration
+
+	// queryHook (tests) sees every statement of the store's handles.
+	queryHook bun.QueryHook
 }
 
 func (c Config) withDefaults() (Config, error) {

@@ -36,7 +36,7 @@ func (r *runner) wantLocked(wanted bool) {
 	}
 	r.wanted = wanted
 	name, id := r.name, r.id
-	r.m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return setWanted(ctx, db, name, id, wanted) })
+	r.m.w.enqueueFenced(r.fenceLocked(), func(ctx context.Context, db bun.IDB) error { return setWanted(ctx, db, name, id, wanted) })
 }
 
 // startAtOpen starts the jobs with the reboot schedule, and, unless
@@ -54,9 +54,10 @@ func (m *Manager) startAtOpen(ctx context.Context) {
 	var todo []start
 	for _, r := range m.runners() {
 		r.mu.Lock()
-		j, wanted := r.job, r.wanted
+		j, wanted, local := r.job, r.wanted, r.localLocked()
 		r.mu.Unlock()
 		switch {
+		case !local: // its owner starts it
 		case j.startsOnBoot():
 			todo = append(todo, start{j.Name, TriggerReboot})
 		case wanted && j.Type == Continuous && !m.cfg.NoResume:

@@ -36,6 +36,9 @@ var (
 	ErrStartFailed = errors.New("the run failed to start")
 	// ErrInUse: Delete of a job that other jobs depend on; the message names them.
 	ErrInUse = errors.New("other jobs depend on it")
+	// ErrElsewhere: the job runs on another host of the fleet, which alone
+	// controls it; the error is an *OwnerError naming that host.
+	ErrElsewhere = errors.New("job runs on another host")
 )
 
 // FieldError names the job field that failed validation. It wraps ErrInvalid.

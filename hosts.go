@@ -89,13 +89,8 @@ func (m *Manager) activeJobs() int {
 
 // checkHost refuses a host name or an advertised URL the others could not use.
 func (c Config) checkHost() error {
-	if len(c.Host) > 255 {
-		return fmt.Errorf("config: Host is longer than 255 bytes: %w", ErrInvalid)
-	}
-	for _, r := range c.Host {
-		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
-			return fmt.Errorf("config: Host %q holds a space or an unprintable character: %w", c.Host, ErrInvalid)
-		}
+	if why := hostNameProblem(c.Host); why != "" {
+		return fmt.Errorf("config: Host %q %s: %w", c.Host, why, ErrInvalid)
 	}
 	if c.Lease < time.Second || c.Lease > time.Hour || c.Grace < 0 || c.Grace > time.Hour {
 		return fmt.Errorf("config: Lease must be 1s up to 1h, Grace up to 1h; got %s and %s: %w", c.Lease, c.Grace, ErrInvalid)
@@ -108,6 +103,19 @@ func (c Config) checkHost() error {
 		return fmt.Errorf("config: Advertise %q is not an http:// or https:// URL with a host: %w", c.Advertise, ErrInvalid)
 	}
 	return nil
+}
+
+// hostNameProblem says what is wrong with a host's name, "" if nothing is.
+func hostNameProblem(name string) string {
+	if len(name) > 255 {
+		return "is longer than 255 bytes"
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return "holds a space or an unprintable character"
+		}
+	}
+	return ""
 }
 
 // modulePath is ProcMan's module, whose version a host reports.

@@ -64,6 +64,11 @@ type Job struct {
 	// StartTimeout bounds a start's wait for DependsOn; past it the job goes
 	// to StateError. 0 (default): no bound.
 	StartTimeout Duration `json:"start_timeout,omitempty"`
+	// Host is the host of the fleet that runs the job: "" (the default) the
+	// host it was created on, a host's name, or HostAny ("*") for a job the
+	// fleet places on one live host and moves when that host dies (on
+	// SQLite, a fleet of one: this host).
+	Host string `json:"host,omitempty"`
 
 	// Dir is the working directory; empty means ProcMan's own.
 	Dir string `json:"dir,omitempty"`
@@ -181,6 +186,9 @@ func (j Job) Validate() error {
 	}
 	if strings.ContainsRune(j.EnvFile, 0) {
 		errs = append(errs, invalid("env_file", "must not contain a NUL byte"))
+	}
+	if err := validateJobHost(j.Host); err != nil {
+		errs = append(errs, err)
 	}
 	if _, _, err := splitUser(j.User); err != nil {
 		errs = append(errs, err)

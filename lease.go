@@ -56,16 +56,25 @@ type hostLease struct {
 	machine   string // thisMachine
 	start     uint64 // this process's start time (osproc.Stat.Start)
 	lease     time.Duration
+	grace     time.Duration
 	log       *slog.Logger
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when keep has released the lease and closed its connection
-	frozen    atomic.Bool   // tests: no heartbeat, as in a process stopped by SIGSTOP
+	frozen    atomic.Bool   // tests: no heartbeat, as in a host cut off from the database
+	// asleep (tests): no heartbeat and no self-fencing, as in a process
+	// stopped by SIGSTOP; waking, the first beat finds how long it slept.
+	asleep atomic.Bool
+	fleet  fleetHooks   // what the Manager does on claims, joins and lapses (floating.go)
+	beats  atomic.Int64 // heartbeat statements sent (tests: the idle load)
 
 	mu         sync.Mutex
 	epoch      int64         // held; 0 once fenced, until joined again
 	lastEpoch  int64         // the last epoch held, for messages
 	fenced     chan struct{} // closed when epoch is fenced
 	sentAt     time.Time     // when the last renewal that succeeded was sent
+	change     chan struct{} // closed and replaced when sentAt or epoch changes
+	wake       func()        // ends the wait for the next beat (pokeBeat)
+	poked      bool          // a beat is wanted now
 	onLost     func()        // called when the connection is lost (setOnLost)
 	activeJobs func() int    // reported with each heartbeat (setActiveJobs)
 	failErr    error         // why the last beat failed; nil if it did not
@@ -85,8 +94,28 @@ const (
 			heartbeat_at = excluded.heartbeat_at, lease_until = excluded.lease_until, active_jobs = 0
 		WHERE h.lease_until < now() OR h.epoch = $8
 		RETURNING epoch`
-	renewSQL = `UPDATE hosts SET heartbeat_at = now(), lease_until = now() + $3 * interval '1 millisecond', active_jobs = $4
-		WHERE name = $1 AND epoch = $2 AND lease_until >= now()`
+	// beatSQL renews the lease and, in the same statement, claims the
+	// floating jobs that no live host holds (none, or a host dead past its
+	// lease and the grace, on the database's clock), if this host is the
+	// live one with the fewest active jobs (ties by name): as many as bring
+	// it level with the next fewest, and one more. Idle, it is the one
+	// statement a host sends. Its first row says whether the lease was
+	// renewed; each claimed job adds one.
+	beatSQL = `WITH renewed AS (
+			UPDATE hosts SET heartbeat_at = now(), lease_until = now() + $3 * interval '1 millisecond', active_jobs = $4
+			WHERE name = $1 AND epoch = $2 AND lease_until >= now() RETURNING name),
+		live AS (SELECT name, CASE WHEN name = $1 THEN $4 ELSE active_jobs END AS active FROM hosts
+			WHERE lease_until > now() OR name = $1),
+		pick AS (SELECT j.name FROM jobs j
+			WHERE j.floating AND (j.owner IS NULL OR j.owner IN
+				(SELECT name FROM hosts WHERE lease_until + $5 * interval '1 millisecond' < now()))
+			AND EXISTS (SELECT 1 FROM renewed) AND $1 = (SELECT name FROM live ORDER BY active, name LIMIT 1)
+			ORDER BY j.name
+			LIMIT greatest(1, coalesce((SELECT min(active) FROM live WHERE name <> $1), 1000000) - $4 + 1)
+			FOR UPDATE OF j SKIP LOCKED),
+		claimed AS (UPDATE jobs SET owner = $1, owner_epoch = $2 FROM pick WHERE jobs.name = pick.name
+			RETURNING jobs.name, jobs.id)
+		SELECT (SELECT count(*) FROM renewed)::int, c.name, c.id FROM (SELECT 1) one LEFT JOIN claimed c ON true`
 	releaseSQL = `UPDATE hosts SET lease_until = now(), active_jobs = 0
 		WHERE name = $1 AND epoch = $2 AND lease_until >= now()`
 	holderSQL = `SELECT epoch, advertise, version, pid, machine, proc_start, extract(epoch FROM now() - heartbeat_at)::float8,
@@ -103,7 +132,8 @@ func joinFleet(ctx context.Context, d database, cfg Config, db *bun.DB) (*hostLe
 	pc.RuntimeParams["application_name"] = fmt.Sprintf("procman pid %d on %s", os.Getpid(), d.host)
 	self, _ := osproc.ReadStat(os.Getpid())
 	l := &hostLease{cfg: pc, db: db, host: d.host, advertise: cfg.Advertise, version: version(),
-		machine: thisMachine(), start: self.Start, lease: cfg.Lease, log: cfg.Logger, done: make(chan struct{}), fenced: make(chan struct{})}
+		machine: thisMachine(), start: self.Start, lease: cfg.Lease, grace: cfg.Grace, log: cfg.Logger, done: make(chan struct{}),
+		fenced: make(chan struct{}), change: make(chan struct{})}
 	conn, err := l.connect(ctx)
 	if err != nil {
 		return nil, d.scrub(fmt.Errorf("open database %s: %w", d.name, err))
@@ -233,7 +263,7 @@ func (l *hostLease) keep(ctx context.Context, conn *pgx.Conn) {
 			l.end(conn)
 			return
 		}
-		if !l.frozen.Load() {
+		if !l.frozen.Load() && !l.asleep.Load() {
 			conn = l.beat(ctx, conn)
 		}
 	}
@@ -245,6 +275,17 @@ func (l *hostLease) keep(ctx context.Context, conn *pgx.Conn) {
 func (l *hostLease) await(ctx context.Context, conn *pgx.Conn, until time.Time) *pgx.Conn {
 	wait, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
+	l.mu.Lock()
+	l.wake = cancel // a poke ends the wait early: a beat claims what there is to claim
+	if l.poked {
+		cancel()
+	}
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.wake, l.poked = nil, false
+		l.mu.Unlock()
+	}()
 	if conn == nil {
 		<-wait.Done()
 		return nil
@@ -272,6 +313,14 @@ func (l *hostLease) await(ctx context.Context, conn *pgx.Conn, until time.Time) 
 // beat renews the lease, or joins again once fenced; it returns the
 // connection, or nil once it has closed it.
 func (l *hostLease) beat(ctx context.Context, conn *pgx.Conn) *pgx.Conn {
+	l.mu.Lock()
+	held, last, hooks := l.epoch != 0, l.sentAt, l.fleet
+	l.mu.Unlock()
+	if held && time.Since(last) > l.lease && hooks.lapsed != nil {
+		// Past the lease by this host's clock (it slept, or beats failed):
+		// another host may claim its floating jobs now. Before anything else.
+		hooks.lapsed("the lease ran out by this host's clock")
+	}
 	if conn == nil {
 		c, err := l.connect(ctx)
 		if err != nil {
@@ -295,6 +344,9 @@ func (l *hostLease) beat(ctx context.Context, conn *pgx.Conn) *pgx.Conn {
 			return conn
 		}
 		l.joined(epoch, sent)
+		if hooks.joined != nil {
+			hooks.joined(epoch)
+		}
 		return conn
 	}
 	n := 0
@@ -303,18 +355,51 @@ func (l *hostLease) beat(ctx context.Context, conn *pgx.Conn) *pgx.Conn {
 	}
 	rctx, cancel := context.WithTimeout(ctx, l.timeout())
 	defer cancel()
-	tag, err := conn.Exec(rctx, renewSQL, l.host, epoch, l.lease.Milliseconds(), n)
+	renewed, claims, err := l.renew(rctx, conn, epoch, n)
 	switch {
 	case err != nil:
 		closeConn(conn)
 		l.failed(fmt.Errorf("renew: %w", err))
 		return nil
-	case tag.RowsAffected() == 0:
+	case !renewed:
 		l.fence(epoch)
+		if hooks.lapsed != nil {
+			hooks.lapsed("a renewal was answered: lapsed")
+		}
 	default:
 		l.renewed(sent)
+		if hooks.renewed != nil {
+			hooks.renewed(epoch)
+		}
+		if len(claims) > 0 && hooks.claimed != nil {
+			hooks.claimed(epoch, claims)
+		}
 	}
 	return conn
+}
+
+// renew runs beatSQL: whether the lease was renewed, and the jobs claimed.
+func (l *hostLease) renew(ctx context.Context, conn *pgx.Conn, epoch int64, active int) (bool, []claim, error) {
+	l.beats.Add(1)
+	rows, err := conn.Query(ctx, beatSQL, l.host, epoch, l.lease.Milliseconds(), active, l.grace.Milliseconds())
+	if err != nil {
+		return false, nil, err
+	}
+	defer rows.Close()
+	renewed := false
+	var claims []claim
+	for rows.Next() {
+		var n int
+		var name, id *string
+		if err := rows.Scan(&n, &name, &id); err != nil {
+			return false, nil, err
+		}
+		renewed = n > 0
+		if name != nil && id != nil {
+			claims = append(claims, claim{name: *name, id: *id})
+		}
+	}
+	return renewed, claims, rows.Err()
 }
 
 // fence notes that epoch has lost the name: its lease lapsed, or another
@@ -326,6 +411,33 @@ func (l *hostLease) fence(epoch int64) {
 		"last_renewed", time.Since(l.sentAt).Round(time.Millisecond))
 	l.epoch = 0
 	close(l.fenced)
+	l.changedLocked()
+}
+
+// changedLocked tells the self-fencing watch (floating.go) that the lease changed.
+func (l *hostLease) changedLocked() {
+	close(l.change)
+	l.change = make(chan struct{})
+}
+
+// clock is what self-fencing reckons by: when the last renewal that
+// succeeded was sent, the epoch it renewed (0 while fenced), and a channel
+// closed at the next change of either.
+func (l *hostLease) clock() (time.Time, int64, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sentAt, l.epoch, l.change
+}
+
+// pokeBeat has the heartbeat beat now, not at its time: a floating job may
+// be there to claim.
+func (l *hostLease) pokeBeat() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.poked = true
+	if l.wake != nil {
+		l.wake()
+	}
 }
 
 func (l *hostLease) joined(epoch int64, sent time.Time) {
@@ -334,6 +446,7 @@ func (l *hostLease) joined(epoch int64, sent time.Time) {
 	l.log.Warn("host joined the fleet again", "host", l.host, "epoch", epoch, "fenced_epoch", l.lastEpoch)
 	l.epoch, l.lastEpoch, l.sentAt, l.failErr = epoch, epoch, sent, nil
 	l.fenced = make(chan struct{})
+	l.changedLocked()
 }
 
 // failed notes a beat that failed, and logs it: at first, then every failLogEvery.
@@ -361,6 +474,7 @@ func (l *hostLease) renewed(sent time.Time) {
 		l.failErr = nil
 	}
 	l.sentAt = sent
+	l.changedLocked()
 }
 
 // end releases the lease, so that the next ProcMan of this name joins at

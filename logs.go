@@ -40,6 +40,9 @@ func (m *Manager) Logs(ctx context.Context, name string, opts LogOptions) (io.Re
 	if err != nil {
 		return nil, err
 	}
+	if err := m.elsewhere(ctx, r); err != nil { // logs stay on the host that wrote them
+		return nil, err
+	}
 	if opts.Tail < 0 || opts.Tail > MaxTail {
 		return nil, fmt.Errorf("%w: tail must be 1 to %d lines", ErrInvalid, MaxTail)
 	}

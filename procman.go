@@ -35,6 +35,7 @@ type Manager struct {
 	hub   hub
 	cron  *cron.Cron // one goroutine and one timer for every job's schedule
 
+	floats  *floaters      // floating jobs' claims and self-fencing (floating.go); nil on SQLite
 	metrics *metrics       // Prometheus instrumentation, served by Metrics
 	sampler osproc.Sampler // reads what running jobs cost (usage.go), when asked
 
@@ -99,6 +100,10 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m.w.start()
 	m.cron.Start()
+	if l, ok := lock.(*hostLease); ok {
+		m.startFleet(l)
+		m.retake(ctx, l.epochNow()) // recovery has killed what was left of their runs
+	}
 	if err := m.applyAtOpen(ctx); err != nil {
 		m.Shutdown(context.WithoutCancel(ctx)) // no job has started: nothing to wait for
 		return nil, err
@@ -111,6 +116,11 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 // open builds the Manager on a held database: guardian, jobs. The caller
 // closes the store if it fails.
 func open(ctx context.Context, cfg Config, lock dbLock, st *store) (*Manager, error) {
+	if st.pg {
+		if err := st.adoptHomeless(ctx, cfg.Host); err != nil {
+			return nil, err
+		}
+	}
 	jobs, err := st.all(ctx)
 	if err != nil {
 		return nil, err
@@ -124,7 +134,7 @@ func open(ctx context.Context, cfg Config, lock dbLock, st *store) (*Manager, er
 		kids.Close()
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, writeProbe(cfg.Host), cfg.Logger),
+	m := &Manager{cfg: cfg, log: cfg.Logger, lock: lock, store: st, w: newWriter(st.wdb, cfg.Host, writeProbe(cfg.Host), cfg.Logger),
 		guard: g, kids: kids, jobs: make(map[string]*runner, len(jobs)), cron: newCron(cfg.Logger),
 		rot: runlog.NewWatcher(cfg.Logger), http: probe.NewHTTPClient(), applying: make(chan struct{}, 1)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -142,6 +152,7 @@ func open(ctx context.Context, cfg Config, lock dbLock, st *store) (*Manager, er
 	}
 	if l, ok := lock.(*hostLease); ok {
 		l.setActiveJobs(m.activeJobs)
+		m.w.onFenced = m.lostFloating // before the writer starts
 	}
 	return m, nil
 }
@@ -160,9 +171,14 @@ func (m *Manager) load(ctx context.Context, jobs []storedJob) error {
 	if err != nil {
 		return err
 	}
+	owners, err := m.store.floatingOwners(ctx, m.cfg.Host)
+	if err != nil {
+		return err
+	}
 	for _, j := range jobs {
-		r := newRunner(m, j.id, j.source, j.Job)
+		r := newRunner(m, j.id, j.source, j.home, j.Job)
 		r.wanted = j.wanted
+		r.claimer = owners[j.id] // this host's own it takes back (retake), under its new epoch
 		r.lastRunID.Store(top[j.id])
 		if run, ok := last[j.id]; ok {
 			r.st.LastRun = run.summary(j.SuccessExitCodes)
@@ -239,6 +255,9 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	if m.isClosed() {
 		return ErrClosed
 	}
+	if err := m.checkJobHost(ctx, j); err != nil {
+		return err
+	}
 	if _, err := m.runner(j.Name); err == nil {
 		return fmt.Errorf("create %q: %w", j.Name, ErrExists)
 	}
@@ -250,7 +269,8 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	if err := m.insert(ctx, j); err != nil {
 		return err
 	}
-	if !j.startsOnBoot() {
+	m.floatingChanged(j)
+	if !j.startsOnBoot() || m.ownerOf(j, m.cfg.Host, "") != m.cfg.Host { // its owner starts it
 		return nil
 	}
 	s, err := m.begin(ctx, j.Name, TriggerReboot)
@@ -276,10 +296,10 @@ func (m *Manager) insert(ctx context.Context, j Job) error {
 		}
 	}
 	id := newJobID()
-	if err := m.store.insert(ctx, id, j); err != nil {
+	if err := m.store.insert(ctx, id, m.cfg.Host, j); err != nil {
 		return err
 	}
-	r := newRunner(m, id, SourceAPI, j)
+	r := newRunner(m, id, SourceAPI, m.cfg.Host, j)
 	r.mu.Lock()
 	r.planLocked()
 	r.mu.Unlock()
@@ -321,6 +341,9 @@ type Entry struct {
 	// applied from (Apply), whose prune may delete it.
 	Source string `json:"source"`
 	State  State  `json:"state"`
+	// Host is the host that runs the job, as in Status (Job.Host, which
+	// this hides in JSON, says where it may run).
+	Host string `json:"host"`
 	// Version identifies the definition: it changes whenever Job does
 	// (Replace, Update), and a Manager never gives one to two definitions,
 	// whatever their names. So what a caller derives from Job (its JSON, for
@@ -340,7 +363,7 @@ func (m *Manager) AllEntries() iter.Seq[Entry] {
 	return func(yield func(Entry) bool) {
 		for _, r := range m.runners() {
 			r.mu.Lock()
-			e := Entry{Job: r.job, Source: r.source, State: r.st.State, Version: r.version}
+			e := Entry{Job: r.job, Source: r.source, State: r.stateLocked(), Host: r.ownerLocked(), Version: r.version}
 			r.mu.Unlock()
 			if !yield(e) {
 				return
@@ -425,6 +448,11 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 			return Job{}, err
 		}
 	}
+	if j.Host != old.Host {
+		if err := errors.Join(m.checkJobHost(ctx, j), r.checkMove(j)); err != nil {
+			return Job{}, err
+		}
+	}
 	graphed := touchesGraph(old, j)
 	if graphed {
 		m.graphEdit.Lock()
@@ -435,6 +463,15 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 	}
 	if err := m.store.update(ctx, r.id, j); err != nil {
 		return Job{}, err
+	}
+	if j.Host != old.Host {
+		if err := m.store.disown(ctx, r.id); err != nil {
+			return Job{}, err
+		}
+		r.mu.Lock()
+		r.claimer = ""
+		r.mu.Unlock()
+		m.floatingChanged(j)
 	}
 	r.setJob(j)
 	if graphed {
@@ -468,6 +505,9 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 	}
 	r, err := m.runner(name)
 	if err != nil {
+		return err
+	}
+	if err := m.elsewhere(ctx, r); err != nil { // its owner stops it, then deletes it
 		return err
 	}
 	if by := m.dependents(name); len(by) > 0 {
@@ -624,6 +664,9 @@ func (m *Manager) control(ctx context.Context, name string, op func(*runner) err
 	if err != nil {
 		return err
 	}
+	if err := m.elsewhere(ctx, r); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	r.gen++
 	r.mu.Unlock()
@@ -727,6 +770,9 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	m.closed = true
 	m.mu.Unlock()
 	m.cancel()
+	if m.floats != nil {
+		<-m.floats.done // no claim is adopted, no job dropped, from now on
+	}
 	ticks := m.cron.Stop() // no new ticks; those under way end with m.ctx
 	waves := m.shutdownWaves()
 	err := stopInWaves(ctx, waves)

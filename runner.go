@@ -21,6 +21,9 @@ type runner struct {
 	id   string // this incarnation of the job (jobRow.ID), which its runs carry
 	// source is who made the job: SourceAPI, or a document (Apply). Never changes.
 	source string
+	// home is the host the job was created on, which owns it unless
+	// Job.Host says otherwise (owner.go). Never changes.
+	home string
 	// ctl is a one-slot semaphore that serialises Start, Stop, Restart and
 	// Delete's stop of this job; a channel so that waiting for it honours a context.
 	ctl chan struct{}
@@ -41,15 +44,19 @@ type runner struct {
 	gen     int           // bumped by every change by hand: pending and queued ticks are then dropped
 	changed chan struct{} // closed and replaced on every transition
 	deleted bool
-	wanted  bool        // the desired state (desired.go)
-	counts  jobCounters // for the per-job metrics (metrics_jobs.go)
+	wanted  bool   // the desired state (desired.go)
+	claimer string // of a floating job: the host that holds it ("" if none)
+	// claimEpoch is the epoch under which this host claimed the floating
+	// job, which fences its writes about it (writer.go).
+	claimEpoch int64
+	counts     jobCounters // for the per-job metrics (metrics_jobs.go)
 
 	lastRunID atomic.Int64 // the ID of the job's last run (runs.go)
 }
 
-func newRunner(m *Manager, id, source string, j Job) *runner {
+func newRunner(m *Manager, id, source, home string, j Job) *runner {
 	return &runner{
-		m: m, name: j.Name, id: id, source: source, job: j, version: m.versions.Add(1), ctl: make(chan struct{}, 1), edit: make(chan struct{}, 1), changed: make(chan struct{}),
+		m: m, name: j.Name, id: id, source: source, home: home, job: j, version: m.versions.Add(1), ctl: make(chan struct{}, 1), edit: make(chan struct{}, 1), changed: make(chan struct{}),
 		st: Status{Name: j.Name, State: StateStopped, Since: time.Now()},
 	}
 }
@@ -172,6 +179,12 @@ func (r *runner) start(trigger Trigger) (*supervisor, error) {
 	}
 	if r.sup != nil {
 		return nil, fmt.Errorf("start %q: %w (state %s)", r.name, ErrRunning, r.st.State)
+	}
+	if err := r.elsewhereLocked(); err != nil { // whoever asks: by hand, at Open, a tick, a dependent
+		return nil, err
+	}
+	if r.job.Host == HostAny && r.m.floatingUnsafe() { // self-fencing: its lease is not being renewed
+		return nil, &OwnerError{Job: r.name}
 	}
 	if err := r.m.track(); err != nil {
 		return nil, fmt.Errorf("start %q: %w", r.name, err)
@@ -609,9 +622,21 @@ func (r *runner) status() Status {
 
 func (r *runner) statusLocked() Status {
 	st := r.st
+	st.Host = r.ownerLocked()
+	if r.sup == nil && st.Host != r.m.cfg.Host {
+		st = mirrorStatus(st)
+	}
 	if r.entry != 0 {
 		next := r.next
 		st.NextRun = &next
 	}
 	return st
+}
+
+// stateLocked is the job's state as its status says. The caller holds r.mu.
+func (r *runner) stateLocked() State {
+	if r.sup == nil && !r.localLocked() {
+		return StateUnknown
+	}
+	return r.st.State
 }

@@ -119,7 +119,10 @@ func (r *runner) nextRunID() int64 { return r.lastRunID.Add(1) }
 // recordRun queues a run's first record; the writer retries it until the
 // database takes it.
 func (r *runner) recordRun(row runRow) {
-	r.m.w.enqueue(func(ctx context.Context, db bun.IDB) error { return insertRun(ctx, db, &row) })
+	r.mu.Lock()
+	f := r.fenceLocked()
+	r.mu.Unlock()
+	r.m.w.enqueueFenced(f, func(ctx context.Context, db bun.IDB) error { return insertRun(ctx, db, &row) })
 }
 
 // recordStart saves a run as it begins.

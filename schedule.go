@@ -76,7 +76,7 @@ func (r *runner) planLocked() {
 		r.m.cron.Remove(r.entry)
 		r.entry, r.next = 0, time.Time{}
 	}
-	if r.deleted || !isCron(r.job.Schedule) {
+	if r.deleted || !isCron(r.job.Schedule) || !r.localLocked() { // ticks fire on the owner only
 		return
 	}
 	sched, err := parseCron(r.job.Schedule)

@@ -50,6 +50,9 @@ func (m *Manager) Signal(ctx context.Context, name string, sig syscall.Signal) e
 	if err != nil {
 		return err
 	}
+	if err := m.elsewhere(ctx, r); err != nil {
+		return err
+	}
 	// Under r.mu, a kill alone: the event is then in order with the state
 	// changes the signal brings about.
 	r.mu.Lock()

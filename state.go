@@ -111,4 +111,7 @@ type Status struct {
 	// WaitingFor lists, while a start waits for the job's dependencies (in
 	// StateStarting), each dependency whose condition is not met yet.
 	WaitingFor map[string]Condition `json:"waiting_for,omitempty"`
+	// Host is the host that runs the job (see Job.Host); for a floating
+	// job, the one that holds it now, "" if none does.
+	Host string `json:"host"`
 }

@@ -64,7 +64,11 @@ type jobRow struct {
 	Def string `bun:"def,notnull"`
 	// Source is who made the job: SourceAPI, or the document it was applied
 	// from (Manager.Apply), whose prune may delete it.
-	Source    string    `bun:"source,notnull"`
+	Source string `bun:"source,notnull"`
+	// Home is the host the job was created on, which runs it unless its
+	// definition names another (Job.Host); not part of the definition, so
+	// that a document applied through any host stays as it was.
+	Home      string    `bun:"home,notnull"`
 	CreatedAt time.Time `bun:"created_at,notnull"`
 	UpdatedAt time.Time `bun:"updated_at,notnull"`
 }
@@ -165,16 +169,17 @@ type storedJob struct {
 	Job
 	id     string
 	source string
+	home   string
 	wanted bool
 }
 
-func (s *store) insert(ctx context.Context, id string, j Job) error {
-	return insertJob(ctx, s.wdb, id, SourceAPI, j)
+func (s *store) insert(ctx context.Context, id, home string, j Job) error {
+	return insertJob(ctx, s.wdb, id, SourceAPI, home, j)
 }
 
-func insertJob(ctx context.Context, db bun.IDB, id, source string, j Job) error {
+func insertJob(ctx context.Context, db bun.IDB, id, source, home string, j Job) error {
 	row := toRow(j)
-	row.ID, row.Source = id, source
+	row.ID, row.Source, row.Home = id, source, home
 	row.CreatedAt = time.Now().UTC()
 	row.UpdatedAt = row.CreatedAt
 	if _, err := db.NewInsert().Model(&row).Exec(ctx); err != nil {
@@ -196,7 +201,7 @@ func (s *store) update(ctx context.Context, id string, j Job) error {
 func updateJob(ctx context.Context, db bun.IDB, id string, j Job) error {
 	row := toRow(j)
 	row.UpdatedAt = time.Now().UTC()
-	res, err := db.NewUpdate().Model(&row).ExcludeColumn("created_at", "id", "wanted", "source").
+	res, err := db.NewUpdate().Model(&row).ExcludeColumn("created_at", "id", "wanted", "source", "home").
 		Where("name = ? AND id = ?", j.Name, id).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("replace %q: %w", j.Name, err)
@@ -236,7 +241,7 @@ type createdJob struct {
 
 // apply writes every change of cs in one transaction: all of them, or (on
 // any error, which the caller gets) none.
-func (s *store) apply(ctx context.Context, cs changeSet) error {
+func (s *store) apply(ctx context.Context, home string, cs changeSet) error {
 	return s.wdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		for _, r := range cs.remove { // first: a job deleted and created again under its name is a new one
 			if err := deleteJob(ctx, tx, r.id, r.Name); err != nil {
@@ -244,7 +249,7 @@ func (s *store) apply(ctx context.Context, cs changeSet) error {
 			}
 		}
 		for _, c := range cs.create {
-			if err := insertJob(ctx, tx, c.id, c.source, c.job); err != nil {
+			if err := insertJob(ctx, tx, c.id, c.source, home, c.job); err != nil {
 				return err
 			}
 		}
@@ -268,9 +273,50 @@ func (s *store) all(ctx context.Context) ([]storedJob, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load jobs: %w", err)
 		}
-		jobs[i] = storedJob{Job: j, id: r.ID, source: r.Source, wanted: r.Wanted}
+		jobs[i] = storedJob{Job: j, id: r.ID, source: r.Source, home: r.Home, wanted: r.Wanted}
 	}
 	return jobs, nil
+}
+
+// floatingOwners gives the owner of every floating job some other live
+// host holds, by job ID (PostgreSQL; none on SQLite).
+func (s *store) floatingOwners(ctx context.Context, me string) (map[string]string, error) {
+	out := map[string]string{}
+	if !s.pg {
+		return out, nil
+	}
+	var rows []struct{ ID, Owner string }
+	err := s.db.NewRaw(`SELECT j.id, j.owner FROM jobs j JOIN hosts h ON h.name = j.owner
+		WHERE j.floating AND j.owner <> ? AND h.lease_until > now()`, me).Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("load jobs: %w", err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Owner
+	}
+	return out, nil
+}
+
+// disown clears the owner of job id, whose host changed: a job that floats
+// again is claimed afresh (PostgreSQL; nothing to do on SQLite).
+func (s *store) disown(ctx context.Context, id string) error {
+	if !s.pg {
+		return nil
+	}
+	if _, err := s.wdb.NewRaw("UPDATE jobs SET owner = NULL, owner_epoch = 0 WHERE id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("replace: %w", err)
+	}
+	return nil
+}
+
+// adoptHomeless makes host the home of the jobs that have none: those of a
+// schema from before hosts had jobs of their own, made by the one ProcMan
+// the database then had.
+func (s *store) adoptHomeless(ctx context.Context, host string) error {
+	if _, err := s.wdb.NewUpdate().Model((*jobRow)(nil)).Set("home = ?", host).Where("home = ''").Exec(ctx); err != nil {
+		return fmt.Errorf("load jobs: %w", err)
+	}
+	return nil
 }
 
 // setWanted records the desired state of job id, named name (desired.go). A

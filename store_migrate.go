@@ -67,8 +67,21 @@ func postgresMigrations() []migrationStep {
 			proc_start BIGINT NOT NULL DEFAULT 0, labels JSONB NOT NULL DEFAULT '{}',
 			started_at TIMESTAMPTZ NOT NULL, heartbeat_at TIMESTAMPTZ NOT NULL, lease_until TIMESTAMPTZ NOT NULL,
 			active_jobs INTEGER NOT NULL DEFAULT 0)`}},
+		homeMigration,
+		// Floating jobs' owners (floating.go): floating says the definition
+		// is one (host "*"), kept by the database itself from def; owner and
+		// owner_epoch are set by the claim, and fence the owner's writes.
+		{sql: []string{`ALTER TABLE jobs ADD COLUMN floating BOOLEAN NOT NULL
+				GENERATED ALWAYS AS (coalesce(def::jsonb ->> 'host', '') = '*') STORED,
+			ADD COLUMN owner TEXT, ADD COLUMN owner_epoch BIGINT NOT NULL DEFAULT 0`,
+			`CREATE INDEX jobs_floating ON jobs (owner) WHERE floating`}},
 	}
 }
+
+// homeMigration records the host each job was created on (jobRow.Home):
+// none for the jobs made before, which the next ProcMan to open adopts
+// (store.adoptHomeless; on SQLite, the one host owns every job anyway).
+var homeMigration = migrationStep{sql: []string{`ALTER TABLE jobs ADD COLUMN home TEXT NOT NULL DEFAULT ''`}}
 
 // sourceMigration records each job's source (Manager.Apply): every job made
 // before is one made through the API.
@@ -189,6 +202,7 @@ func sqliteMigrations() []migrationStep {
 		// where not known.
 		{sql: []string{`ALTER TABLE runs ADD COLUMN cpu_user_us INTEGER`, `ALTER TABLE runs ADD COLUMN cpu_system_us INTEGER`,
 			`ALTER TABLE runs ADD COLUMN max_rss_bytes INTEGER`}},
+		homeMigration,
 	}
 }
 

@@ -31,6 +31,7 @@ type database struct {
 	pg     *pgx.ConnConfig // PostgreSQL: the parsed connection string; nil for SQLite
 	name   string          // for logs and errors: the path, or the server and database, without the password
 	secret string          // the password, which scrub keeps out of every error
+	hook   bun.QueryHook   // Config.queryHook
 	host   string          // this machine (Config.host)
 }
 
@@ -45,7 +46,7 @@ func (c Config) database() (database, error) {
 	if c.Postgres == "" {
 		return database{path: c.DBPath, name: c.DBPath, host: c.Host}, nil
 	}
-	d := database{host: c.Host, secret: dsnPassword(c.Postgres)}
+	d := database{host: c.Host, secret: dsnPassword(c.Postgres), hook: c.queryHook}
 	cfg, err := pgx.ParseConfig(c.Postgres)
 	if err != nil { // pgx's message shows the string with its password masked
 		return d, d.scrub(fmt.Errorf("config: Postgres: %w: %w", ErrInvalid, err))
@@ -142,6 +143,9 @@ func openPostgres(ctx context.Context, d database) (*store, error) {
 		return nil, d.scrub(fmt.Errorf("open database %s: %w", d.name, err))
 	}
 	s.wdb = openPGPool(d.pg, writerBusy, 1)
+	if d.hook != nil {
+		s.db, s.wdb = s.db.WithQueryHook(d.hook), s.wdb.WithQueryHook(d.hook)
+	}
 	return s, nil
 }
 

@@ -79,7 +79,7 @@ func insertRun(ctx context.Context, db bun.IDB, row *runRow) error {
 func endRun(ctx context.Context, db bun.IDB, row *runRow) error {
 	_, err := db.NewUpdate().Model(row).
 		Column("ended_at", "exit_code", "signal", "outcome", "error", "log_bytes", "cpu_user_us", "cpu_system_us", "max_rss_bytes").
-		WherePK().Exec(ctx)
+		WherePK().Where("host = ?", row.Host).Exec(ctx) // never a run another host numbered alike
 	if err != nil {
 		return fmt.Errorf("record end of run %d of %q: %w", row.ID, row.Job, err)
 	}

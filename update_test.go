@@ -21,7 +21,7 @@ func fullJob(name, dir string) Job {
 		Restart: RestartAlways, SuccessExitCodes: []int{3, 4},
 		Health: &HealthCheck{Exec: "test -e ready", Interval: dur(time.Second), Timeout: dur(time.Second), Retries: 2,
 			StartPeriod: dur(time.Minute)},
-		OnUnhealthy: OnUnhealthyIgnore}
+		OnUnhealthy: OnUnhealthyIgnore, Host: HostAny}
 }
 
 // TestFullJobSetsEveryHealthField keeps fullJob's health check complete

@@ -54,6 +54,9 @@ func (m *Manager) Usage(ctx context.Context, name string) (Usage, error) {
 	if err != nil {
 		return Usage{}, err
 	}
+	if err := m.elsewhere(ctx, r); err != nil {
+		return Usage{}, err
+	}
 	c, ok := r.current()
 	if !ok {
 		return Usage{}, fmt.Errorf("usage of %q: %w", name, ErrNotRunning)

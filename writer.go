@@ -37,9 +37,13 @@ const (
 type writer struct {
 	db      *bun.DB
 	probeOp func(context.Context, bun.IDB) error // the health probe's write (health.go)
-	log     *slog.Logger
-	ctx     context.Context // ends when the drain runs out: the writer gives up
-	cancel  context.CancelFunc
+	host    string                               // this host, whose fenced writes must still be its own
+	// onFenced is told of the floating jobs whose writes were found fenced:
+	// another host holds them now.
+	onFenced func(jobs []string)
+	log      *slog.Logger
+	ctx      context.Context // ends when the drain runs out: the writer gives up
+	cancel   context.CancelFunc
 
 	mu       sync.Mutex
 	ops      []op          // queued, not yet committed, in order
@@ -63,10 +67,19 @@ type writer struct {
 type op struct {
 	seq   uint64
 	apply func(ctx context.Context, db bun.IDB) error
+	fence *fence // of a write about a floating job: whose it must still be
 }
 
-func newWriter(db *bun.DB, probe func(context.Context, bun.IDB) error, log *slog.Logger) *writer {
-	w := &writer{db: db, probeOp: probe, log: log, progress: make(chan struct{}),
+// fence names the floating job a write is about and the epoch under which
+// this host claimed it: the write commits only while the job's row still
+// says so (floating.go).
+type fence struct {
+	job, id string
+	epoch   int64
+}
+
+func newWriter(db *bun.DB, host string, probe func(context.Context, bun.IDB) error, log *slog.Logger) *writer {
+	w := &writer{db: db, host: host, probeOp: probe, log: log, progress: make(chan struct{}),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	return w
@@ -82,6 +95,18 @@ func (w *writer) enqueue(apply func(context.Context, bun.IDB) error) uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.enqueueLocked(apply)
+}
+
+// enqueueFenced queues a write about a floating job, made only while this
+// host still holds the job under f's epoch; f nil: a write like any other.
+func (w *writer) enqueueFenced(f *fence, apply func(context.Context, bun.IDB) error) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seq := w.enqueueLocked(apply)
+	if f != nil && len(w.ops) > 0 && w.ops[len(w.ops)-1].seq == seq {
+		w.ops[len(w.ops)-1].fence = f
+	}
+	return seq
 }
 
 func (w *writer) enqueueLocked(apply func(context.Context, bun.IDB) error) uint64 {
@@ -172,8 +197,17 @@ func (w *writer) write(batch []op) bool {
 	bo := backoff.NewExponentialBackOff(backoff.WithInitialInterval(50*time.Millisecond),
 		backoff.WithMaxInterval(2*time.Second), backoff.WithMaxElapsedTime(0))
 	for {
+		var lost []string
 		err := w.db.RunInTx(w.ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			for _, o := range batch {
+			skip, fenced, err := w.fenced(ctx, tx, batch)
+			if err != nil {
+				return err
+			}
+			lost = fenced
+			for i, o := range batch {
+				if skip[i] {
+					continue
+				}
 				if err := o.apply(ctx, tx); err != nil {
 					return err
 				}
@@ -182,6 +216,10 @@ func (w *writer) write(batch []op) bool {
 		})
 		if err == nil {
 			w.committed(len(batch))
+			if len(lost) > 0 {
+				w.log.Error("writes about floating jobs another host holds now were dropped", "host", w.host, "jobs", lost)
+				w.onFenced(lost)
+			}
 			return true
 		}
 		if w.ctx.Err() != nil {
@@ -196,6 +234,45 @@ func (w *writer) write(batch []op) bool {
 			return false
 		}
 	}
+}
+
+// fenced finds, in the batch's transaction, the writes about floating jobs
+// this host no longer holds under their epoch; the rows of those it holds
+// are locked (FOR SHARE) until the commit, so that no claim comes between.
+// One statement per epoch among the batch's writes: usually one, or none.
+func (w *writer) fenced(ctx context.Context, tx bun.Tx, batch []op) ([]bool, []string, error) {
+	ids := map[int64][]string{}
+	for _, o := range batch {
+		if o.fence != nil {
+			ids[o.fence.epoch] = append(ids[o.fence.epoch], o.fence.id)
+		}
+	}
+	if len(ids) == 0 {
+		return make([]bool, len(batch)), nil, nil
+	}
+	held := map[fence]bool{}
+	for epoch, list := range ids {
+		var got []string
+		err := tx.NewRaw("SELECT id FROM jobs WHERE owner = ? AND owner_epoch = ? AND id IN (?) FOR SHARE",
+			w.host, epoch, bun.List(list)).Scan(ctx, &got)
+		if err != nil {
+			return nil, nil, fmt.Errorf("fence: %w", err)
+		}
+		for _, id := range got {
+			held[fence{id: id, epoch: epoch}] = true
+		}
+	}
+	skip := make([]bool, len(batch))
+	var lost []string
+	for i, o := range batch {
+		if o.fence != nil && !held[fence{id: o.fence.id, epoch: o.fence.epoch}] {
+			skip[i] = true
+			if !slices.Contains(lost, o.fence.job) {
+				lost = append(lost, o.fence.job)
+			}
+		}
+	}
+	return skip, lost, nil
 }
 
 func (w *writer) committed(n int) {

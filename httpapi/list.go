@@ -85,7 +85,9 @@ func (l *jobList) appendJSON(b []byte, sel procman.Selector) []byte {
 		b = append(b, def.json...)
 		b = append(b, `,"state":"`...)
 		b = append(b, e.State...) // a state name needs no escaping
-		b = append(b, `"}`...)
+		b = append(b, `","host":`...)
+		b = appendString(b, e.Host) // not the definition's: a floating job moves
+		b = append(b, '}')
 		n++
 	}
 	if i < len(old) { // the last ones deleted since
@@ -105,9 +107,23 @@ func (l *jobList) diverge(next, old []encodedDef, n int) []encodedDef {
 	return append(make([]encodedDef, 0, max(len(old), n+1)), old[:n]...)
 }
 
-// encode writes the entry but its state: the definition, then its source,
-// which never changes for a version.
+// appendString appends s as encoding/json writes it: as it is when no byte
+// of it needs escaping (a host's name, nearly always), without allocating.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
+}
+
+// encode writes the entry but its state and host: the definition, then its
+// source, which never changes for a version. Entry.Host hides the
+// definition's host in an entry's JSON.
 func encode(e procman.Entry) encodedDef {
+	e.Job.Host = ""
 	j, _ := json.Marshal(e.Job) // a Job always encodes
 	src, _ := json.Marshal(e.Source)
 	j = append(append(j[:len(j)-1], `,"source":`...), src...)

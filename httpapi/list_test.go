@@ -72,7 +72,7 @@ func TestListFollowsEveryChange(t *testing.T) {
 		}
 		same(step.what)
 	}
-	if l := same("at the end"); !bytes.Contains([]byte(l), []byte(`{"name":"m","command":"echo three","type":"continuous","schedule":"","source":"api","state":"stopped"}`)) ||
+	if l := same("at the end"); !bytes.Contains([]byte(l), []byte(`{"name":"m","command":"echo three","type":"continuous","schedule":"","source":"api","state":"stopped","host":`)) ||
 		!bytes.Contains([]byte(l), []byte(`"command":"echo patched"`)) || !bytes.Contains([]byte(l), []byte(`"state":"exited"`)) {
 		t.Fatalf("listing %s", l)
 	}

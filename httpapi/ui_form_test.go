@@ -37,7 +37,8 @@ func everyField(name string) procman.Job {
 		BackoffMax: procman.Duration(time.Minute), MinUptime: procman.Duration(5 * time.Second),
 		MaxRetries: 3, KeepRuns: 7, MaxLogBytes: 1 << 20, MaxRunLogBytes: 1 << 22,
 		Restart: procman.RestartOnFailure, SuccessExitCodes: []int{3, 4}, OnUnhealthy: procman.OnUnhealthyIgnore,
-		Health: &procman.HealthCheck{HTTP: "http://localhost:8080/health", Interval: procman.Duration(5 * time.Second), Retries: 2}}
+		Health: &procman.HealthCheck{HTTP: "http://localhost:8080/health", Interval: procman.Duration(5 * time.Second), Retries: 2},
+		Host:   procman.HostAny}
 	if os.Geteuid() == 0 {
 		j.User = "nobody"
 	}

@@ -13,6 +13,7 @@ export const FIELDS = [
   { f: 'overlap', label: 'Overlap', kind: 'select', only: 'one_time', options: [['', 'default (skip)'], 'skip', 'queue', 'restart'], hint: 'with a cron schedule: what a tick does while the last run goes' },
   { f: 'labels', label: 'Labels', note: '(KEY=VALUE, one a line)', kind: 'env', wide: true, placeholder: 'tier=web', hint: 'for selectors: tier=web,!canary' },
   { f: 'depends_on', label: 'Depends on', note: '(JOB=CONDITION, one a line)', kind: 'env', wide: true, placeholder: 'db=healthy', hint: 'started, healthy, completed or completed_successfully' },
+  { f: 'host', label: 'Host', kind: 'text', placeholder: 'the one it is created on', hint: 'a host of the fleet, or * for any live one' },
   { f: 'start_timeout', label: 'Start timeout', kind: 'text', placeholder: 'none', hint: 'bounds the wait for depends_on; up to 24h' },
   { f: 'dir', label: 'Working directory', kind: 'text', wide: true, placeholder: "ProcMan's own" },
   { f: 'env', label: 'Environment', note: '(KEY=VALUE, one a line)', kind: 'env', wide: true, placeholder: 'PORT=8080' },
