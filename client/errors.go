@@ -70,6 +70,8 @@ func sentinel(code string) error {
 		return procman.ErrStopFailed
 	case "locked":
 		return procman.ErrLocked
+	case "elsewhere":
+		return procman.ErrElsewhere
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/Mk-Chan/procman"
@@ -17,6 +18,8 @@ type bulkResult struct {
 	Dependent bool           `json:"dependent,omitempty"`
 	Error     string         `json:"error,omitempty"`
 	Code      string         `json:"code,omitempty"`
+
+	owner *procman.OwnerError // the job's host, when it is another (fanout.go)
 }
 
 // bulk serves POST /jobs/start|stop|restart?selector=...|all=1: it answers
@@ -38,18 +41,30 @@ func (a *api) bulkDo(w http.ResponseWriter, r *http.Request, act bulkAction) {
 		a.reply(w, 0, nil, err)
 		return
 	}
-	out := make([]bulkResult, len(res))
-	for i, x := range res {
-		out[i] = bulkResult{Name: x.Name, Status: x.Status, Dependent: x.Dependent}
-		if x.Err != nil {
-			status, code := statusOf(x.Err)
-			if status == http.StatusInternalServerError {
-				a.log.Error("bulk action failed for a job", "job", x.Name, "err", x.Err)
-			}
-			out[i].Error, out[i].Code = x.Err.Error(), code
+	out := make([]bulkResult, 0, len(res))
+	for _, x := range res {
+		owner, elsewhere := errors.AsType[*procman.OwnerError](x.Err)
+		if elsewhere && r.Header.Get(ForwardedBy) != "" {
+			continue // the host that sent this asks the job's own host too
 		}
+		out = append(out, a.bulkResult(x, owner))
+	}
+	if r.Header.Get(ForwardedBy) == "" {
+		out = a.fwd.fanOut(r, out)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *api) bulkResult(x procman.Result, owner *procman.OwnerError) bulkResult {
+	b := bulkResult{Name: x.Name, Status: x.Status, Dependent: x.Dependent, owner: owner}
+	if x.Err != nil {
+		status, code := statusOf(x.Err)
+		if status == http.StatusInternalServerError {
+			a.log.Error("bulk action failed for a job", "job", x.Name, "err", x.Err)
+		}
+		b.Error, b.Code = x.Err.Error(), code
+	}
+	return b
 }
 
 // bulkSelector reads the jobs a bulk action is for: ?selector=... or

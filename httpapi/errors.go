@@ -17,6 +17,7 @@ var (
 	errMethod       = errors.New("method not allowed")
 	errMediaType    = errors.New("unsupported media type")
 	errUnhealthy    = errors.New("unhealthy")
+	errUnreachable  = errors.New("host unreachable") // the host a request was forwarded to did not answer
 )
 
 // refusal is an error of a kind (one of the above, or a procman sentinel)
@@ -63,6 +64,8 @@ var statuses = []struct {
 	{procman.ErrStartFailed, http.StatusUnprocessableEntity, "start_failed"},
 	{procman.ErrClosed, http.StatusServiceUnavailable, "closed"},
 	{procman.ErrLocked, http.StatusServiceUnavailable, "locked"},
+	{procman.ErrElsewhere, http.StatusServiceUnavailable, "elsewhere"},
+	{errUnreachable, http.StatusBadGateway, "unreachable"},
 	{errUnhealthy, http.StatusServiceUnavailable, "unhealthy"},
 	{context.Canceled, http.StatusServiceUnavailable, "canceled"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "canceled"},

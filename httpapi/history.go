@@ -55,7 +55,7 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request, p httprouter.Params) 
 	opts := procman.LogOptions{Run: run, Tail: tail, Follow: !head && (follow == "1" || follow == "true")}
 	rc, err := a.m.Logs(r.Context(), name, opts)
 	if err != nil {
-		a.reply(w, 0, nil, err)
+		a.fail(w, r, err)
 		return
 	}
 	defer rc.Close()

@@ -46,13 +46,14 @@ type api struct {
 	log   *slog.Logger
 	token string
 	hosts hostPolicy
-	jobs  jobList // GET /jobs (list.go)
-	table []route // every route (methods.go)
+	jobs  jobList    // GET /jobs (list.go)
+	fwd   *forwarder // requests for other hosts' jobs (forward.go)
+	table []route    // every route (methods.go)
 }
 
 // New returns the API handler for m: the routes of routes (methods.go).
 func New(m *procman.Manager, opts ...Option) http.Handler {
-	a := &api{m: m, log: slog.New(slog.DiscardHandler), jobs: jobList{m: m}}
+	a := &api{m: m, log: slog.New(slog.DiscardHandler), jobs: jobList{m: m}, fwd: newForwarder(m)}
 	for _, o := range opts {
 		o(a)
 	}
@@ -67,6 +68,9 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 	})
 	r.MethodNotAllowed = http.HandlerFunc(a.wrongMethod) // httprouter's Allow would list methods that do not work
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		if v == http.ErrAbortHandler { // a forwarded stream broke off: so must this one
+			panic(v)
+		}
 		a.log.Error("panic in handler", "path", req.URL.Path, "panic", v)
 		writeError(w, errors.New("internal error"))
 	}
@@ -150,7 +154,11 @@ func (a *api) remove(w http.ResponseWriter, r *http.Request, p httprouter.Params
 	if err == nil {
 		err = a.m.Delete(r.Context(), name)
 	}
-	a.reply(w, http.StatusOK, j, err)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, http.StatusOK, j, nil)
 }
 
 // control is a control route, /job/{name}/start|stop|restart: op, then the
@@ -158,7 +166,7 @@ func (a *api) remove(w http.ResponseWriter, r *http.Request, p httprouter.Params
 func (a *api) control(op func(*procman.Manager, context.Context, string) error) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 		if err := op(a.m, r.Context(), p.ByName("name")); err != nil {
-			a.reply(w, 0, nil, err)
+			a.fail(w, r, err)
 			return
 		}
 		a.state(w, r, p)
@@ -170,7 +178,7 @@ func (a *api) control(op func(*procman.Manager, context.Context, string) error) 
 func (a *api) stop(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 	dependents, err := a.m.StopWithDependents(r.Context(), p.ByName("name"))
 	if err != nil {
-		a.reply(w, 0, nil, err)
+		a.fail(w, r, err)
 		return
 	}
 	st, err := a.m.State(p.ByName("name"))
@@ -216,6 +224,16 @@ func (a *api) reply(w http.ResponseWriter, code int, v any, err error) {
 		return
 	}
 	writeJSON(w, code, v)
+}
+
+// fail answers a request that err refused; a request for a job that
+// another host owns is that host's to answer (forward.go).
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if owner, ok := errors.AsType[*procman.OwnerError](err); ok {
+		a.fwd.forward(w, r, owner)
+		return
+	}
+	a.reply(w, 0, nil, err)
 }
 
 // writeJSON writes v as compact JSON and a newline: indenting took a third of

@@ -207,7 +207,7 @@ func decode[T any](t *testing.T, r response) T {
 var errorCodes = map[int][]string{
 	400: {"invalid"}, 401: {"unauthorized"}, 403: {"forbidden"}, 404: {"not_found", "no_route"},
 	405: {"method_not_allowed"}, 409: {"exists", "running", "in_use", "not_running"}, 413: {"too_large"}, 415: {"unsupported_media_type"}, 422: {"start_failed"},
-	500: {"internal", "stop_failed"}, 503: {"closed", "locked", "unhealthy", "canceled"},
+	500: {"internal", "stop_failed"}, 502: {"unreachable"}, 503: {"closed", "locked", "unhealthy", "canceled", "elsewhere"},
 }
 
 // errorMessage checks that r is an error answer with the given code, shaped

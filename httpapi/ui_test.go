@@ -40,6 +40,7 @@ var uiFiles = map[string]string{
 	"editor.js":  "text/javascript",
 	"filter.js":  "text/javascript",
 	"bulk.js":    "text/javascript",
+	"hosts.js":   "text/javascript",
 }
 
 // svgNamespace looks like a URL but names SVG elements (createElementNS):

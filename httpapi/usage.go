@@ -22,7 +22,7 @@ func (a *api) signal(w http.ResponseWriter, r *http.Request, p httprouter.Params
 		err = a.m.Signal(r.Context(), name, sig)
 	}
 	if err != nil {
-		a.reply(w, 0, nil, err)
+		a.fail(w, r, err)
 		return
 	}
 	st, err := a.m.State(name)
@@ -32,7 +32,11 @@ func (a *api) signal(w http.ResponseWriter, r *http.Request, p httprouter.Params
 // usage is what the job's running run costs now (GET /job/{name}/usage).
 func (a *api) usage(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 	u, err := a.m.Usage(r.Context(), p.ByName("name"))
-	a.reply(w, http.StatusOK, u, err)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.reply(w, http.StatusOK, u, nil)
 }
 
 // usages is what every running job costs now (GET /jobs/usage[?pss=1]).

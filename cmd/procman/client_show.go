@@ -52,10 +52,18 @@ func (c *cli) ls(args []string) error {
 	if err != nil {
 		return c.failed(err)
 	}
+	fleet, err := c.inFleet()
+	if err != nil {
+		return c.failed(err)
+	}
 	slices.SortFunc(states, func(a, b procman.Status) int { return cmp.Compare(a.Name, b.Name) })
 	waiting := slices.ContainsFunc(states, func(st procman.Status) bool { return len(st.WaitingFor) > 0 })
 	tw := newTable(c.stdout)
-	fmt.Fprintf(tw, "NAME\tTYPE\tSCHEDULE\t%s\t%s\tPID\tUPTIME\tCPU\tMEM\tRESTARTS\tLAST EXIT", c.paint("STATE", ""), c.paintHealth("HEALTH"))
+	fmt.Fprint(tw, "NAME\t")
+	if fleet {
+		fmt.Fprint(tw, "HOST\t")
+	}
+	fmt.Fprintf(tw, "TYPE\tSCHEDULE\t%s\t%s\tPID\tUPTIME\tCPU\tMEM\tRESTARTS\tLAST EXIT", c.paint("STATE", ""), c.paintHealth("HEALTH"))
 	if waiting { // a column only while a start waits: most of the time none does
 		fmt.Fprint(tw, "\tWAITING FOR")
 	}
@@ -66,7 +74,11 @@ func (c *cli) ls(args []string) error {
 		if u, ok := us[st.Name]; ok {
 			cpu, mem = fmt.Sprintf("%.1f%%", cpuMeter{}.percent(u)), bytesHuman(u.RSSBytes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s", printable(st.Name), printable(orDash(string(j.Type))),
+		fmt.Fprintf(tw, "%s\t", printable(st.Name))
+		if fleet {
+			fmt.Fprintf(tw, "%s\t", printable(orDash(st.Host)))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s", printable(orDash(string(j.Type))),
 			printable(orDash(j.Schedule)), c.paint(printable(string(st.State)), st.State),
 			c.paintHealth(printable(orDash(string(st.Health)))), orDash(pid(st.PID)), uptime(st),
 			cpu, mem, st.Restarts, printable(lastExit(st.LastRun)))
@@ -76,6 +88,13 @@ func (c *cli) ls(args []string) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// inFleet reports whether the ProcMan asked shares its database with other
+// hosts: a listing then says which host runs each job.
+func (c *cli) inFleet() (bool, error) {
+	hosts, err := c.api.Hosts(c.ctx)
+	return len(hosts) > 1, err
 }
 
 func (c *cli) show(args []string) error {

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"cmp"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
+	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"time"
 
@@ -13,8 +18,8 @@ import (
 // fleetOptions are the flags that name this host among the ProcMans sharing
 // a PostgreSQL database.
 type fleetOptions struct {
-	host, advertise *string
-	lease, grace    *time.Duration
+	host, advertise, caFile *string
+	lease, grace            *time.Duration
 }
 
 func fleetFlags(fs *flag.FlagSet) fleetOptions {
@@ -23,16 +28,35 @@ func fleetFlags(fs *flag.FlagSet) fleetOptions {
 		advertise: fs.String("advertise", "", "the `URL` at which the other hosts reach this one's API (default: from -addr when it is not loopback)"),
 		lease:     fs.Duration("lease", procman.DefaultLease, "how long this host holds its name in the fleet (PostgreSQL) unrenewed; renewed every lease/5"),
 		grace:     fs.Duration("grace", procman.DefaultGrace, "how long past a dead host's lease the fleet waits before taking over its work"),
+		caFile: fs.String("ca-file", "", "trust the CA certificates in this PEM `file`, not the system's, for the https:// URLs that other "+
+			"hosts advertise, where requests for their jobs are forwarded (default $PROCMAN_CA_FILE)"),
 	}
 	return o
 }
 
-func (f fleetOptions) apply(o *options) {
+func (f fleetOptions) apply(o *options) error {
 	o.cfg.Host, o.cfg.Lease, o.cfg.Grace = *f.host, *f.lease, *f.grace
 	o.cfg.Advertise = *f.advertise
 	if o.cfg.Advertise == "" {
 		o.cfg.Advertise = advertised(o.addr, o.tlsCert != "")
 	}
+	if u, err := url.Parse(o.cfg.Advertise); err == nil && u.Hostname() != "" {
+		o.allowedHosts = append(o.allowedHosts, u.Hostname()) // the others send its requests to that name
+	}
+	caFile := cmp.Or(*f.caFile, os.Getenv("PROCMAN_CA_FILE"))
+	if caFile == "" {
+		return nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return fmt.Errorf("-ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("-ca-file %s: no PEM certificate in it", caFile)
+	}
+	o.fleetTLS = &tls.Config{RootCAs: pool}
+	return nil
 }
 
 // advertised is the URL of the API listening on addr, as another host would

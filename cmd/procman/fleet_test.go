@@ -3,12 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/Mk-Chan/procman"
+	"github.com/Mk-Chan/procman/internal/testcert"
 )
 
 // Two binaries on one PostgreSQL database under one -host: the second is
@@ -74,6 +77,68 @@ func TestAdvertisedFromTheListenAddress(t *testing.T) {
 	} {
 		if got := advertised(tc.addr, tc.tls); got != tc.want {
 			t.Errorf("advertised(%q, %v) = %q, want %q", tc.addr, tc.tls, got, tc.want)
+		}
+	}
+}
+
+// procman ls has a HOST column once the database holds more than one host,
+// naming the host that runs each job; a ProcMan alone has none.
+func TestLsHostColumn(t *testing.T) {
+	dsn := pg.DB(t)
+	dirs := map[string]string{"alpha": newDir(t), "beta": newDir(t)}
+	args := func(host string) []string {
+		return []string{"-db", dsn, "-logs", filepath.Join(dirs[host], "logs"), "-host", host, "0"}
+	}
+	baseA, a := startBinaryWith(t, dirs["alpha"], nil, args("alpha")...)
+	pm(t, baseA, "add", "a1", "--", "true")
+	if table := pm(t, baseA, "ls"); strings.Contains(table, "HOST") {
+		t.Errorf("procman ls of a ProcMan alone has a HOST column:\n%s", table)
+	}
+	baseB, b := startBinaryWith(t, dirs["beta"], nil, args("beta")...)
+	pm(t, baseB, "add", "b1", "--", "true")
+	table := pm(t, baseB, "ls")
+	t.Logf("procman ls:\n%s", table)
+	if f := strings.Fields(strings.SplitN(table, "\n", 2)[0]); len(f) < 2 || f[0] != "NAME" || f[1] != "HOST" {
+		t.Errorf("procman ls in a fleet of two: header %q, want NAME HOST ...", f)
+	}
+	for name, host := range map[string]string{"a1": "alpha", "b1": "beta"} {
+		if r := row(t, table, name); r[1] != host {
+			t.Errorf("%s's row: %q, want host %s", name, r, host)
+		}
+	}
+	stopAndCheck(t, a, dirs["alpha"])
+	stopAndCheck(t, b, dirs["beta"])
+}
+
+// The server's -ca-file is the CAs trusted for the https:// URLs other
+// hosts advertise; a file without a certificate is refused at start. The
+// host of the advertised URL is one of the names the API answers to.
+func TestServerCAFile(t *testing.T) {
+	t.Setenv("PROCMAN_CA_FILE", "")
+	dir := t.TempDir()
+	ca, err := testcert.NewCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := func(extra ...string) (options, error) {
+		return serverOptions(append([]string{"-db", filepath.Join(dir, "procman.db"), "-advertise", "http://node1.example:10000"}, append(extra, "0")...),
+			io.Discard, io.Discard)
+	}
+	o, err := flags("-ca-file", ca.File)
+	if err != nil || o.fleetTLS == nil || o.fleetTLS.RootCAs == nil || o.fleetTLS.InsecureSkipVerify {
+		t.Fatalf("-ca-file %s: %+v, %v", ca.File, o.fleetTLS, err)
+	}
+	if !slices.Contains(o.allowedHosts, "node1.example") {
+		t.Errorf("allowed Host names %q lack the advertised node1.example", o.allowedHosts)
+	}
+	if o, err := flags(); err != nil || o.fleetTLS != nil {
+		t.Errorf("no -ca-file: %+v, %v; want the system's CAs", o.fleetTLS, err)
+	}
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	for _, f := range []string{notPEM, filepath.Join(dir, "missing.pem")} {
+		if _, err := flags("-ca-file", f); err == nil || !strings.Contains(err.Error(), "-ca-file") {
+			t.Errorf("-ca-file %s: %v, want a refusal naming -ca-file", f, err)
 		}
 	}
 }

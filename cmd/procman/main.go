@@ -42,6 +42,7 @@ type options struct {
 	conns               httpapi.ConnLimits
 	tlsCert, tlsKey     string // PEM files; "" for plain HTTP
 	tls                 *tls.Config
+	fleetTLS            *tls.Config // for requests forwarded to other hosts (-ca-file); nil: the system's CAs
 	logLevel            slog.Level
 	cfg                 procman.Config
 	dbPasswordShown     bool // -db's URL carries a password, for any user to read in the process list
@@ -135,7 +136,9 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 		if err := o.setToken(*tokenFile, *insecure); err != nil {
 			return options{}, err
 		}
-		fleet.apply(&o)
+		if err := fleet.apply(&o); err != nil {
+			return options{}, err
+		}
 		return o, nil
 	}
 }
@@ -376,7 +379,8 @@ func forgetSecrets(log *slog.Logger) {
 // limits applied. endStreams ends the log follows and event streams, so that
 // they do not hold the server open once shutdown begins.
 func startAPI(log *slog.Logger, o options, m *procman.Manager, lns []net.Listener) (*http.Server, <-chan error, func()) {
-	h := httpapi.New(m, httpapi.WithLogger(log), httpapi.WithToken(o.token), httpapi.WithAllowedHosts(o.allowedHosts...))
+	h := httpapi.New(m, httpapi.WithLogger(log), httpapi.WithToken(o.token), httpapi.WithAllowedHosts(o.allowedHosts...),
+		httpapi.WithFleetTLS(o.fleetTLS))
 	srv := httpapi.NewServer(o.addr, h)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn) // accept errors, failed TLS handshakes
 	streams, endStreams := context.WithCancel(context.Background())

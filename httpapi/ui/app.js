@@ -1,12 +1,13 @@
 // ProcMan dashboard: plain JavaScript modules, no build step, no
 // dependencies. This one starts the page: the token, the routes (#/, with
-// #/?q=FILTER, and #/job/NAME), the buttons, and the event stream that keeps every view live.
+// #/?q=FILTER, #/hosts and #/job/NAME), the buttons, and the event stream that keeps every view live.
 //
 // api.js     requests to the API, the token
 // format.js  durations, times, outcomes, DOM helpers
 // page.js    views, the flash line, the live badge
 // fields.js  the fields of a job definition
 // list.js    the jobs known, and their table
+// hosts.js   the hosts of the fleet, and their page
 // filter.js  the list's filter: words and label terms
 // bulk.js    the filter box, label chips, and start/stop/restart of the jobs shown
 // job.js     a job's page: status, usage, runs, output
@@ -18,6 +19,7 @@ import { $ } from './format.js';
 import { filterFromURL, initToolbar } from './bulk.js';
 import { initEditor, openEditor } from './editor.js';
 import { closeJob, currentName, onRunClick, openJob, refreshJob, refreshRuns, sampleUsage, stopLog, tick as tickJob } from './job.js';
+import { loadHosts } from './hosts.js';
 import { applyStatus, control, jobs, loadAll, pollUsage, reloadQuietly, remove, rerender, tick as tickList } from './list.js';
 import { report, setConn, show } from './page.js';
 
@@ -68,6 +70,10 @@ function route() {
       name = decodeURIComponent(m[1]);
     } catch (_) { /* malformed escape: no job has that name */ }
     openJob(name || m[1]);
+  } else if (location.hash === '#/hosts') {
+    closeJob();
+    show('hosts-view');
+    loadHosts().catch(report);
   } else {
     closeJob();
     filterFromURL();
@@ -228,7 +234,9 @@ function boot() {
   // Usage is asked for only while someone can see it (pollUsage and
   // sampleUsage check), and at once when the page comes back into view.
   setInterval(() => {
-    if (!askingToken) pollUsage().catch(report);
+    if (askingToken) return;
+    pollUsage().catch(report);
+    if (!$('#hosts-view').hidden && document.visibilityState === 'visible') loadHosts().catch(report); // heartbeats move on
   }, USAGE_EVERY);
   document.addEventListener('visibilitychange', () => {
     if (!askingToken && document.visibilityState === 'visible') pollUsage().catch(report);

@@ -5,6 +5,7 @@
 import { APIError, apiJSON, jobPath } from './api.js';
 import { $, $$, cpuPercent, el, formatBytes, formatPercent, formatTime, fullTime, outcomeEl, setBadge, setHealth, uptimeOf, waitingText } from './format.js';
 import { matches, parseFilter, termOf } from './filter.js';
+import { isFleet, loadHosts } from './hosts.js';
 import { report } from './page.js';
 
 // ACTIVE are the states in which a job can be stopped but not started.
@@ -64,6 +65,7 @@ function newRow(name) {
   // data-label names a cell where a narrow screen shows rows as cards.
   return el('tr', { dataset: { job: name } },
     el('td', { class: 'name' }, link, el('div', { class: 'cmd' }), el('div', { class: 'why' }), el('div', { class: 'labels' })),
+    el('td', { class: 'host', dataset: { label: 'Host' } }),
     el('td', { class: 'state-cell' }, el('span', { class: 'badge state' }), ' ', el('span', { class: 'badge health', hidden: true }),
       el('div', { class: 'waiting muted small' })),
     el('td', { class: 'pid num', dataset: { label: 'PID' } }),
@@ -100,6 +102,8 @@ export function renderRow(name) {
   tr.dataset.state = st.state || '';
   tr.hidden = !matches(filter, name, def.labels);
   renderLabels($('.labels', tr), def.labels);
+  $('.host', tr).textContent = st.host || def.host || '';
+  $('.host', tr).title = def.host === '*' ? 'floating: the fleet places it on a live host' : '';
   $('.cmd', tr).textContent = def.command || '';
   $('.cmd', tr).title = def.command || '';
   setBadge($('.state', tr), st.state, st);
@@ -183,6 +187,7 @@ export function renderTable() {
     renderRow(name);
     tbody.append(rows.get(name)); // moves rows into sorted order
   }
+  $('#jobs').dataset.fleet = String(isFleet());
   $('#no-jobs').hidden = names.length > 0;
   $('#jobs').hidden = names.length === 0;
   renderCount();
@@ -217,7 +222,7 @@ function renderCount() {
 // loadAll reads every job again.
 export async function loadAll() {
   const asked = version;
-  const [defs, states] = await Promise.all([apiJSON('GET', '/jobs'), apiJSON('GET', '/jobs/states')]);
+  const [defs, states] = await Promise.all([apiJSON('GET', '/jobs'), apiJSON('GET', '/jobs/states'), loadHosts()]);
   const byName = new Map((states || []).map((s) => [s.name, s]));
   const before = new Map(jobs);
   jobs.clear();

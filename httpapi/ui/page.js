@@ -5,7 +5,7 @@ import { AuthError } from './api.js';
 import { $ } from './format.js';
 
 export function show(view) {
-  for (const id of ['login', 'dashboard', 'job-view']) $('#' + id).hidden = id !== view;
+  for (const id of ['login', 'dashboard', 'hosts-view', 'job-view']) $('#' + id).hidden = id !== view;
 }
 
 let flashTimer = 0;
