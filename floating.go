@@ -116,13 +116,17 @@ func (m *Manager) claimLoop(f *floaters) {
 // left of their runs; or once the lease is renewed or joined again), and
 // starts those that were running.
 func (m *Manager) retake(ctx context.Context, epoch int64) {
-	var cs []claim
+	var rows []struct{ Name, ID string } // bun scans into exported fields only
 	err := m.store.wdb.NewRaw(`UPDATE jobs SET owner_epoch = ? WHERE owner = ? AND floating RETURNING name, id`,
-		epoch, m.cfg.Host).Scan(ctx, &cs)
+		epoch, m.cfg.Host).Scan(ctx, &rows)
 	if err != nil {
 		m.log.Error("floating jobs not taken back; the next renewal tries again", "host", m.cfg.Host, "err", err)
 		m.floats.troubled.Store(true)
 		return
+	}
+	cs := make([]claim, len(rows))
+	for i, r := range rows {
+		cs[i] = claim{name: r.Name, id: r.ID}
 	}
 	m.adoptAll(ctx, epoch, cs)
 }
