@@ -43,11 +43,12 @@ const (
 
 // cluster is three hosts on one database.
 type cluster struct {
-	t     *testing.T
-	srv   *pgtest.Server
-	dsn   string
-	dir   string // journal.sh and the journals
-	nodes map[string]*node
+	t            *testing.T
+	lease, grace time.Duration // each host's -lease and -grace: fleetLease and fleetGrace unless a test sets them
+	srv          *pgtest.Server
+	dsn          string
+	dir          string // journal.sh and the journals
+	nodes        map[string]*node
 }
 
 // node is one host's binary; base is set while it runs.
@@ -61,7 +62,8 @@ type node struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{t: t, srv: pgFleet.Server(t), dsn: pgFleet.DB(t), dir: newDir(t), nodes: map[string]*node{}}
+	c := &cluster{t: t, lease: fleetLease, grace: fleetGrace, srv: pgFleet.Server(t), dsn: pgFleet.DB(t), dir: newDir(t),
+		nodes: map[string]*node{}}
 	if err := os.WriteFile(filepath.Join(c.dir, "journal.sh"), []byte(journalScript(c.dir)), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func (c *cluster) start(name string) {
 	n.base, n.cmd = startBinaryWith(c.t, n.dir, []string{"FLEET_HOST=" + name},
 		"-db", c.dsn, "-logs", filepath.Join(n.dir, "logs"), "-host", name,
 		"-advertise", fmt.Sprintf("http://127.0.0.1:%d", n.port),
-		"-lease", fleetLease.String(), "-grace", fleetGrace.String(), strconv.Itoa(n.port))
+		"-lease", c.lease.String(), "-grace", c.grace.String(), strconv.Itoa(n.port))
 }
 
 func (c *cluster) startAll() {
