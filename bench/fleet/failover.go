@@ -39,12 +39,17 @@ func (r *round) measureFailover(ctx context.Context) error {
 	if err := r.waitDead(ctx, watcher, victims, killed); err != nil {
 		return err
 	}
-	r.res.moved, err = waitMoved(ctx, r.hosts, placed, victims, killed, r.deadline())
+	r.res.moved, err = waitMoved(ctx, r.hosts, placed, victims, killed, r.deadline()+r.claimTime(len(placed)))
 	return err
 }
 
 // victims is how many hosts a round kills: -kill, at most all but the watcher.
 func (r *round) victims() int { return max(1, min(r.cfg.kill(r.n), r.n-1)) }
+
+// claimTime bounds how long the fleet takes to claim n floating jobs: only
+// the least busy live host claims, at its beat, as many as bring it level
+// with the next, so a burst is claimed about one job a beat of some host.
+func (r *round) claimTime(n int) time.Duration { return time.Duration(n) * 2 * r.cfg.lease / 5 }
 
 // deadline bounds a wait for the fleet to notice a death: the lease, the
 // grace, and as long again for a fleet under load.
@@ -115,16 +120,13 @@ func waitMoved(ctx context.Context, hosts []*host, placed map[string]string, vic
 	return moved, nil
 }
 
-// floatingPerHost is how many floating jobs the fleet runs per host.
-const floatingPerHost = 2
-
-// placeFloating creates floatingPerHost × N continuous floating jobs
+// placeFloating creates -floating × N continuous floating jobs
 // ("exec sleep 3600", started as created) through the first host, waits
 // until the fleet has placed every one on a live host, and returns each
 // job's host.
 func placeFloating(ctx context.Context, r *round) (map[string]string, error) {
 	var names []string
-	for k := range floatingPerHost * r.n {
+	for k := range r.cfg.floating * r.n {
 		j := procman.Job{Name: fmt.Sprintf("float%03d", k), Command: "exec sleep 3600", Type: procman.Continuous,
 			Schedule: "reboot", Host: procman.HostAny}
 		if err := r.hosts[0].m.Create(ctx, j); err != nil {
@@ -133,7 +135,8 @@ func placeFloating(ctx context.Context, r *round) (map[string]string, error) {
 		names = append(names, j.Name)
 	}
 	placed := map[string]string{}
-	end := time.Now().Add(r.deadline())
+	limit := r.deadline() + r.claimTime(len(names))
+	end := time.Now().Add(limit)
 	for len(placed) < len(names) {
 		for _, name := range names {
 			if _, ok := placed[name]; !ok {
@@ -143,7 +146,7 @@ func placeFloating(ctx context.Context, r *round) (map[string]string, error) {
 			}
 		}
 		if time.Now().After(end) {
-			return placed, fmt.Errorf("after %s, %d of %d floating jobs run nowhere", r.deadline(), len(names)-len(placed), len(names))
+			return placed, fmt.Errorf("after %s, %d of %d floating jobs run nowhere", limit, len(names)-len(placed), len(names))
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {
 			return placed, err
