@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -239,7 +240,7 @@ func TestFleetFrozenHostDropsItsCopies(t *testing.T) {
 	frozen := c.freeze("B")
 	for job := range copies {
 		on, run := c.waitPlaced(job, "A", "C")
-		t.Logf("%s: B frozen, its copy of %s runs on %s %s later", "B", job, on, run.start.Sub(frozen).Round(time.Millisecond))
+		t.Logf("B frozen, its copy of %s runs on %s %s later", job, on, run.start.Sub(frozen).Round(time.Millisecond))
 	}
 	c.thaw("B")
 	thawed := time.Now()
@@ -253,6 +254,9 @@ func TestFleetFrozenHostDropsItsCopies(t *testing.T) {
 		copies[job] = runs[i] // with its end
 		t.Logf("B's copy of %s seen gone %s after SIGCONT", job, runs[i].end.Sub(thawed).Round(time.Millisecond))
 	}
+	if first := firstLogSince(c.node("B").cmd, frozen); !strings.Contains(first, "self-fencing: every floating run killed") {
+		t.Errorf("B's first words on waking: %q, want that it killed its floating runs", first)
+	}
 	for _, name := range []string{"B", "A", "C"} {
 		c.stop(name)
 	}
@@ -264,6 +268,17 @@ func TestFleetFrozenHostDropsItsCopies(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// firstLogSince is the first line the binary logged after since.
+func firstLogSince(cmd *exec.Cmd, since time.Time) string {
+	for line := range strings.Lines(stderrOf(cmd)) {
+		stamp, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		if at, err := time.Parse(time.RFC3339Nano, stamp); err == nil && at.After(since) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
 
 // checkJournalsBut is checkJournals, but for the overlaps allowed says
