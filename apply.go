@@ -260,6 +260,7 @@ func (a *applying) write(ctx context.Context) (Plan, []*runner, error) {
 	if err != nil {
 		return Plan{}, nil, err
 	}
+	a.m.notifyDefs(cs.names()...)
 	return p, a.commit(cs), nil
 }
 

@@ -39,6 +39,10 @@ type fleetHooks struct {
 	joined  func(epoch int64)                 // joined again, under a new epoch
 	renewed func(epoch int64)                 // a renewal succeeded
 	lapsed  func(why string)                  // kill every floating run now
+
+	notified     func(payload string) // a notification of the fleet (mirror.go)
+	reconnected  func()               // notifications may have been lost
+	hostsChanged func()               // the number of live hosts changed
 }
 
 // fenceMargin is how long before its lease ends, by its own clock, a host
@@ -55,6 +59,8 @@ type floaters struct {
 	wake     chan struct{}
 	done     chan struct{} // closed when the claimer and the self-fencing watch have ended
 	troubled atomic.Bool   // floating jobs were stopped or dropped: take them back once renewed
+	out      statusOut     // statuses to write (mirror.go)
+	mirror   mirror        // what this host knows of the others (mirror.go)
 }
 
 // startFleet starts the claimer and the self-fencing watch (PostgreSQL only).
@@ -75,12 +81,17 @@ func (m *Manager) startFleet(l *hostLease) {
 				f.queue(func(ctx context.Context) { m.retake(ctx, epoch) })
 			}
 		},
-		lapsed: func(why string) { m.dropFloating(why) },
+		lapsed:       func(why string) { m.dropFloating(why) },
+		notified:     m.noted,
+		reconnected:  func() { f.queue(m.backstop) },
+		hostsChanged: func() { f.queue(m.readHosts) },
 	}
 	l.mu.Unlock()
+	f.queue(m.backstop) // what changed between this host's load and its listening
 	var wg sync.WaitGroup
 	wg.Go(func() { m.claimLoop(f) })
 	wg.Go(func() { m.watchLease(f) })
+	wg.Go(m.backstopLoop)
 	go func() {
 		wg.Wait()
 		close(f.done)
@@ -121,8 +132,17 @@ func (m *Manager) claimLoop(f *floaters) {
 // left of their runs; or once the lease is renewed or joined again), and
 // starts those that were running.
 func (m *Manager) retake(ctx context.Context, epoch int64) {
-	var rows []struct{ Name, ID string } // bun scans into exported fields only
-	err := m.store.wdb.NewRaw(`UPDATE jobs SET owner_epoch = ? WHERE owner = ? AND floating RETURNING name, id`,
+	// This host's own writes queued meanwhile (a desired state) go first,
+	// under the epoch they were fenced by, so that what is taken back is
+	// what this host last decided.
+	wait, cancel := context.WithTimeout(ctx, m.floats.lease.lease)
+	err := m.w.sync(wait)
+	cancel()
+	if err != nil {
+		m.log.Warn("taking back floating jobs with writes still queued", "err", err)
+	}
+	var rows []struct{ Name, ID string }
+	err = m.store.wdb.NewRaw(`UPDATE jobs SET owner_epoch = ? WHERE owner = ? AND floating RETURNING name, id`,
 		epoch, m.cfg.Host).Scan(ctx, &rows)
 	if err != nil {
 		m.log.Error("floating jobs not taken back; the next renewal tries again", "host", m.cfg.Host, "err", err)
@@ -196,24 +216,36 @@ func (m *Manager) adopt(ctx context.Context, epoch int64, c claim) error {
 // (a job created elsewhere since it opened) or one of another incarnation,
 // and its definition brought up to date.
 func (m *Manager) placeRunner(sj storedJob) *runner {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if r, ok := m.jobs[sj.Name]; ok && r.id == sj.id {
+	m.mu.RLock()
+	r, ok := m.jobs[sj.Name]
+	m.mu.RUnlock()
+	if ok && r.id == sj.id {
 		r.mu.Lock()
 		r.wanted = sj.wanted
-		if !reflect.DeepEqual(r.job, sj.Job) { // changed elsewhere meanwhile
+		changed := !reflect.DeepEqual(r.job, sj.Job) // changed elsewhere meanwhile
+		if changed {
 			r.job, r.version = sj.Job, m.versions.Add(1)
+			r.gen++ // a queued schedule tick belongs to the old definition
 		}
 		r.mu.Unlock()
-		m.graph.set(sj.Name, r.job.DependsOn)
+		if changed {
+			m.mu.Lock()
+			m.graph.set(sj.Name, sj.DependsOn)
+			m.mu.Unlock()
+		}
 		return r
 	}
-	r := newRunner(m, sj.id, sj.source, sj.home, sj.Job)
-	r.wanted = sj.wanted
-	m.jobs[sj.Name] = r
+	nr := newRunner(m, sj.id, sj.source, sj.home, sj.Job)
+	nr.wanted = sj.wanted
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.jobs[sj.Name]; ok && cur.id == sj.id { // placed meanwhile
+		return cur
+	}
+	m.jobs[sj.Name] = nr
 	m.sorted = nil
 	m.graph.set(sj.Name, sj.DependsOn)
-	return r
+	return nr
 }
 
 // floatingHere lists the floating jobs this host holds.

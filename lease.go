@@ -70,6 +70,7 @@ type hostLease struct {
 	// reported as active, or a host poked to beat again before it has
 	// started what it claimed would look idle, and claim again.
 	claimed atomic.Int64
+	live    int // live hosts at the last beat (the heartbeat's own)
 
 	mu         sync.Mutex
 	epoch      int64         // held; 0 once fenced, until joined again
@@ -119,7 +120,8 @@ const (
 			FOR UPDATE OF j SKIP LOCKED),
 		claimed AS (UPDATE jobs SET owner = $1, owner_epoch = $2 FROM pick WHERE jobs.name = pick.name
 			RETURNING jobs.name, jobs.id)
-		SELECT (SELECT count(*) FROM renewed)::int, c.name, c.id FROM (SELECT 1) one LEFT JOIN claimed c ON true`
+		SELECT (SELECT count(*) FROM renewed)::int, (SELECT count(*) FROM hosts WHERE lease_until > now())::int,
+			c.name, c.id FROM (SELECT 1) one LEFT JOIN claimed c ON true`
 	releaseSQL = `UPDATE hosts SET lease_until = now(), active_jobs = 0
 		WHERE name = $1 AND epoch = $2 AND lease_until >= now()`
 	holderSQL = `SELECT epoch, advertise, version, pid, machine, proc_start, extract(epoch FROM now() - heartbeat_at)::float8,
@@ -162,7 +164,17 @@ func (l *hostLease) timeout() time.Duration { return l.lease / 2 }
 func (l *hostLease) connect(ctx context.Context) (*pgx.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.ConnectTimeout)
 	defer cancel()
-	return pgx.ConnectConfig(ctx, l.cfg)
+	conn, err := pgx.ConnectConfig(ctx, l.cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The fleet's notifications (mirror.go) come on this connection too,
+	// which waits on its socket anyway.
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		closeConn(conn)
+		return nil, err
+	}
+	return conn, nil
 }
 
 // join takes the name if no live ProcMan holds it, and returns the new epoch.
@@ -295,11 +307,19 @@ func (l *hostLease) await(ctx context.Context, conn *pgx.Conn, until time.Time) 
 		return nil
 	}
 	for {
-		err := conn.PgConn().WaitForNotification(wait)
+		n, err := conn.WaitForNotification(wait)
+		if n != nil { // also one that came with a beat's answer
+			l.mu.Lock()
+			notified := l.fleet.notified
+			l.mu.Unlock()
+			if notified != nil {
+				notified(n.Payload)
+			}
+		}
 		switch {
 		case wait.Err() != nil || pgconn.Timeout(err):
 			return conn
-		case err == nil: // a notification: none is listened for yet
+		case err == nil:
 			continue
 		}
 		closeConn(conn)
@@ -332,6 +352,9 @@ func (l *hostLease) beat(ctx context.Context, conn *pgx.Conn) *pgx.Conn {
 			return nil
 		}
 		conn = c
+		if hooks.reconnected != nil { // notifications sent meanwhile are lost: read the rows
+			hooks.reconnected()
+		}
 	}
 	sent := time.Now()
 	l.mu.Lock()
@@ -359,7 +382,7 @@ func (l *hostLease) beat(ctx context.Context, conn *pgx.Conn) *pgx.Conn {
 	}
 	rctx, cancel := context.WithTimeout(ctx, l.timeout())
 	defer cancel()
-	renewed, claims, err := l.renew(rctx, conn, epoch, n)
+	renewed, live, claims, err := l.renew(rctx, conn, epoch, n)
 	switch {
 	case err != nil:
 		closeConn(conn)
@@ -379,32 +402,36 @@ func (l *hostLease) beat(ctx context.Context, conn *pgx.Conn) *pgx.Conn {
 			l.claimed.Add(int64(len(claims)))
 			hooks.claimed(epoch, claims)
 		}
+		if live != l.live && hooks.hostsChanged != nil { // a host came or went
+			hooks.hostsChanged()
+		}
+		l.live = live
 	}
 	return conn
 }
 
 // renew runs beatSQL: whether the lease was renewed, and the jobs claimed.
-func (l *hostLease) renew(ctx context.Context, conn *pgx.Conn, epoch int64, active int) (bool, []claim, error) {
+func (l *hostLease) renew(ctx context.Context, conn *pgx.Conn, epoch int64, active int) (bool, int, []claim, error) {
 	l.beats.Add(1)
 	rows, err := conn.Query(ctx, beatSQL, l.host, epoch, l.lease.Milliseconds(), active, l.grace.Milliseconds())
 	if err != nil {
-		return false, nil, err
+		return false, 0, nil, err
 	}
 	defer rows.Close()
-	renewed := false
+	renewed, live := false, 0
 	var claims []claim
 	for rows.Next() {
 		var n int
 		var name, id *string
-		if err := rows.Scan(&n, &name, &id); err != nil {
-			return false, nil, err
+		if err := rows.Scan(&n, &live, &name, &id); err != nil {
+			return false, 0, nil, err
 		}
 		renewed = n > 0
 		if name != nil && id != nil {
 			claims = append(claims, claim{name: *name, id: *id})
 		}
 	}
-	return renewed, claims, rows.Err()
+	return renewed, live, claims, rows.Err()
 }
 
 // fence notes that epoch has lost the name: its lease lapsed, or another

@@ -189,14 +189,25 @@ func mirrorCause(host string) string {
 func (r *runner) checkMove(j Job) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.sup == nil || r.m.ownerOf(j, r.home, r.claimer) == r.ownerLocked() {
+	active := r.sup != nil || (!r.localLocked() && r.remoteStatusLocked(Status{Host: r.ownerLocked()}).State.active())
+	if !active || r.m.ownerOf(j, r.home, r.claimer) == r.ownerLocked() {
 		return nil
 	}
 	return fmt.Errorf("job %q: %w (state %s): stop it before moving it to another host", r.name, ErrRunning, r.st.State)
 }
 
-// mirrorStatus is what this host knows of the status of a job another host
-// owns: where it runs, and its last run as the database has it.
-func mirrorStatus(st Status) Status {
-	return Status{Name: st.Name, Host: st.Host, State: StateUnknown, Since: st.Since, Error: mirrorCause(st.Host), LastRun: st.LastRun}
+// remoteStatusLocked is what this host knows of the status of a job another
+// host owns (st's Host): as that host wrote it (mirror.go), unknown while it
+// has written none or if its lease has ended. The caller holds r.mu.
+func (r *runner) remoteStatusLocked(st Status) Status {
+	switch {
+	case st.Host != "" && !r.m.hostAlive(st.Host):
+		return Status{Name: r.name, Host: st.Host, State: StateUnknown, Since: st.Since, LastRun: st.LastRun,
+			Error: fmt.Sprintf("host %s is not alive: its lease has ended", st.Host)}
+	case r.mirror != nil && (r.mirror.Host == st.Host || r.job.Host != HostAny):
+		m := *r.mirror
+		m.Host = st.Host
+		return m
+	}
+	return Status{Name: r.name, Host: st.Host, State: StateUnknown, Since: st.Since, Error: mirrorCause(st.Host), LastRun: st.LastRun}
 }

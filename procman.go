@@ -269,6 +269,7 @@ func (m *Manager) Create(ctx context.Context, j Job) error {
 	if err := m.insert(ctx, j); err != nil {
 		return err
 	}
+	m.notifyDefs(j.Name)
 	m.floatingChanged(j)
 	if !j.startsOnBoot() || m.ownerOf(j, m.cfg.Host, "") != m.cfg.Host { // its owner starts it
 		return nil
@@ -474,6 +475,7 @@ func (m *Manager) save(ctx context.Context, name string, edit func(Job) (Job, er
 		m.floatingChanged(j)
 	}
 	r.setJob(j)
+	m.notifyDefs(name)
 	if graphed {
 		m.mu.Lock()
 		m.graph.set(name, j.DependsOn)
@@ -551,6 +553,7 @@ func (m *Manager) remove(ctx context.Context, r *runner) error {
 	if err := m.store.delete(ctx, r.id, r.name); err != nil {
 		return err
 	}
+	m.notifyDefs(r.name)
 	m.mu.Lock()
 	delete(m.jobs, r.name)
 	m.sorted = nil

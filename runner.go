@@ -49,6 +49,8 @@ type runner struct {
 	// claimEpoch is the epoch under which this host claimed the floating
 	// job, which fences its writes about it (writer.go).
 	claimEpoch int64
+	mirror     *Status     // of a job another host owns: its status as that host wrote it (mirror.go)
+	rev        string      // the revision of the job's row last seen (mirror.go's backstop)
 	counts     jobCounters // for the per-job metrics (metrics_jobs.go)
 
 	lastRunID atomic.Int64 // the ID of the job's last run (runs.go)
@@ -591,6 +593,7 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 	close(r.changed)
 	r.changed = make(chan struct{})
 	ev := Event{Type: EventState, Job: r.name, From: from, To: to, Time: r.st.Since, PID: r.st.PID, Status: r.statusLocked()}
+	r.publishStatusLocked(ev.Status)
 	switch to {
 	case StateError, StateRetrying:
 		ev.Reason = r.st.Error
@@ -624,7 +627,7 @@ func (r *runner) statusLocked() Status {
 	st := r.st
 	st.Host = r.ownerLocked()
 	if r.sup == nil && st.Host != r.m.cfg.Host {
-		st = mirrorStatus(st)
+		st = r.remoteStatusLocked(st)
 	}
 	if r.entry != 0 {
 		next := r.next
@@ -636,7 +639,7 @@ func (r *runner) statusLocked() Status {
 // stateLocked is the job's state as its status says. The caller holds r.mu.
 func (r *runner) stateLocked() State {
 	if r.sup == nil && !r.localLocked() {
-		return StateUnknown
+		return r.remoteStatusLocked(Status{Host: r.ownerLocked()}).State
 	}
 	return r.st.State
 }

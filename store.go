@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -232,6 +233,18 @@ type changeSet struct {
 	create []createdJob
 	update []storedJob // id and the new definition
 	remove []storedJob // id and name
+}
+
+// names lists the jobs cs changes.
+func (cs changeSet) names() []string {
+	var out []string
+	for _, c := range cs.create {
+		out = append(out, c.job.Name)
+	}
+	for _, u := range append(slices.Clone(cs.update), cs.remove...) {
+		out = append(out, u.Name)
+	}
+	return out
 }
 
 type createdJob struct {

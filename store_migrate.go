@@ -75,6 +75,11 @@ func postgresMigrations() []migrationStep {
 				GENERATED ALWAYS AS (coalesce(def::jsonb ->> 'host', '') = '*') STORED,
 			ADD COLUMN owner TEXT, ADD COLUMN owner_epoch BIGINT NOT NULL DEFAULT 0`,
 			`CREATE INDEX jobs_floating ON jobs (owner) WHERE floating`}},
+		// Every job's status as its owner last wrote it, for the others to
+		// show (mirror.go): the Status's JSON, updated_at by the database's clock.
+		{sql: []string{`CREATE TABLE job_status (job_id TEXT PRIMARY KEY, job TEXT NOT NULL, host TEXT NOT NULL,
+				epoch BIGINT NOT NULL, status TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL)`,
+			`CREATE INDEX job_status_updated ON job_status (updated_at)`}},
 	}
 }
 
