@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -39,6 +40,7 @@ const dialTimeout = 5 * time.Second
 // forwarder sends requests to the other hosts of the fleet.
 type forwarder struct {
 	m         *procman.Manager
+	log       *slog.Logger
 	transport *http.Transport
 	self      atomic.Pointer[string] // this host's name, once known
 }
@@ -103,6 +105,7 @@ func (f *forwarder) proxy(target *url.URL, host string) *httputil.ReverseProxy {
 		},
 		Transport:     f.transport,
 		FlushInterval: -1,
+		ErrorLog:      slog.NewLogLogger(f.log.Handler(), slog.LevelWarn), // a stream from the owner that broke off
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if r.Context().Err() != nil { // the caller went away (or gave up) first
 				writeError(w, r.Context().Err())

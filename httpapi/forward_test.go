@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -73,6 +74,7 @@ func openFleetHost(t *testing.T, dsn, name string, o hostOptions) *fleetHost {
 	ts.Listener.Close()
 	ts.Listener = ln
 	if o.tls {
+		ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes a test refuses on purpose
 		ts.StartTLS()
 	} else {
 		ts.Start()

@@ -57,6 +57,7 @@ func New(m *procman.Manager, opts ...Option) http.Handler {
 	for _, o := range opts {
 		o(a)
 	}
+	a.fwd.log = a.log
 	a.table = a.routes()
 	r := httprouter.New()
 	r.HandleOPTIONS = false // no CORS preflight answers: browsers on other sites get nothing

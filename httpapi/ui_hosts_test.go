@@ -60,6 +60,9 @@ func TestUIFleet(t *testing.T) {
 		t.Fatalf("b's job after a start from a's dashboard: %+v, %v", st, err)
 	}
 
+	br.do("open its page", chromedp.Click(css(`tr[data-job="theirs"] td.name a`)))
+	br.wait("its page, with its host", `!document.querySelector('#job-view').hidden && document.querySelector('#jv-host').textContent === 'b'`)
+
 	br.do("open the hosts page", chromedp.Click(css("#hosts-link")))
 	br.wait("both hosts, alive", `document.querySelectorAll('#hosts tbody tr').length === 2 && `+
 		fmt.Sprintf(hostRow+`.dataset.alive === 'true' && `+hostRow+`.textContent.includes('(this host)') && `, "a", "a")+

@@ -92,6 +92,7 @@ function renderJobHead() {
   $('#jv-name').textContent = current.name;
   setBadge($('#jv-state'), st.state, st);
   $('#jv-error').textContent = current.missing || (st.error && (st.state === 'error' || st.state === 'retrying') ? st.error : '');
+  $('#jv-host').textContent = st.host || '—';
   $('#jv-pid').textContent = st.pid ? String(st.pid) : '—';
   $('#jv-uptime').textContent = uptimeOf(st) || '—';
   $('#jv-restarts').textContent = String(st.restarts || 0);
