@@ -75,7 +75,7 @@ func (m *Manager) startFleet(l *hostLease) {
 				l.claimsAdopted(len(cs))
 			})
 		},
-		joined:  func(epoch int64) { f.queue(func(ctx context.Context) { m.retake(ctx, epoch) }) },
+		joined: func(epoch int64) { f.queue(func(ctx context.Context) { m.retake(ctx, epoch) }) },
 		renewed: func(epoch int64) {
 			if f.troubled.CompareAndSwap(true, false) {
 				f.queue(func(ctx context.Context) { m.retake(ctx, epoch) })
