@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -129,6 +130,7 @@ func TestFleetREADMEWalkthrough(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitExit(t, hosts[k-1].cmd, 5*time.Second)
+			hosts[k-1].base = ""
 		case strings.HasPrefix(line, "curl "):
 			out := runExample(t, dir, line+` -s -w '\n%{http_code}'`)
 			if !strings.HasSuffix(out, "\n201") && !strings.HasSuffix(out, "\n200") {
@@ -157,9 +159,17 @@ func TestFleetREADMEWalkthrough(t *testing.T) {
 	if servers != 3 || clients < 4 {
 		t.Fatalf("the walk-through has %d hosts and %d procman commands, want 3 and at least 4", servers, clients)
 	}
-	for _, n := range hosts {
-		if n.cmd.ProcessState == nil {
-			stopAndCheck(t, n.cmd, dir)
+	for _, n := range hosts { // every host shares dir, the jobs' working folder
+		if n.base != "" {
+			if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	for _, n := range hosts {
+		if st := waitExit(t, n.cmd, 15*time.Second); n.base != "" && st.ExitCode() != 0 {
+			t.Errorf("host %s: exit code %d after SIGTERM, want 0", n.name, st.ExitCode())
+		}
+	}
+	assertNoProcsIn(t, dir, time.Now().Add(time.Second))
 }
