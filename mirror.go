@@ -121,7 +121,8 @@ func (m *Manager) upsertStatuses(ctx context.Context, db bun.IDB, rows []statusR
 		ids[i] = r.id
 	}
 	b.WriteString(`) v(job_id, job, host, epoch, status, floating)
-		WHERE NOT v.floating OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = v.job_id AND j.owner = v.host AND j.owner_epoch = v.epoch)
+		WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.id = v.job_id -- not of a job deleted since
+			AND (NOT v.floating OR (j.owner = v.host AND j.owner_epoch = v.epoch)))
 		ON CONFLICT (job_id) DO UPDATE SET job = excluded.job, host = excluded.host, epoch = excluded.epoch,
 			status = excluded.status, updated_at = now()`)
 	if _, err := db.NewRaw(b.String(), args...).Exec(ctx); err != nil {

@@ -56,6 +56,16 @@ func TestMirrorFollowsTheFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "b forgets other", func() bool { _, err := b.Get("other"); return err != nil })
+
+	// A job deleted takes its status row with it.
+	wb.stop("moved")
+	if err := b.Delete(ctxT(t), "moved"); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := b.store.db.NewRaw("SELECT count(*) FROM job_status WHERE job = 'moved'").Scan(ctxT(t), &left); err != nil || left != 0 {
+		t.Fatalf("status rows of a deleted job: %d (%v)", left, err)
+	}
 }
 
 // A host whose lease has ended shows, on the others, its pinned jobs as

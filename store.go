@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	bundialect "github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/sqliteshim"
 )
@@ -224,6 +225,11 @@ func deleteJob(ctx context.Context, db bun.IDB, id, name string) error {
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("delete %q: %w", name, ErrNotFound)
+	}
+	if db.Dialect().Name() == bundialect.PG { // its status goes with it (mirror.go)
+		if _, err := db.NewRaw("DELETE FROM job_status WHERE job_id = ?", id).Exec(ctx); err != nil {
+			return fmt.Errorf("delete %q: %w", name, err)
+		}
 	}
 	return nil
 }
