@@ -9,7 +9,7 @@ package main
 // Jobs of these tests run journalScript, which appends to a journal of its
 // job a start line and an end line for each run, with the host that ran it:
 // checkJournals fails the test on any two runs of one job at once. That is
-// the fleet's promise for floating jobs, and it holds today for pinned ones.
+// the fleet's promise for floating jobs, and for pinned ones too.
 
 import (
 	"context"
@@ -349,9 +349,6 @@ func TestFleetThreeHostsJoin(t *testing.T) {
 // (the time is logged), its job dies with it (its guardian), and the
 // binary started again takes its name at once with the next epoch and
 // runs its job again, never twice at once.
-//
-// Only B defines jobs: a host that opens loads every job of the database
-// until jobs have owners, so B's restart would run A's and C's as well.
 func TestFleetKilledHostLapsesAndRejoins(t *testing.T) {
 	c := newCluster(t)
 	c.startAll()
