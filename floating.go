@@ -69,8 +69,13 @@ func (m *Manager) startFleet(l *hostLease) {
 	m.floats = f
 	l.mu.Lock()
 	l.fleet = fleetHooks{
-		claimed: func(epoch int64, cs []claim) { f.queue(func(ctx context.Context) { m.adoptAll(ctx, epoch, cs) }) },
-		joined:  func(epoch int64) { f.queue(func(ctx context.Context) { m.retake(ctx, epoch) }) },
+		claimed: func(epoch int64, cs []claim) {
+			f.queue(func(ctx context.Context) {
+				m.adoptAll(ctx, epoch, cs)
+				l.claimsAdopted(len(cs))
+			})
+		},
+		joined: func(epoch int64) { f.queue(func(ctx context.Context) { m.retake(ctx, epoch) }) },
 		renewed: func(epoch int64) {
 			if f.troubled.CompareAndSwap(true, false) {
 				f.queue(func(ctx context.Context) { m.retake(ctx, epoch) })

@@ -66,7 +66,11 @@ type hostLease struct {
 	asleep atomic.Bool
 	fleet  fleetHooks   // what the Manager does on claims, joins and lapses (floating.go)
 	beats  atomic.Int64 // heartbeat statements sent (tests: the idle load)
-	live   int          // live hosts at the last beat (the heartbeat\'s own)
+	// claimed counts the jobs claimed and not yet adopted (claimsAdopted):
+	// reported as active, or a host poked to beat again before it has
+	// started what it claimed would look idle, and claim again.
+	claimed atomic.Int64
+	live    int // live hosts at the last beat (the heartbeat's own)
 
 	mu         sync.Mutex
 	epoch      int64         // held; 0 once fenced, until joined again
@@ -372,9 +376,9 @@ func (l *hostLease) beat(ctx context.Context, conn *pgx.Conn) *pgx.Conn {
 		}
 		return conn
 	}
-	n := 0
+	n := int(l.claimed.Load())
 	if active != nil {
-		n = active()
+		n += active()
 	}
 	rctx, cancel := context.WithTimeout(ctx, l.timeout())
 	defer cancel()
@@ -395,6 +399,7 @@ func (l *hostLease) beat(ctx context.Context, conn *pgx.Conn) *pgx.Conn {
 			hooks.renewed(epoch)
 		}
 		if len(claims) > 0 && hooks.claimed != nil {
+			l.claimed.Add(int64(len(claims)))
 			hooks.claimed(epoch, claims)
 		}
 		if live != l.live && hooks.hostsChanged != nil { // a host came or went
@@ -542,6 +547,10 @@ func (l *hostLease) setOnLost(f func()) {
 	defer l.mu.Unlock()
 	l.onLost = f
 }
+
+// claimsAdopted says that n jobs the heartbeat claimed are adopted: their
+// runners count them as active from now on.
+func (l *hostLease) claimsAdopted(n int) { l.claimed.Add(-int64(n)) }
 
 // setActiveJobs gives the count each heartbeat reports.
 func (l *hostLease) setActiveJobs(f func() int) {

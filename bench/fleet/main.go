@@ -17,8 +17,8 @@
 //     -jobs 10 -defs 90 list 10,000);
 //   - a kill of -kill hosts at once: until the others list each not alive,
 //     until its lease plus grace has ended (when its floating jobs may be
-//     claimed), and until its floating jobs run elsewhere (failover.go: this
-//     one waits for floating jobs).
+//     claimed), and until its floating jobs (-floating a host, created
+//     before the kill) run elsewhere (failover.go).
 //
 // It prints a Markdown table for the README, and the statements the
 // database ran while idle. Without -db it starts a throwaway PostgreSQL
@@ -59,6 +59,7 @@ type config struct {
 	idle, settle time.Duration
 	lease, grace time.Duration
 	requests     int
+	floating     int
 	killPct      int
 	dsn          string
 	verbose      bool
@@ -95,6 +96,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.lease, "lease", procman.DefaultLease, "each host's lease")
 	fs.DurationVar(&c.grace, "grace", procman.DefaultGrace, "the grace past a dead host's lease")
 	fs.IntVar(&c.requests, "requests", 200, "GET /jobs samples")
+	fs.IntVar(&c.floating, "floating", 2, "floating jobs per host, created through the first host before the kill")
 	fs.IntVar(&c.killPct, "kill", 10, "`percent` of the hosts killed at once (at least one)")
 	fs.StringVar(&c.dsn, "db", "", "a PostgreSQL server's URL (postgres://user@host:port/db); empty: start a throwaway one")
 	fs.BoolVar(&c.verbose, "v", false, "show the hosts' warnings and errors")
@@ -111,8 +113,8 @@ func parseFlags(args []string) (config, error) {
 	switch {
 	case fs.NArg() > 0:
 		return c, errors.New("no arguments expected, only flags")
-	case c.jobs < 0 || c.defs < 0 || c.requests < 1 || c.idle < time.Second || c.settle < 0 || c.killPct < 0 || c.killPct > 100:
-		return c, errors.New("want -jobs, -defs, -settle >= 0, -requests >= 1, -idle >= 1s, -kill 0 to 100")
+	case c.jobs < 0 || c.defs < 0 || c.floating < 1 || c.requests < 1 || c.idle < time.Second || c.settle < 0 || c.killPct < 0 || c.killPct > 100:
+		return c, errors.New("want -floating >= 1, -jobs, -defs, -settle >= 0, -requests >= 1, -idle >= 1s, -kill 0 to 100")
 	case c.grace <= 0: // a Config's zero Grace is the default
 		return c, errors.New("want -grace > 0")
 	}

@@ -57,7 +57,6 @@ type result struct {
 	dead        []time.Duration // a kill until a live host lists the victim not alive
 	claimable   []time.Duration // a kill until the victim's lease plus grace has ended
 	moved       []time.Duration // a kill until its floating jobs run on live hosts
-	movedErr    error           // why moved is empty
 }
 
 func runRound(ctx context.Context, cfg config, srv *server, n int, log io.Writer) (res result, err error) {

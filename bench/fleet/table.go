@@ -20,14 +20,10 @@ func printTable(out io.Writer, cfg config, srv *server, results []result) {
 		if srv.statements {
 			stmts = fmt.Sprintf("%.2f", float64(r.idle.totalStatements())/secs)
 		}
-		moved := "not measured: " + fmt.Sprint(r.movedErr)
-		if r.movedErr == nil {
-			moved = pair(r.moved)
-		}
 		fmt.Fprintf(out, "| %d | %d | %s | %s | %.2f | %.1f | %.1f MiB, %.0f goroutines | %s (%d) | %s (%d killed) | %s | %s |\n",
 			r.hosts, r.hosts*r.jobs, pair(r.join), stmts, float64(r.idle.xacts)/secs,
 			float64(r.idle.conns)/float64(r.hosts), r.rss/(1<<20), r.goroutines,
-			pair(r.list), r.listed, pair(r.dead), len(r.dead), pair(r.claimable), moved)
+			pair(r.list), r.listed, pair(r.dead), len(r.dead), pair(r.claimable), pair(r.moved))
 	}
 	fmt.Fprintf(out, "\nlease %s (a heartbeat every %s), grace %s; jobs: the fleet's continuous jobs, all running; "+
 		"memory: this process's resident memory grown, per host (jobs' processes and each host's guardian apart); "+

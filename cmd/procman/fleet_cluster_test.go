@@ -9,7 +9,7 @@ package main
 // Jobs of these tests run journalScript, which appends to a journal of its
 // job a start line and an end line for each run, with the host that ran it:
 // checkJournals fails the test on any two runs of one job at once. That is
-// the fleet's promise for floating jobs, and it holds today for pinned ones.
+// the fleet's promise for floating jobs, and for pinned ones too.
 
 import (
 	"context"
@@ -43,11 +43,12 @@ const (
 
 // cluster is three hosts on one database.
 type cluster struct {
-	t     *testing.T
-	srv   *pgtest.Server
-	dsn   string
-	dir   string // journal.sh and the journals
-	nodes map[string]*node
+	t            *testing.T
+	lease, grace time.Duration // each host's -lease and -grace: fleetLease and fleetGrace unless a test sets them
+	srv          *pgtest.Server
+	dsn          string
+	dir          string // journal.sh and the journals
+	nodes        map[string]*node
 }
 
 // node is one host's binary; base is set while it runs.
@@ -61,7 +62,8 @@ type node struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{t: t, srv: pgFleet.Server(t), dsn: pgFleet.DB(t), dir: newDir(t), nodes: map[string]*node{}}
+	c := &cluster{t: t, lease: fleetLease, grace: fleetGrace, srv: pgFleet.Server(t), dsn: pgFleet.DB(t), dir: newDir(t),
+		nodes: map[string]*node{}}
 	if err := os.WriteFile(filepath.Join(c.dir, "journal.sh"), []byte(journalScript(c.dir)), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func (c *cluster) start(name string) {
 	n.base, n.cmd = startBinaryWith(c.t, n.dir, []string{"FLEET_HOST=" + name},
 		"-db", c.dsn, "-logs", filepath.Join(n.dir, "logs"), "-host", name,
 		"-advertise", fmt.Sprintf("http://127.0.0.1:%d", n.port),
-		"-lease", fleetLease.String(), "-grace", fleetGrace.String(), strconv.Itoa(n.port))
+		"-lease", c.lease.String(), "-grace", c.grace.String(), strconv.Itoa(n.port))
 }
 
 func (c *cluster) startAll() {
@@ -347,9 +349,6 @@ func TestFleetThreeHostsJoin(t *testing.T) {
 // (the time is logged), its job dies with it (its guardian), and the
 // binary started again takes its name at once with the next epoch and
 // runs its job again, never twice at once.
-//
-// Only B defines jobs: a host that opens loads every job of the database
-// until jobs have owners, so B's restart would run A's and C's as well.
 func TestFleetKilledHostLapsesAndRejoins(t *testing.T) {
 	c := newCluster(t)
 	c.startAll()

@@ -37,7 +37,8 @@ import (
 	"time"
 )
 
-// journalScript is the job command's script: "sh journal.sh JOB". It
+// journalScript is the job command's script: "sh journal.sh JOB [SECONDS]"
+// (a run lasts SECONDS, default an hour, unless stopped). It
 // journals into dir/journal/JOB, and names the host by $FLEET_HOST, which
 // each host's binary is given and its jobs inherit.
 func journalScript(dir string) string {
@@ -49,7 +50,7 @@ trap 'exit 0' TERM INT HUP
 trap '[ -z "$started" ] || stamp end' EXIT
 stamp start
 started=1
-sleep 3600 &
+sleep ${2:-3600} &
 wait
 `
 }
