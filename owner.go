@@ -141,6 +141,22 @@ func (r *runner) elsewhereLocked() error {
 	return nil
 }
 
+// local finds a job to control here: ErrClosed once the Manager is shut
+// down, ErrNotFound, or the *OwnerError of a job another host owns.
+func (m *Manager) local(ctx context.Context, name string) (*runner, error) {
+	if m.isClosed() {
+		return nil, ErrClosed
+	}
+	r, err := m.runner(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.elsewhere(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // elsewhere is nil if this host owns the job, else its *OwnerError with the
 // owner's URL: what a control of the job answers.
 func (m *Manager) elsewhere(ctx context.Context, r *runner) error {

@@ -503,14 +503,8 @@ func (m *Manager) check(j Job) error {
 // holds the job (the stop has begun), Delete finishes even if ctx ends: a
 // job stopped and marked deleted but still saved would be half gone.
 func (m *Manager) Delete(ctx context.Context, name string) error {
-	if m.isClosed() {
-		return ErrClosed
-	}
-	r, err := m.runner(name)
+	r, err := m.local(ctx, name) // a job of another host: its owner stops it, then deletes it
 	if err != nil {
-		return err
-	}
-	if err := m.elsewhere(ctx, r); err != nil { // its owner stops it, then deletes it
 		return err
 	}
 	if by := m.dependents(name); len(by) > 0 {
@@ -661,14 +655,8 @@ func (m *Manager) restart(ctx context.Context, name string) (*supervisor, error)
 // before it waits for the lock, so that none of them acts after it (a stop
 // that waits behind a tick's restart must not see it start the job again).
 func (m *Manager) control(ctx context.Context, name string, op func(*runner) error) error {
-	if m.isClosed() {
-		return ErrClosed
-	}
-	r, err := m.runner(name)
+	r, err := m.local(ctx, name)
 	if err != nil {
-		return err
-	}
-	if err := m.elsewhere(ctx, r); err != nil {
 		return err
 	}
 	r.mu.Lock()

@@ -43,14 +43,8 @@ func (m *Manager) Signal(ctx context.Context, name string, sig syscall.Signal) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if m.isClosed() {
-		return ErrClosed
-	}
-	r, err := m.runner(name)
+	r, err := m.local(ctx, name)
 	if err != nil {
-		return err
-	}
-	if err := m.elsewhere(ctx, r); err != nil {
 		return err
 	}
 	// Under r.mu, a kill alone: the event is then in order with the state

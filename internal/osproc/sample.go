@@ -172,11 +172,11 @@ func takeSample() *Sample {
 	return s
 }
 
-// readStats reads the stat file of each process named and sums them by group.
-func readStats(dirfd int, names []string) map[int]*groupSample {
-	out := make(map[int]*groupSample)
+// eachStat reads the stat file of each process named (entries of /proc,
+// dirfd) into one buffer, and gives f those of processes not dead: nothing
+// is allocated per process.
+func eachStat(dirfd int, names []string, f func(name string, st procStat)) {
 	buf := make([]byte, 1024) // a stat line is some 300 bytes, its command name at most 64
-	page := int64(os.Getpagesize())
 	for _, name := range names {
 		if name[0] < '0' || name[0] > '9' {
 			continue
@@ -185,10 +185,17 @@ func readStats(dirfd int, names []string) map[int]*groupSample {
 		if err != nil {
 			continue // gone meanwhile
 		}
-		st, ok := parseStat(b)
-		if !ok || st.state == 'X' {
-			continue
+		if st, ok := parseStat(b); ok && st.state != 'X' {
+			f(name, st)
 		}
+	}
+}
+
+// readStats reads the stat file of each process named and sums them by group.
+func readStats(dirfd int, names []string) map[int]*groupSample {
+	out := make(map[int]*groupSample)
+	page := int64(os.Getpagesize())
+	eachStat(dirfd, names, func(name string, st procStat) {
 		g := out[st.pgid]
 		if g == nil {
 			g = &groupSample{}
@@ -202,7 +209,7 @@ func readStats(dirfd int, names []string) map[int]*groupSample {
 			g.RSS += st.rss * page
 			g.pids = append(g.pids, pid)
 		}
-	}
+	})
 	return out
 }
 
