@@ -75,8 +75,12 @@ func (m *Manager) startFleet(l *hostLease) {
 				l.claimsAdopted(len(cs))
 			})
 		},
-		joined: func(epoch int64) { f.queue(func(ctx context.Context) { m.retake(ctx, epoch) }) },
+		joined: func(epoch int64) {
+			m.renewedLease()
+			f.queue(func(ctx context.Context) { m.retake(ctx, epoch) })
+		},
 		renewed: func(epoch int64) {
+			m.renewedLease()
 			if f.troubled.CompareAndSwap(true, false) {
 				f.queue(func(ctx context.Context) { m.retake(ctx, epoch) })
 			}
@@ -87,6 +91,15 @@ func (m *Manager) startFleet(l *hostLease) {
 		hostsChanged: func() { f.queue(m.readHosts) },
 	}
 	l.mu.Unlock()
+	// The guardian kills the floating runs by itself once the lease has gone
+	// unrenewed for nine tenths of its length: past the kill of self-fencing
+	// (Lease - fenceMargin) which comes first while this process can act, and
+	// before the lease ends (then others may claim) when it cannot, frozen by
+	// SIGSTOP or hung.
+	if err := m.guard.Fence(l.lease - l.lease/10); err != nil {
+		m.log.Error("the guardian cannot fence floating jobs: a frozen ProcMan's runs would go on", "err", err)
+	}
+	m.renewedLease()
 	f.queue(m.backstop) // what changed between this host's load and its listening
 	var wg sync.WaitGroup
 	wg.Go(func() { m.claimLoop(f) })
@@ -96,6 +109,14 @@ func (m *Manager) startFleet(l *hostLease) {
 		wg.Wait()
 		close(f.done)
 	}()
+}
+
+// renewedLease tells the guardian when the renewal that holds the lease
+// now was sent.
+func (m *Manager) renewedLease() {
+	if sent, epoch, _ := m.floats.lease.clock(); epoch != 0 {
+		m.guard.Renewed(sent)
+	}
 }
 
 func (f *floaters) queue(job func(context.Context)) {

@@ -197,15 +197,22 @@ func TestFrozenHostKillsFloatingRunsOnWaking(t *testing.T) {
 
 	l := a.lock.(*hostLease)
 	l.asleep.Store(true)
-	if err := syscall.Kill(-pid, syscall.SIGSTOP); err != nil { // its jobs are frozen with it
-		t.Fatal(err)
+	// Its jobs and its guardian are frozen with it, as in a paused VM: only a
+	// can kill its run, once it wakes.
+	guardian := a.guard.Processes()
+	for _, p := range append(guardian, -pid) {
+		if err := syscall.Kill(p, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
 	}
 	runningOn(t, b, "svc")
 	woke := time.Now()
 	l.asleep.Store(false)
 	waitGone(t, pid, 5*time.Second)
 	t.Logf("a's floating run killed %s after a woke", time.Since(woke).Round(time.Millisecond))
-	syscall.Kill(-pid, syscall.SIGCONT)
+	for _, p := range append(guardian, -pid) {
+		syscall.Kill(p, syscall.SIGCONT)
+	}
 	if !f.w.logs.has("self-fencing: every floating run killed") {
 		t.Error("a did not say it killed its floating run")
 	}

@@ -115,7 +115,11 @@ func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 	})
 	p.row = runRow{PID: p.pgid, PGID: p.pgid, ProcStart: leader.Start, LogFile: sp.logPath,
 		StartedAt: p.started.UTC().Truncate(time.Microsecond), Invocation: sp.invocation}
-	if err := r.m.guard.Watch(p.pgid); err != nil {
+	watch := r.m.guard.Watch
+	if job.Host == HostAny && r.m.floats != nil { // killed by the guardian too if this host cannot renew its lease
+		watch = r.m.guard.WatchFenced
+	}
+	if err := watch(p.pgid); err != nil {
 		r.m.log.Error("guardian unavailable; this run is not protected against a ProcMan crash", "job", job.Name, "err", err)
 	}
 	return p, nil

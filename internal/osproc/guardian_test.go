@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // spawnGroup starts a shell with a child in a process group of its own; the
@@ -201,4 +202,61 @@ func TestGuardianWhoseWaitFailedSaysSo(t *testing.T) {
 	if err := g.Close(); !errors.Is(err, syscall.ECHILD) || !strings.Contains(err.Error(), "wait") {
 		t.Fatalf("Close: %v, want the wait's ECHILD", err)
 	}
+}
+
+func tickerPid(g *Guardian) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cur.tick == nil {
+		return 0
+	}
+	return g.cur.tick.Pid
+}
+
+// Fencing stands in for a ProcMan frozen by SIGSTOP: once no renewal has
+// been reported for the limit, the guardian kills the fenced groups by
+// itself, and only those; renewals in time spare them. A ticker killed
+// behind its back is replaced, and the deadline still holds.
+func TestGuardianKillsFencedGroupsPastTheDeadline(t *testing.T) {
+	g, err := StartGuardian(newTestReaper(t, false), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit = time.Second
+	if err := g.Fence(limit); err != nil {
+		t.Fatal(err)
+	}
+	fenced, plain := spawnGroup(t), spawnGroup(t)
+	g.Renewed(time.Now())
+	g.WatchFenced(fenced.Process.Pid)
+	g.Watch(plain.Process.Pid)
+	// Renewals every tenth of the limit, for three limits: the group lives.
+	for range 30 {
+		g.Renewed(time.Now())
+		if gone(fenced.Process.Pid) {
+			t.Fatal("a fenced group was killed although renewals came in time")
+		}
+		time.Sleep(limit / 10) // the renewals' pace, not a wait for anything
+	}
+	old := tickerPid(g)
+	syscall.Kill(old, syscall.SIGKILL)
+	eventually(t, "a new ticker", func() bool { p := tickerPid(g); return p != 0 && p != old })
+	last := time.Now()
+	g.Renewed(last)
+	eventually(t, "fenced group killed", func() bool { return gone(fenced.Process.Pid) })
+	if took := time.Since(last); took < limit {
+		t.Errorf("fenced group killed %s after the last renewal, before the limit of %s", took, limit)
+	}
+	fenced.Wait()
+	if ws := fenced.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("fenced group ended by %v, want SIGKILL from the guardian", fenced.ProcessState)
+	}
+	if gone(plain.Process.Pid) {
+		t.Fatal("the guardian's deadline killed a group not watched fenced")
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "plain group killed at close", func() bool { return gone(plain.Process.Pid) })
+	plain.Wait()
 }
