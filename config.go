@@ -112,6 +112,15 @@ type Config struct {
 	// they are there.
 	NoJobMetrics bool
 
+	// ReturnMemory is how long the jobs must go without a state change before
+	// the Manager collects garbage and returns freed memory to the OS, once
+	// per quiet spell and at most every 10 ReturnMemory. After a burst (many
+	// starts, a bulk stop) the heap sits at its goal, up to twice what is
+	// live, until the next collection, which an idle process may not run for
+	// minutes. Default 0: never, for it acts on the whole process, which an
+	// embedding program may manage itself. The binary uses 1s.
+	ReturnMemory time.Duration
+
 	// Host names this ProcMan in the database: on its runs and, on
 	// PostgreSQL, in the hosts table, whose lease on the name keeps a second
 	// ProcMan of that name out (hosts.go). Default os.Hostname().

@@ -56,6 +56,7 @@ type Manager struct {
 	graph  graph     // who depends on whom (deps.go)
 	closed bool
 	wg     sync.WaitGroup // one per supervisor goroutine
+	quiet  *quiet         // returns memory once the jobs are quiet; nil unless Config.ReturnMemory
 	preps  sync.WaitGroup // one per spawn being prepared (runner.prepare)
 
 	// graphEdit serialises the changes that may change graph (Create of a
@@ -100,6 +101,7 @@ func Open(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m.w.start()
 	m.cron.Start()
+	m.startQuiet()
 	if l, ok := lock.(*hostLease); ok {
 		m.startFleet(l)
 		m.retake(ctx, l.epochNow()) // recovery has killed what was left of their runs
@@ -771,6 +773,9 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	m.wg.Wait()
 	<-ticks.Done()
 	err = errors.Join(err, m.waitPreps(ctx))
+	if m.quiet != nil {
+		<-m.quiet.done // ended with m.ctx
+	}
 	m.hub.close()
 	if lost := m.w.close(drainLimit); lost > 0 {
 		m.log.Error("records not written to the database before shutdown", "count", lost, "waited", drainLimit)

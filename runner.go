@@ -576,6 +576,7 @@ func (r *runner) transitionLocked(to State, edit func(*Status)) {
 		r.m.log.Error("invalid state transition", "job", r.name, "from", from, "to", to)
 	}
 	r.st.State, r.st.Since = to, time.Now()
+	r.m.quiet.touched()
 	if to != StateRunning && to != StateStopping { // no run goes on
 		r.st.PID = 0
 		r.st.Health, r.st.HealthFailure, r.st.HealthCheckedAt = "", "", nil

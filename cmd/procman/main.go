@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	_ "time/tzdata" // CRON_TZ works on hosts and containers without a zone database
 
 	"github.com/Mk-Chan/procman"
@@ -121,7 +122,10 @@ func serverFlags(stdout, stderr io.Writer) (*flag.FlagSet, func() (options, erro
 			return options{}, errDone
 		}
 		o := options{socket: *socket, logLevel: logLevel, conns: httpapi.ConnLimits{Max: *maxConns, PerClient: *maxPerClient}, cfg: procman.Config{LogDir: *logs, KeepRuns: *keepRuns, MaxLogBytes: *maxLogBytes, MaxRunLogBytes: *maxRunLogBytes,
-			NoResume: *noResume, NoJobMetrics: *noJobMetrics, JobsFile: *config, Subreaper: true}} // the binary starts no process of its own but the Manager's
+			NoResume: *noResume, NoJobMetrics: *noJobMetrics, JobsFile: *config,
+			Subreaper:    true,        // the binary starts no process of its own but the Manager's
+			ReturnMemory: time.Second, // a daemon's memory is what its operators see
+		}}
 		o.tlsCert, o.tlsKey = *tlsCert, *tlsKey
 		if err := o.setAddr(*addr, fs.Args(), *socket != ""); err != nil {
 			return options{}, usageError{err.Error()}
