@@ -92,6 +92,7 @@ func (c *checker) check() {
 	}
 	if c.recordLocked(err, now) && c.hs.restart {
 		close(c.unhealthy)
+		c.p.sup.wake()
 		return
 	}
 	c.wg.Add(1)

@@ -90,7 +90,7 @@ func (m *Manager) prepareSpawn(job Job) (*spawnPrep, error) {
 // spawn starts the shell in its own process group, writing straight into the
 // log file: ProcMan copies no output, and only watches the file's size. The
 // log file stays ProcMan's, whoever the job runs as.
-func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
+func (r *runner) spawn(s *supervisor, job Job, set settings, sp *spawnPrep) (*proc, error) {
 	spec := osproc.Spec{Path: "/bin/sh", Args: []string{"-c", job.Command}, Dir: job.Dir, Env: sp.env, Output: sp.log}
 	if c := sp.cred; c != nil {
 		spec.Cred = &osproc.Credential{UID: c.uid, GID: c.gid, Groups: c.groups}
@@ -103,7 +103,7 @@ func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 		}
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
-	p := &proc{leader: leader, pgid: leader.Pid, started: time.Now(), done: leader.Done(),
+	p := &proc{leader: leader, pgid: leader.Pid, started: time.Now(), done: leader.Done(), sup: s,
 		ended: make(chan struct{}), rotated: make(chan struct{}, 1), check: r.execProbe(set, spec), successCodes: set.successCodes}
 	// The watcher keeps ProcMan's descriptor, to cut the file's head through
 	// it; the child writes through its own copy.
@@ -112,6 +112,7 @@ func (r *runner) spawn(job Job, set settings, sp *spawnPrep) (*proc, error) {
 		case p.rotated <- struct{}{}:
 		default:
 		}
+		s.wake()
 	})
 	p.row = runRow{PID: p.pgid, PGID: p.pgid, ProcStart: leader.Start, LogFile: sp.logPath,
 		StartedAt: p.started.UTC().Truncate(time.Microsecond), Invocation: sp.invocation}

@@ -110,6 +110,10 @@ type supervisor struct {
 	// Guarded by runner.mu. Only the newest is kept here; a follower keeps the
 	// one it reads.
 	latest *proc
+
+	// resume is the parked supervision's continuation (loop.park); nil
+	// while a goroutine holds it.
+	resume atomic.Pointer[func()]
 }
 
 func newSupervisor() *supervisor {
@@ -119,8 +123,22 @@ func newSupervisor() *supervisor {
 	return s
 }
 
-func (s *supervisor) stop() { s.stopOnce.Do(func() { close(s.stopReq) }) }
+func (s *supervisor) stop() {
+	s.stopOnce.Do(func() { close(s.stopReq) })
+	s.wake()
+}
+
 func (s *supervisor) kill() { s.killOnce.Do(func() { close(s.killReq) }) }
+
+// wake resumes the parked supervision, if it is parked, on a goroutine of its
+// own: an event of its run has come. A wake that finds nothing parked does
+// nothing; one that comes after the event was seen resumes a supervision
+// that parks again.
+func (s *supervisor) wake() {
+	if k := s.resume.Swap(nil); k != nil {
+		go (*k)()
+	}
+}
 
 func (s *supervisor) stopping() bool {
 	select {
@@ -224,35 +242,73 @@ func (r *runner) stop(ctx context.Context) error {
 }
 
 // supervise runs the job until it rests: stopped, exited or error. It is the
-// only code that spawns, waits for or signals the job's processes.
+// only code that spawns, waits for or signals the job's processes. While a
+// run simply runs, the supervision holds no goroutine: it is parked (see
+// park) until the run ends, a stop is asked for, a part of the log is rotated
+// out or a health check fails, and resumes on a new goroutine.
 func (r *runner) supervise(s *supervisor, job Job, set settings, trigger Trigger) {
-	// The transition to a resting state ends the supervisor's ownership of the
-	// job (see transitionLocked); returning is all that is left to do.
-	defer r.m.wg.Done()
 	if s.waits && !r.awaitDeps(s, job, trigger) {
+		r.m.wg.Done()
 		return
 	}
-	th := newThrottle(set)
-	failures := 0
+	l := &loop{r: r, s: s, job: job, set: set, th: newThrottle(set)}
+	l.run(trigger)
+}
+
+// loop is one activation's supervision, as it goes from goroutine to
+// goroutine: parked, it is all that is left of it.
+type loop struct {
+	r        *runner
+	s        *supervisor
+	job      Job
+	set      settings
+	th       *throttle
+	failures int
+}
+
+// run begins runs until the job rests, or a run is parked.
+func (l *loop) run(trigger Trigger) {
 	for ; ; trigger = TriggerRetry {
-		p, err := r.launch(s, job, set, trigger)
+		p, err := l.r.launch(l.s, l.job, l.set, trigger)
 		if p == nil && err == nil { // stopped before the run was spawned
-			s.report(nil)
+			l.s.report(nil)
+			l.r.m.wg.Done()
 			return
 		}
 		end := runResult{spawnErr: err}
 		if err != nil {
 			end.reason = err.Error()
 		} else {
-			s.report(nil)
-			if end = r.watch(s, p, job, set); end.rested {
+			l.s.report(nil)
+			p.leader.WhenDone(l.s.wake)
+			hc := l.r.startChecks(p, l.set)
+			var parked bool
+			if end, parked = l.watch(p, hc); parked {
 				return
 			}
 		}
-		if !r.after(s, job, set, th, &failures, end) {
+		if !l.next(end) {
 			return
 		}
 	}
+}
+
+// resume goes on with run p's supervision, woken.
+func (l *loop) resume(p *proc, hc *checker) {
+	end, parked := l.watch(p, hc)
+	if !parked && l.next(end) {
+		l.run(TriggerRetry)
+	}
+}
+
+// next reports whether another run follows the one that ended; if not, the
+// job has come to rest and the supervision is over.
+func (l *loop) next(end runResult) bool {
+	if !end.rested && l.r.after(l.s, l.job, l.set, l.th, &l.failures, end) {
+		return true
+	}
+	l.r.m.wg.Done()
+	return false
 }
 
 // runResult is how a run ended, or failed to begin, for supervise to decide
@@ -338,10 +394,7 @@ func (r *runner) launch(s *supervisor, job Job, set settings, trigger Trigger) (
 	err := prep.err
 	onFreshStack(func() {
 		if err == nil {
-			p, err = r.spawn(job, set, prep.sp)
-		}
-		if p != nil {
-			p.sup = s
+			p, err = r.spawn(s, job, set, prep.sp)
 		}
 		if err != nil {
 			r.recordFailedStart(trigger, err)
@@ -405,30 +458,57 @@ func (r *runner) restartNow() {
 
 // watch waits for the run to end by itself, for a stop request or, with
 // on_unhealthy "restart", for its health check to fail, and records its end.
-// Meanwhile its health checks run, and whenever a part is rotated out of the
-// run's log, it queues log retention (which never makes it wait). The checks
-// end before the run leaves StateRunning.
-func (r *runner) watch(s *supervisor, p *proc, job Job, set settings) runResult {
-	hc := r.startChecks(p, set)
+// Meanwhile its health checks (hc) run, and whenever a part is rotated out of
+// the run's log, it queues log retention (which never makes it wait). The
+// checks end before the run leaves StateRunning. Whenever there is nothing
+// to do, it parks the supervision (parked: this goroutine is done with it).
+func (l *loop) watch(p *proc, hc *checker) (end runResult, parked bool) {
+	r, s := l.r, l.s
 	for {
+		if l.park(p, hc) {
+			return runResult{}, true
+		}
 		select {
 		case <-p.rotated:
-			r.m.prune(r, job, p.live)
+			r.m.prune(r, l.job, p.live)
 		case <-p.done:
 			healthy := hc.stop()
-			end := r.ended(s, p, set)
+			end := r.ended(s, p, l.set)
 			end.healthy = healthy
-			return end
+			return end, false
 		case <-s.stopReq:
 			hc.stop()
-			return r.stopRun(s, p, set)
+			return r.stopRun(s, p, l.set), false
 		case <-hc.unhealthyC():
 			healthy := hc.stop()
-			end := r.stopUnhealthy(s, p, set, hc.reason)
+			end := r.stopUnhealthy(s, p, l.set, hc.reason)
 			end.healthy = healthy
-			return end
+			return end, false
 		}
 	}
+}
+
+// park leaves the supervision of run p to whichever of its events comes
+// first (supervisor.wake), and reports true; or false if one has come
+// already. The continuation is published before the events are looked at,
+// and taken by one wake only: an event that comes meanwhile either finds it
+// or is found here.
+func (l *loop) park(p *proc, hc *checker) bool {
+	k := func() { l.resume(p, hc) }
+	l.s.resume.Store(&k)
+	if len(p.rotated) == 0 {
+		select {
+		case <-p.done:
+		case <-l.s.stopReq:
+		case <-hc.unhealthyC():
+		default:
+			return true
+		}
+	}
+	if l.s.resume.CompareAndSwap(&k, nil) {
+		return false // taken back: go on here
+	}
+	return true // a wake took it, and resumes on a goroutine of its own
 }
 
 // ended records a run that ended by itself, once nothing is left of its group.

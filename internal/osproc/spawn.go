@@ -73,6 +73,11 @@ type Proc struct {
 	pidfd  *os.File      // what the wait polls, while it does; guarded by Reaper.mu
 	usage  Usage         // what wait4 reported; set before done is closed
 
+	// thenMu guards then, WhenDone's f, and fired: done is closed.
+	thenMu sync.Mutex
+	then   func()
+	fired  bool
+
 	// mu makes reaping the process and signalling its group exclusive
 	// (SignalGroup), and guards reaped and orphans.
 	mu      sync.Mutex
@@ -83,6 +88,32 @@ type Proc struct {
 // Done is closed once the process has ended and been reaped, or once the
 // Reaper's Close gave up waiting for it.
 func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// WhenDone has f called once Done is closed: by the wait that closes it, so
+// f must not block; or at once, if it is closed already. A Proc takes one f.
+func (p *Proc) WhenDone(f func()) {
+	p.thenMu.Lock()
+	fired := p.fired
+	if !fired {
+		p.then = f
+	}
+	p.thenMu.Unlock()
+	if fired {
+		f()
+	}
+}
+
+// closeDone closes done, then calls what WhenDone was given.
+func (p *Proc) closeDone() {
+	close(p.done)
+	p.thenMu.Lock()
+	f := p.then
+	p.fired, p.then = true, nil
+	p.thenMu.Unlock()
+	if f != nil {
+		f()
+	}
+}
 
 // Exit waits until Done and says how the process ended: its wait status, or
 // the error of the wait (ErrAbandoned if Close gave it up), in which case

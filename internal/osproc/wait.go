@@ -67,7 +67,7 @@ func (rp *Reaper) finish(p *Proc, ws unix.WaitStatus, err error) {
 		rp.abandoned = append(rp.abandoned, p.Pid)
 	}
 	rp.mu.Unlock()
-	close(p.done)
+	p.closeDone()
 	rp.waits.Done()
 }
 

@@ -115,3 +115,28 @@ func TestOneWaiterForEveryProcess(t *testing.T) {
 		}
 	}
 }
+
+// WhenDone's f runs once the process is reaped, whether given before the end
+// or after it.
+func TestWhenDoneFiresOnce(t *testing.T) {
+	rp := newTestReaper(t, false)
+	p, err := rp.StartGroup(Spec{Path: "/bin/sh", Args: []string{"-c", "sleep 100"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := make(chan struct{}, 2)
+	p.WhenDone(func() { before <- struct{}{} })
+	p.SignalGroup(unix.SIGTERM)
+	<-before
+	select {
+	case <-p.Done():
+	default:
+		t.Fatal("f ran before Done was closed")
+	}
+	after := make(chan struct{}, 2)
+	p.WhenDone(func() { after <- struct{}{} })
+	<-after
+	if len(before)+len(after) != 0 {
+		t.Error("f ran more than once")
+	}
+}
