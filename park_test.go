@@ -18,6 +18,16 @@ func TestRunningJobsHoldNoGoroutine(t *testing.T) {
 	w.create(Job{Name: "warm", Command: "sleep 1000", Type: Continuous})
 	w.start("warm") // the process waiter, the writer and the log watcher are up
 	w.waitFor("warm", StateRunning)
+	steady := func() int { // the count once two readings 50 ms apart agree
+		for n := runtime.NumGoroutine(); ; {
+			time.Sleep(50 * time.Millisecond)
+			m := runtime.NumGoroutine()
+			if m == n {
+				return n
+			}
+			n = m
+		}
+	}
 	settled := func(want int) bool {
 		deadline := time.Now().Add(10 * time.Second)
 		for runtime.NumGoroutine() > want {
@@ -28,8 +38,7 @@ func TestRunningJobsHoldNoGoroutine(t *testing.T) {
 		}
 		return true
 	}
-	settled(runtime.NumGoroutine()) // nothing left of the warm start's goroutines
-	before := runtime.NumGoroutine()
+	before := steady() // nothing left of the warm start's goroutines
 	const n = 30
 	sick := filepath.Join(w.dir, "sick")
 	for i := range n {

@@ -128,10 +128,14 @@ func (s *supervisor) stop() {
 	s.wake()
 }
 
-func (s *supervisor) kill() { s.killOnce.Do(func() { close(s.killReq) }) }
+func (s *supervisor) kill() {
+	s.killOnce.Do(func() { close(s.killReq) })
+	s.wake()
+}
 
 // wake resumes the parked supervision, if it is parked, on a goroutine of its
-// own: an event of its run has come. A wake that finds nothing parked does
+// own: an event of its run has come. It never blocks nor locks, for it is
+// called under runner.mu (a health check) and from the process waiter. A wake that finds nothing parked does
 // nothing; one that comes after the event was seen resumes a supervision
 // that parks again.
 func (s *supervisor) wake() {
@@ -496,14 +500,17 @@ func (l *loop) watch(p *proc, hc *checker) (end runResult, parked bool) {
 func (l *loop) park(p *proc, hc *checker) bool {
 	k := func() { l.resume(p, hc) }
 	l.s.resume.Store(&k)
-	if len(p.rotated) == 0 {
-		select {
-		case <-p.done:
-		case <-l.s.stopReq:
-		case <-hc.unhealthyC():
+	select { // channel operations all, so that no event's send slips past
+	case <-p.done:
+	case <-l.s.stopReq:
+	case <-hc.unhealthyC():
+	case <-p.rotated:
+		select { // given back, for watch
+		case p.rotated <- struct{}{}:
 		default:
-			return true
 		}
+	default:
+		return true
 	}
 	if l.s.resume.CompareAndSwap(&k, nil) {
 		return false // taken back: go on here
