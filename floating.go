@@ -15,8 +15,8 @@ import (
 // Floating jobs (Job.Host "*") on PostgreSQL. A floating job is owned by the
 // host whose claim set its row's owner and owner_epoch: the heartbeat's
 // statement claims (lease.go, beatSQL) the floating jobs no live host holds,
-// on the live host with the fewest active jobs, once a dead owner's lease
-// and the grace have passed by the database's clock. Only the owner runs
+// dealt over the live hosts fewest active jobs first, once a dead owner's
+// lease and the grace have passed by the database's clock. Only the owner runs
 // the job, ticks its schedule and writes about it, each write fenced by its
 // epoch (writer.go): a write found fenced is dropped, and the host drops the
 // job at once.

@@ -69,3 +69,47 @@ func TestFloatingBurstSpreads(t *testing.T) {
 		}
 	}
 }
+
+// A dead host's many floating jobs are dealt over every live host at once:
+// each survivor takes its share in one beat, rather than one host taking
+// one job a beat until the others catch up.
+func TestDeadHostsJobsSpreadInABeat(t *testing.T) {
+	f := newFleet(t)
+	a, b, c := f.openFloating("a"), f.openFloating("b"), f.openFloating("c")
+	wa := &world{t: t, dir: f.w.dir, m: a, logs: f.w.logs}
+	const n = 30
+	for i := range n {
+		wa.create(Job{Name: fmt.Sprintf("f%02d", i), Command: "sleep 100", Type: Continuous, Schedule: "reboot", Host: HostAny})
+	}
+	owners := func() map[string]int {
+		var got []string
+		if err := a.store.db.NewRaw("SELECT owner FROM jobs WHERE owner IS NOT NULL").Scan(ctxT(t), &got); err != nil {
+			t.Fatal(err)
+		}
+		held := map[string]int{}
+		for _, o := range got {
+			held[o]++
+		}
+		return held
+	}
+	eventually(t, "every job claimed, b holding some", func() bool { h := owners(); return h["a"]+h["b"]+h["c"] == n && h["b"] > 0 })
+	onB := owners()["b"]
+	b.lock.(*hostLease).frozen.Store(true) // b can no longer reach the database: its jobs go once its lease and the grace have
+	beatsOf := func(m *Manager) int64 { return m.lock.(*hostLease).beats.Load() }
+	var first map[*Manager]int64
+	eventually(t, "b's jobs claimed by a and c", func() bool {
+		h := owners()
+		if first == nil && h["a"]+h["c"] > n-onB { // the first claim of b's jobs: beats counted from here
+			first = map[*Manager]int64{a: beatsOf(a), c: beatsOf(c)}
+		}
+		return h["b"] == 0
+	})
+	for _, m := range []*Manager{a, c} {
+		if beats := beatsOf(m) - first[m]; beats > 2 {
+			t.Errorf("%s took %d beats to take its share of b's %d jobs, want at most 2", m.cfg.Host, beats, onB)
+		}
+	}
+	if h := owners(); h["a"] < h["c"]-1 || h["c"] < h["a"]-1 {
+		t.Errorf("b's jobs went unevenly: %v", h)
+	}
+}

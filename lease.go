@@ -99,24 +99,36 @@ const (
 			heartbeat_at = excluded.heartbeat_at, lease_until = excluded.lease_until, active_jobs = 0
 		WHERE h.lease_until < now() OR h.epoch = $8
 		RETURNING epoch`
-	// beatSQL renews the lease and, in the same statement, claims the
-	// floating jobs that no live host holds (none, or a host dead past its
-	// lease and the grace, on the database's clock), if this host is the
-	// live one with the fewest active jobs (ties by name): as many as bring
-	// it level with the next fewest, and one more. Idle, it is the one
-	// statement a host sends. Its first row says whether the lease was
+	// beatSQL renews the lease and, in the same statement, claims floating
+	// jobs that no live host holds (none, or a host dead past its lease and
+	// the grace, on the database's clock). The live hosts are ranked by
+	// their active jobs (fewest first, ties by name); with k jobs to claim,
+	// the first k of them claim, each as many as bring its floating jobs to
+	// the fleet's mean share (the least busy at least one). So a single job
+	// goes to the least busy host, and a dead host's many jobs are spread
+	// over the live hosts in a beat of each, not one job a beat. The shares
+	// count the floating jobs each host holds now, not the active jobs it
+	// last reported, which a claim made since leaves stale. Idle, it is the
+	// one statement a host sends. Its first row says whether the lease was
 	// renewed; each claimed job adds one.
 	beatSQL = `WITH renewed AS (
 			UPDATE hosts SET heartbeat_at = now(), lease_until = now() + $3 * interval '1 millisecond', active_jobs = $4
 			WHERE name = $1 AND epoch = $2 AND lease_until >= now() RETURNING name),
-		live AS (SELECT name, CASE WHEN name = $1 THEN $4 ELSE active_jobs END AS active FROM hosts
-			WHERE lease_until > now() OR name = $1),
-		pick AS (SELECT j.name FROM jobs j
-			WHERE j.floating AND (j.owner IS NULL OR j.owner IN
-				(SELECT name FROM hosts WHERE lease_until + $5 * interval '1 millisecond' < now()))
-			AND EXISTS (SELECT 1 FROM renewed) AND $1 = (SELECT name FROM live ORDER BY active, name LIMIT 1)
+		live AS (SELECT name, row_number() OVER (ORDER BY active, name) - 1 AS rank, count(*) OVER () AS hosts
+			FROM (SELECT name, CASE WHEN name = $1 THEN $4 ELSE active_jobs END AS active FROM hosts
+				WHERE lease_until > now() OR name = $1) h),
+		claimable AS (SELECT name FROM jobs WHERE floating AND (owner IS NULL OR owner IN
+			(SELECT name FROM hosts WHERE lease_until + $5 * interval '1 millisecond' < now()))),
+		share AS (SELECT CASE WHEN l.rank >= c.n THEN 0 ELSE greatest(CASE WHEN l.rank = 0 THEN 1 ELSE 0 END,
+				ceil((h.held + c.n)::numeric / l.hosts)::bigint - h.mine) END AS n
+			FROM live l, (SELECT count(*) AS n FROM claimable) c,
+				(SELECT count(*) AS held, count(*) FILTER (WHERE owner = $1) AS mine FROM jobs
+					WHERE floating AND owner IN (SELECT name FROM live)) h
+			WHERE l.name = $1),
+		pick AS (SELECT j.name FROM jobs j JOIN claimable c ON c.name = j.name
+			WHERE EXISTS (SELECT 1 FROM renewed)
 			ORDER BY j.name
-			LIMIT greatest(1, coalesce((SELECT min(active) FROM live WHERE name <> $1), 1000000) - $4 + 1)
+			LIMIT (SELECT n FROM share)
 			FOR UPDATE OF j SKIP LOCKED),
 		claimed AS (UPDATE jobs SET owner = $1, owner_epoch = $2 FROM pick WHERE jobs.name = pick.name
 			RETURNING jobs.name, jobs.id)
