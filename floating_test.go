@@ -354,3 +354,37 @@ func TestIdleFleetSendsHeartbeatsOnly(t *testing.T) {
 		t.Fatalf("an idle fleet sent %d statements besides its heartbeats, the last: %v", n, sql.last.Load())
 	}
 }
+
+// A ProcMan that cannot act while its lease goes unrenewed (here: its lease
+// asleep, as under SIGSTOP) has its floating run killed by the guardian; the
+// supervision, which sees the run end, must not start it again, for the job
+// may run elsewhere by now. Once the lease is held again, it is.
+func TestNoRestartWhileTheLeaseGoesUnrenewed(t *testing.T) {
+	f := newFleet(t)
+	journal := filepath.Join(f.w.dir, "journal")
+	a := f.openFloating("a")
+	wa := &world{t: t, dir: f.w.dir, m: a, logs: f.w.logs}
+	j := journaled("svc", journal)
+	j.MinUptime = dur(10 * time.Millisecond) // a good run: restarted at once, not after a backoff
+	wa.create(j)
+	claimedBy(t, a, "svc")
+	wa.start("svc")
+	pid := runningOn(t, a, "svc")
+	eventually(t, "a run in the journal", func() bool { return journalRuns(t, journal) >= 1 })
+	l := a.lock.(*hostLease)
+	l.asleep.Store(true)
+	waitGone(t, pid, 5*time.Second) // the guardian's kill, at 0.9 lease
+	st := wa.until("svc", "at rest", func(st Status) bool { return !st.State.active() })
+	if st.State != StateStopped || st.PID != 0 {
+		t.Fatalf("svc after the guardian's kill: %+v, want stopped and not started again", st)
+	}
+	if n := journalRuns(t, journal); n != 1 {
+		t.Fatalf("%d runs in the journal while the lease went unrenewed, want 1", n)
+	}
+	l.asleep.Store(false)
+	again := runningOn(t, a, "svc") // joined again, took it back, started it
+	if again == pid {
+		t.Fatalf("svc runs as pid %d, the killed run", again)
+	}
+	checkJournal(t, journal)
+}

@@ -385,6 +385,15 @@ func (r *runner) toStopped() {
 // A stop that comes while the run is being prepared ends the job at once
 // (stopped), and launch returns neither a run nor an error.
 func (r *runner) launch(s *supervisor, job Job, set settings, trigger Trigger) (*proc, error) {
+	if job.Host == HostAny && r.m.floatingUnsafe() {
+		// Self-fencing: a restart or retry must not begin while the lease goes
+		// unrenewed. A ProcMan that wakes from SIGSTOP finds its floating runs
+		// killed by the guardian, and would else start them again before its
+		// watch of the lease has run. It is started again once renewed.
+		r.m.floats.troubled.Store(true)
+		r.transition(StateStopped, nil)
+		return nil, nil
+	}
 	prep, ok := r.prepare(s, job)
 	if !ok || (prep.err == nil && s.stopping()) {
 		prep.sp.discard()
