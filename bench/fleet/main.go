@@ -122,9 +122,6 @@ func parseFlags(args []string) (config, error) {
 }
 
 func run(ctx context.Context, cfg config, out, log io.Writer) error {
-	if err := raiseFileLimit(); err != nil {
-		return err
-	}
 	srv, err := openServer(ctx, cfg.dsn, slices.Max(cfg.hosts))
 	if err != nil {
 		return err
@@ -144,19 +141,5 @@ func run(ctx context.Context, cfg config, out, log io.Writer) error {
 	}
 	printTable(out, cfg, srv, results)
 	printStatements(out, results[len(results)-1])
-	return nil
-}
-
-// raiseFileLimit lifts the soft limit on open files to the hard one: every
-// host holds sessions, links and its jobs' descriptors.
-func raiseFileLimit() error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("getrlimit: %w", err)
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("setrlimit: %w", err)
-	}
 	return nil
 }
