@@ -5,7 +5,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -239,14 +238,16 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // writeJSON writes v as compact JSON and a newline: indenting took a third of
 // the time of a GET /jobs. (jq makes it readable.) "<" stays "<": the answer
-// is JSON, sent as such and never sniffed (nosniff), not HTML to escape.
+// is JSON, sent as such and never sniffed (nosniff), not HTML to escape. The
+// headers are set as the canonical keys they are: Header.Set's
+// canonicalising was a few percent of a state query.
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	b := encodeJSON(v)
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	w.Write(b)
 }
 
 // oneSegmentNames refuses a path with an encoded '/' in it. The router matches
