@@ -172,3 +172,28 @@ func TestPlanRetention(t *testing.T) {
 		})
 	}
 }
+
+// A run's rotated parts go with it, although the job's log folder was found
+// without any part before the run: retention reads the folder again after a
+// rotation, and only then (partsSeen), since most jobs are never rotated.
+func TestRotatedPartsOfAnEndedRunGoWithIt(t *testing.T) {
+	w := setup(t)
+	count := filepath.Join(w.dir, "count")
+	bursts := strings.TrimSuffix(numberedCmd(15_000, 500), "; exec sleep 1000")
+	// Only the second run writes enough to be rotated, in bursts while it lives.
+	cmd := fmt.Sprintf(`n=$(cat %[1]s 2>/dev/null || echo 0); echo $((n+1)) > %[1]s; if [ "$n" = 1 ]; then %[2]s; fi`, count, bursts)
+	w.create(Job{Name: "once", Type: OneTime, KeepRuns: 1, MaxRunLogBytes: 16 << 10, Command: cmd})
+	var last string
+	for run := 1; run <= 3; run++ {
+		w.start("once")
+		st := w.waitFor("once", StateExited)
+		if parts, _ := runlog.Parts(st.LogFile); run == 2 && len(parts) == 0 {
+			t.Fatalf("the second run's log was never rotated: %v", w.logFiles("once"))
+		}
+		last = st.LogFile
+	}
+	eventually(t, "only the last run's log left", func() bool {
+		files := w.logFiles("once")
+		return len(files) == 1 && files[0] == last
+	})
+}

@@ -108,6 +108,7 @@ func (r *runner) spawn(s *supervisor, job Job, set settings, sp *spawnPrep) (*pr
 	// The watcher keeps ProcMan's descriptor, to cut the file's head through
 	// it; the child writes through its own copy.
 	p.live = r.m.rot.Watch(sp.log, sp.logPath, set.maxRunLogBytes, func() {
+		r.parts.rotated()
 		select {
 		case p.rotated <- struct{}{}:
 		default:

@@ -54,12 +54,14 @@ type runner struct {
 	counts     jobCounters // for the per-job metrics (metrics_jobs.go)
 
 	lastRunID atomic.Int64 // the ID of the job's last run (runs.go)
+	parts     partsSeen    // whether the job's log folder may hold parts (retention.go)
 }
 
 func newRunner(m *Manager, id, source, home string, j Job) *runner {
 	return &runner{
 		m: m, name: j.Name, id: id, source: source, home: home, job: j, version: m.versions.Add(1), ctl: make(chan struct{}, 1), edit: make(chan struct{}, 1), changed: make(chan struct{}),
-		st: Status{Name: j.Name, State: StateStopped, Since: time.Now()},
+		st:    Status{Name: j.Name, State: StateStopped, Since: time.Now()},
+		parts: newPartsSeen(),
 	}
 }
 
