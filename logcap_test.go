@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -182,18 +183,19 @@ func TestRotatedPartsOfAnEndedRunGoWithIt(t *testing.T) {
 	bursts := strings.TrimSuffix(numberedCmd(15_000, 500), "; exec sleep 1000")
 	// Only the second run writes enough to be rotated, in bursts while it lives.
 	cmd := fmt.Sprintf(`n=$(cat %[1]s 2>/dev/null || echo 0); echo $((n+1)) > %[1]s; if [ "$n" = 1 ]; then %[2]s; fi`, count, bursts)
-	w.create(Job{Name: "once", Type: OneTime, KeepRuns: 1, MaxRunLogBytes: 16 << 10, Command: cmd})
-	var last string
+	// keep_runs 2: the newest part of the second run outlasts its end (the
+	// run's log, then that part), and the third run's end leaves it beyond.
+	w.create(Job{Name: "once", Type: OneTime, KeepRuns: 2, MaxRunLogBytes: 16 << 10, Command: cmd})
+	var logs []string
 	for run := 1; run <= 3; run++ {
 		w.start("once")
 		st := w.waitFor("once", StateExited)
 		if parts, _ := runlog.Parts(st.LogFile); run == 2 && len(parts) == 0 {
 			t.Fatalf("the second run's log was never rotated: %v", w.logFiles("once"))
 		}
-		last = st.LogFile
+		logs = append(logs, st.LogFile)
 	}
-	eventually(t, "only the last run's log left", func() bool {
-		files := w.logFiles("once")
-		return len(files) == 1 && files[0] == last
+	eventually(t, "only the last two runs' logs left, without parts", func() bool {
+		return slices.Equal(w.logFiles("once"), logs[1:])
 	})
 }

@@ -130,8 +130,9 @@ func (lk retainLook) rowsOnly() bool {
 	return lk.set.maxLogBytes == 0 && len(lk.parts) == 0 && len(lk.live) == 0
 }
 
-// lookAt lists the parts in the job's log folder; ok is false if it cannot
-// be read now (it is read again at the next run's end).
+// lookAt lists the parts in the job's log folder, unless none can be there
+// (partsSeen); ok is false if it cannot be read now (it is read again at the
+// next run's end).
 func (m *Manager) lookAt(q retainReq) (lk retainLook, ok bool) {
 	lk = retainLook{retainReq: q, set: m.cfg.settings(q.job), given: q.lastRunID.Load()}
 	parts, err := q.parts.list(m.jobLogDir(q.job.Name))
