@@ -25,7 +25,7 @@ import (
 // and the newest finished run's last file is always kept. A run whose files
 // are all gone stays, marked pruned.
 func (m *Manager) prune(r *runner, j Job, running *runlog.Live) {
-	m.w.enqueueOp(op{retain: &retainReq{jobID: r.id, job: j, running: running, lastRunID: &r.lastRunID, parts: r.parts}})
+	m.w.enqueueOp(op{retain: &retainReq{jobID: r.id, job: j, running: running, lastRunID: &r.lastRunID, parts: &r.parts}})
 }
 
 // retainReq is one job's retention pass, queued by prune.
@@ -34,7 +34,7 @@ type retainReq struct {
 	job       Job
 	running   *runlog.Live
 	lastRunID *atomic.Int64 // the runner's: no more runs than that were ever given
-	parts     partsSeen     // the runner's
+	parts     *partsSeen    // the runner's
 }
 
 // partsSeen tells whether a job's log folder may hold parts (of runs whose
@@ -44,30 +44,24 @@ type retainReq struct {
 // is read again only once a rotation has come since. Before the first
 // listing nothing is known: parts may be left from an earlier ProcMan.
 type partsSeen struct {
-	rotations *atomic.Int64
-	noneAt    *atomic.Int64 // the rotations when a listing found no part; -1: none did
-}
-
-func newPartsSeen() partsSeen {
-	p := partsSeen{rotations: new(atomic.Int64), noneAt: new(atomic.Int64)}
-	p.noneAt.Store(-1)
-	return p
+	rotations atomic.Int64
+	noneAfter atomic.Int64 // 1 + the rotations when a listing found no part; 0: none did
 }
 
 // rotated counts a rotation once its part is in the folder (runlog calls
 // onRotate after the part's rename): a listing that began before the count
 // may have missed the part, and the next one reads the folder again.
-func (p partsSeen) rotated() { p.rotations.Add(1) }
+func (p *partsSeen) rotated() { p.rotations.Add(1) }
 
 // list lists the parts in dir, unless none can be there.
-func (p partsSeen) list(dir string) (map[string][]runlog.Part, error) {
+func (p *partsSeen) list(dir string) (map[string][]runlog.Part, error) {
 	n := p.rotations.Load()
-	if p.noneAt.Load() == n {
+	if p.noneAfter.Load() == n+1 {
 		return nil, nil
 	}
 	parts, err := runlog.ListParts(dir)
 	if err == nil && len(parts) == 0 {
-		p.noneAt.Store(n) // a rotation since the listing began counted past n
+		p.noneAfter.Store(n + 1) // a rotation since the listing began counted past n
 	}
 	return parts, err
 }

@@ -60,8 +60,7 @@ type runner struct {
 func newRunner(m *Manager, id, source, home string, j Job) *runner {
 	return &runner{
 		m: m, name: j.Name, id: id, source: source, home: home, job: j, version: m.versions.Add(1), ctl: make(chan struct{}, 1), edit: make(chan struct{}, 1), changed: make(chan struct{}),
-		st:    Status{Name: j.Name, State: StateStopped, Since: time.Now()},
-		parts: newPartsSeen(),
+		st: Status{Name: j.Name, State: StateStopped, Since: time.Now()},
 	}
 }
 
