@@ -71,6 +71,43 @@ func appendStatus(b []byte, st *procman.Status) ([]byte, bool) {
 	return append(b, '}', '\n'), ok
 }
 
+// appendBulk appends a bulk action's results as encoding/json writes them,
+// or reports false: the answer to a stop of every job holds every job's
+// status.
+func appendBulk(b []byte, out []bulkResult) ([]byte, bool) {
+	if out == nil {
+		return append(b, "null\n"...), true
+	}
+	ok := true
+	b = append(b, '[')
+	for i := range out {
+		x := &out[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b, ok = appendQuoted(append(b, `{"name":`...), x.Name, ok)
+		b, ok = appendStatusIn(append(b, `,"status":`...), &x.Status, ok)
+		if x.Dependent {
+			b = append(b, `,"dependent":true`...)
+		}
+		if x.Error != "" {
+			b, ok = appendQuoted(append(b, `,"error":`...), x.Error, ok)
+		}
+		if x.Code != "" {
+			b, ok = appendQuoted(append(b, `,"code":`...), x.Code, ok)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']', '\n'), ok
+}
+
+// appendStatusIn appends st as a value within a larger document: with no
+// newline after it.
+func appendStatusIn(b []byte, st *procman.Status, ok bool) ([]byte, bool) {
+	b, stOK := appendStatus(b, st)
+	return b[:len(b)-1], ok && stOK
+}
+
 // appendQuoted appends s quoted, when it needs no escaping; ok stays true
 // only then.
 func appendQuoted(b []byte, s string, ok bool) ([]byte, bool) {
@@ -98,8 +135,13 @@ func appendTime(b []byte, t time.Time, ok bool) ([]byte, bool) {
 // encodeJSON is v as writeJSON sends it: compact, HTML unescaped, and a
 // newline.
 func encodeJSON(v any) []byte {
-	if st, isStatus := v.(procman.Status); isStatus {
-		if b, ok := appendStatus(make([]byte, 0, 256), &st); ok {
+	switch v := v.(type) {
+	case procman.Status:
+		if b, ok := appendStatus(make([]byte, 0, 256), &v); ok {
+			return b
+		}
+	case []bulkResult:
+		if b, ok := appendBulk(make([]byte, 0, 256*len(v)+2), v); ok {
 			return b
 		}
 	}

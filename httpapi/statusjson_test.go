@@ -53,6 +53,50 @@ func TestAppendStatusIsJSONs(t *testing.T) {
 	}
 }
 
+// appendBulk writes what encoding/json writes for a bulk action's results:
+// full, bare, with an error, none at all; a string in one that needs
+// escaping leaves them all to json.
+func TestAppendBulkIsJSONs(t *testing.T) {
+	full := fill(t, reflect.TypeFor[procman.Status]()).Interface().(procman.Status)
+	cases := map[string][]bulkResult{
+		"nil":   nil,
+		"empty": {},
+		"three": {
+			{Name: "db", Status: full, Dependent: true, Error: "stop \"db\": x", Code: "conflict"},
+			{Name: "web"},
+			{Name: "api", Status: procman.Status{Name: "api", State: procman.StateStopped}, Error: "x"},
+		},
+	}
+	for name, out := range cases {
+		want, err := marshal(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := appendBulk(nil, out)
+		if !ok && name != "three" || string(encodeJSON(out)) != string(want) {
+			t.Errorf("%s: appendBulk gave (ok %v)\n%s\njson gives\n%s", name, ok, got, want)
+		}
+	}
+	plain := cases["three"]
+	plain[0].Error = "x"
+	want, _ := marshal(plain)
+	if got, ok := appendBulk(nil, plain); !ok || string(got) != string(want) {
+		t.Errorf("appendBulk gave (ok %v)\n%s\njson gives\n%s", ok, got, want)
+	}
+}
+
+func BenchmarkBulkAnswer200(b *testing.B) {
+	st := procman.Status{Name: "sleep-123", State: procman.StateStopped, Since: time.Now(), Restarts: 0, Host: "vm",
+		LastRun: &procman.LastRun{ID: 3, Outcome: procman.OutcomeStopped, EndedAt: time.Now(), Signal: "terminated"}}
+	out := make([]bulkResult, 200)
+	for i := range out {
+		out[i] = bulkResult{Name: st.Name, Status: st}
+	}
+	for b.Loop() {
+		encodeJSON(out)
+	}
+}
+
 // fill makes a value of type typ with every field, element and pointee set,
 // to values that need no escaping.
 func fill(t *testing.T, typ reflect.Type) reflect.Value {
