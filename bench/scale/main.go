@@ -464,13 +464,18 @@ func (r *runner) measureScale(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	time.Sleep(quietWait)
+	rssQuiet, err := rss(in.pid())
+	if err != nil {
+		return err
+	}
 	if err := r.measureLatency(ctx, in); err != nil {
 		return err
 	}
 	if err := r.measureCost(ctx, in); err != nil {
 		return err
 	}
-	if err := r.measureRSS(in, rss0, rssDefs); err != nil {
+	if err := r.measureRSS(in, rss0, rssDefs, rssQuiet); err != nil {
 		return err
 	}
 	if statuses, err = r.measureBulkStop(ctx, in, statuses); err != nil {
@@ -620,23 +625,35 @@ func percentile(d []time.Duration, p int) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// measureRSS records ProcMan's memory with every job present and running.
-// Per running job is the growth since start-up divided among the running jobs,
-// definitions that never run included; the growth since the definitions were
-// created tells what running costs alone.
-func (r *runner) measureRSS(in *instance, rss0, rssDefs int64) error {
+// quietWait is how long the running jobs are left alone before their memory
+// is read: the binary returns freed memory once its jobs have gone a second
+// without a state change (Config.ReturnMemory), and the starts left garbage.
+const quietWait = 2 * time.Second
+
+// measureRSS records ProcMan's memory with every job present and running:
+// once they had been quiet for quietWait (rssQuiet), and now, after the
+// latency and cost readings, whose garbage the heap may still hold (no state
+// changed since, so nothing returned it at once). Per running job is the
+// growth since start-up divided among the running jobs, definitions that
+// never run included; the growth since the definitions were created tells
+// what running costs alone.
+func (r *runner) measureRSS(in *instance, rss0, rssDefs, rssQuiet int64) error {
 	now, err := rss(in.pid())
 	if err != nil {
 		return err
 	}
+	quiet := float64(rssQuiet-rss0) / float64(r.cfg.running) / 1024
+	r.printf("RSS per running job once they had been quiet for %s: %.1f KiB since start-up (RSS %s)\n",
+		quietWait, quiet, mib(rssQuiet))
+	r.below(fmt.Sprintf("RSS per running job, %d running, quiet %s (since start-up)", r.cfg.running, quietWait), quiet, 12, "KiB", 1)
 	per := float64(now-rss0) / float64(r.cfg.running) / 1024
 	perRun := float64(now-rssDefs) / float64(r.cfg.running) / 1024
 	perDef := float64(rssDefs-rss0) / float64(max(r.cfg.defs-r.cfg.running, 1)) / 1024
 	r.printf("procman RSS %s: start-up %s, after the definitions %s (%.1f KiB each)\n", mib(now), mib(rss0), mib(rssDefs), perDef)
-	r.printf("RSS per running job: %.1f KiB since start-up, %.1f KiB since the definitions\n", per, perRun)
+	r.printf("RSS per running job after the readings: %.1f KiB since start-up, %.1f KiB since the definitions\n", per, perRun)
 	r.info(fmt.Sprintf("RSS with %d defs, %d running", r.cfg.defs, r.cfg.running), mib(now))
-	r.info("RSS per running job (since start-up)", fmt.Sprintf("%.1f KiB", per))
-	r.info("RSS per running job (definitions excluded)", fmt.Sprintf("%.1f KiB", perRun))
+	r.info("RSS per running job after the readings (since start-up)", fmt.Sprintf("%.1f KiB", per))
+	r.info("RSS per running job after the readings (definitions excluded)", fmt.Sprintf("%.1f KiB", perRun))
 	return nil
 }
 
