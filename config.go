@@ -47,7 +47,11 @@ type Config struct {
 	Postgres string
 	// LogDir holds run output as LogDir/<job>/<unix-nanoseconds>.log. Default "logs".
 	LogDir string
-	// Logger receives ProcMan's own logs. Default: discard them.
+	// Logger receives ProcMan's own logs. Default: discard them. Its
+	// handler is called while a job's lock is held: one that blocks (on a
+	// pipe whose reader stopped) holds up that job's stops and status, so
+	// give it a destination that does not (the binary's hands its lines to
+	// a goroutine of its own).
 	Logger *slog.Logger
 
 	// Defaults for job fields left empty.

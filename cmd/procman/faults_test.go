@@ -4,6 +4,7 @@ package main
 // folder cannot be written, or the disk holding the logs is full.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -428,5 +430,77 @@ func startFails(t *testing.T, base, name string) {
 	var ce *client.Error
 	if !errors.Is(err, procman.ErrStartFailed) || !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity {
 		t.Fatalf("start %s: %v, want 422 start_failed", name, err)
+	}
+}
+
+// A stderr that takes nothing (a pipe whose reader stopped, a terminal
+// paused with Ctrl-S) holds up neither the jobs nor the API: ProcMan logs
+// while it holds a job's lock, and a full pipe used to stop everything
+// after some 800 lines. What the pipe could not take in time waits, and
+// comes through once it is read again.
+func TestStalledStderrDoesNotHoldUpJobs(t *testing.T) {
+	dir := newDir(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(binPath, "-db", filepath.Join(dir, "procman.db"), "-logs", filepath.Join(dir, "logs"), "0")
+	cmd.Dir, cmd.Stderr = dir, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	br := bufio.NewReader(r)
+	var base string
+	for base == "" { // then the pipe is read no more
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("procman ended before listening: %v", err)
+		}
+		if m := listeningRE.FindStringSubmatch(line); m != nil {
+			base = "http://" + m[1]
+		}
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	do := func(method, path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s with stderr not read: %v", method, path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %s", method, path, resp.Status)
+		}
+	}
+	do("POST", "/job/create", `{"name":"svc","command":"sleep 60","type":"continuous"}`)
+	const cycles = 200 // some 1,200 lines, 150 KB: twice what the pipe holds
+	for range cycles {
+		do("GET", "/job/svc/start", "")
+		do("GET", "/job/svc/stop", "")
+	}
+	do("GET", "/job/svc/state", "")
+
+	rest := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(br)
+		rest <- string(b)
+	}()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("procman: %v", err)
+	}
+	out := <-rest
+	if n := strings.Count(out, "to=stopped"); n != cycles {
+		t.Errorf("%d lines of a stop in the log, want %d", n, cycles)
+	}
+	if strings.Contains(out, "log lines dropped") {
+		t.Errorf("lines dropped, though fewer than a megabyte waited:\n%s", out)
 	}
 }

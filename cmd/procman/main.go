@@ -27,6 +27,7 @@ import (
 
 	"github.com/Mk-Chan/procman"
 	"github.com/Mk-Chan/procman/httpapi"
+	"github.com/Mk-Chan/procman/internal/logwriter"
 )
 
 func main() {
@@ -55,7 +56,11 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitCode(stderr, "procman", err, shortUsage)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opts.logLevel}))
+	// ProcMan logs while it holds a job's lock: a stderr that stops taking
+	// writes (a full pipe to a stalled journal) must not hold up the jobs.
+	logw := logwriter.New(stderr, 1<<20)
+	defer logw.Close(2 * time.Second)
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: opts.logLevel}))
 	opts.cfg.Logger = log
 	if opts.dbPasswordShown {
 		log.Warn("the -db URL carries a password, which every user of this machine can read in the process list; " +
