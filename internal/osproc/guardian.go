@@ -83,6 +83,12 @@ type Guardian struct {
 	limit   time.Duration // Fence's; 0 while not fencing
 	renewed float64       // when the last renewal was sent (CLOCK_BOOTTIME seconds); 0 for none
 
+	// forgets are the Forget lines not yet written, which go out together
+	// when forgetT fires (armed by the first of them), or ahead of the next
+	// line written: a stop of 200 jobs otherwise woke the guardian 200 times.
+	forgets []byte
+	forgetT *time.Timer
+
 	poke    chan struct{} // the monitor reads cur again
 	quit    chan struct{} // closed by close: the monitor ends
 	stopped chan struct{} // closed when the monitor has ended
@@ -111,8 +117,9 @@ func StartGuardian(kids *Reaper, log *slog.Logger) (*Guardian, error) {
 	if real, err := filepath.EvalSymlinks(awk); err == nil && strings.Contains(filepath.Base(real), "mawk") {
 		cmd = []string{awk, "-W", "interactive", guardianProgram}
 	}
-	g := &Guardian{live: make(map[int]bool), kids: kids, log: log, awk: cmd,
+	g := &Guardian{live: make(map[int]bool), kids: kids, log: log, awk: cmd, forgetT: time.NewTimer(forgetDelay),
 		poke: make(chan struct{}, 1), quit: make(chan struct{}), stopped: make(chan struct{})}
+	g.forgetT.Stop()
 	if g.cur, err = g.spawn(); err != nil {
 		return nil, err
 	}
@@ -192,6 +199,13 @@ func (g *Guardian) monitor() {
 		case <-ticked:
 		case <-g.poke:
 			continue
+		case <-g.forgetT.C:
+			g.mu.Lock()
+			if !g.done {
+				g.writeLocked(nil)
+			}
+			g.mu.Unlock()
+			continue
 		case <-g.quit:
 			return
 		}
@@ -251,6 +265,7 @@ func (g *Guardian) replace(old *guardianProc) error {
 		return err
 	}
 	g.cur = gp
+	g.forgets = g.forgets[:0] // of groups no longer in live, all the new one is told
 	if err := g.tellLocked(); err != nil {
 		return err
 	}
@@ -291,8 +306,26 @@ func (g *Guardian) Watch(pgid int) error { return g.send(mark(false), pgid) }
 // deadline set by Fence has passed since the last renewal.
 func (g *Guardian) WatchFenced(pgid int) error { return g.send(mark(true), pgid) }
 
-// Forget tells the guardian the group is gone, so a recycled pgid is never killed.
-func (g *Guardian) Forget(pgid int) error { return g.send('-', pgid) }
+// forgetDelay is how long a Forget may wait to be written with others. The
+// group stays on the guardian's list meanwhile, which matters only if this
+// process dies within it and the group's id has been given to another.
+const forgetDelay = 20 * time.Millisecond
+
+// Forget tells the guardian the group is gone, so a recycled pgid is never
+// killed: within forgetDelay, or with the next line written.
+func (g *Guardian) Forget(pgid int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.done {
+		return nil
+	}
+	delete(g.live, pgid)
+	if len(g.forgets) == 0 {
+		g.forgetT.Reset(forgetDelay)
+	}
+	g.forgets = append(strconv.AppendInt(append(g.forgets, '-'), int64(pgid), 10), '\n')
+	return nil
+}
 
 // Fence has the guardian kill the groups watched fenced once limit has
 // passed, by the machine's clock, since the renewal last reported
@@ -310,9 +343,8 @@ func (g *Guardian) Fence(limit time.Duration) error {
 		return nil
 	}
 	g.sleep, g.limit = sleep, limit
-	if _, err := fmt.Fprintf(g.cur.w, "L %.3f\n", limit.Seconds()); err != nil {
-		g.cur.proc.kill() // the monitor replaces it, ticker and all
-		return nil
+	if !g.writeLocked(fmt.Appendf(nil, "L %.3f\n", limit.Seconds())) {
+		return nil // the monitor replaces it, ticker and all
 	}
 	if err := g.startTicker(g.cur); err != nil {
 		g.limit = 0
@@ -339,9 +371,7 @@ func (g *Guardian) Renewed(sent time.Time) {
 		return
 	}
 	g.renewed = at.Seconds()
-	if _, err := fmt.Fprintf(g.cur.w, "r %.3f\n", g.renewed); err != nil {
-		g.cur.proc.kill()
-	}
+	g.writeLocked(fmt.Appendf(nil, "r %.3f\n", g.renewed))
 }
 
 // Processes lists the guardian's process and its ticker's: for a test that
@@ -363,24 +393,36 @@ func (g *Guardian) Groups() []int {
 	return slices.Collect(maps.Keys(g.live))
 }
 
-// send tells the guardian of a change. A guardian that cannot be written to
-// is dead or dying: it is killed to be sure, and the monitor replaces it and
-// tells the new one every live group, this change included.
+// send tells the guardian of a group to kill.
 func (g *Guardian) send(op byte, pgid int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.done {
 		return nil
 	}
-	if op == '-' {
-		delete(g.live, pgid)
-	} else {
-		g.live[pgid] = op == '*'
-	}
-	if _, err := fmt.Fprintf(g.cur.w, "%c%d\n", op, pgid); err != nil {
-		g.cur.proc.kill()
-	}
+	g.live[pgid] = op == '*'
+	g.writeLocked(append(strconv.AppendInt([]byte{op}, int64(pgid), 10), '\n'))
 	return nil
+}
+
+// writeLocked writes the forgets waiting, then b, in one write: in order, so
+// that the forget of a group id never comes after its reuse's watch. A
+// guardian that cannot be written to is dead or dying: it is killed to be
+// sure, and the monitor replaces it and tells the new one every live group,
+// this change included. The caller holds g.mu.
+func (g *Guardian) writeLocked(b []byte) bool {
+	if len(g.forgets) > 0 {
+		b = append(g.forgets, b...)
+		g.forgets = b[:0]
+	}
+	if len(b) == 0 {
+		return true
+	}
+	if _, err := g.cur.w.Write(b); err != nil {
+		g.cur.proc.kill()
+		return false
+	}
+	return true
 }
 
 // Close ends the guardian; groups still listed are killed by it.
@@ -390,7 +432,9 @@ func (g *Guardian) Close() error {
 		g.mu.Unlock()
 		return nil
 	}
+	g.writeLocked(nil) // the forgets: a forgotten group is not killed
 	g.done = true
+	g.forgetT.Stop()
 	gp := g.cur
 	gp.w.Close()
 	g.mu.Unlock()

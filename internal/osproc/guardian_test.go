@@ -260,3 +260,41 @@ func TestGuardianKillsFencedGroupsPastTheDeadline(t *testing.T) {
 	eventually(t, "plain group killed at close", func() bool { return gone(plain.Process.Pid) })
 	plain.Wait()
 }
+
+// A forget waits to be written with others, but never behind the watch of
+// the same group id, reused meanwhile: the group watched again is killed.
+func TestGuardianKillsGroupWatchedAgainAfterForget(t *testing.T) {
+	g, err := StartGuardian(newTestReaper(t, false), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := spawnGroup(t)
+	g.Watch(c.Process.Pid)
+	g.Forget(c.Process.Pid)
+	g.Watch(c.Process.Pid) // as a new group of the same id would be
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "group killed", func() bool { return gone(c.Process.Pid) })
+	c.Wait()
+	if ws := c.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("group ended by %v, want SIGKILL from the guardian", c.ProcessState)
+	}
+}
+
+// Forgets go to the guardian soon even when nothing else is written.
+func TestGuardianWritesForgetsUnprompted(t *testing.T) {
+	g, err := StartGuardian(newTestReaper(t, false), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	c := spawnGroup(t)
+	g.Watch(c.Process.Pid)
+	g.Forget(c.Process.Pid)
+	eventually(t, "the forget written", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.forgets) == 0
+	})
+}
