@@ -108,8 +108,14 @@ func (w *Writer) flush(spare []byte) []byte {
 	if len(b) > 0 {
 		w.out.Write(b) // nowhere to report its failure but the log itself
 	}
+	if cap(b) > keep { // what a stall made it: not kept for the quiet times after
+		return nil
+	}
 	return b
 }
+
+// keep is the largest buffer kept for reuse.
+const keep = 64 << 10
 
 // dropNotice is a line in the form of log/slog's TextHandler.
 func dropNotice(n int) []byte {
