@@ -32,8 +32,8 @@ type Writer struct {
 	done chan struct{}
 }
 
-// New starts a Writer that writes to out, holding at most limit bytes while
-// out is slow.
+// New starts a Writer that writes to out. While out is slow, at most limit
+// bytes wait besides the write under way.
 func New(out io.Writer, limit int) *Writer {
 	w := &Writer{out: out, limit: limit, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
@@ -55,13 +55,12 @@ func (w *Writer) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 	}
+	first := len(w.buf) == 0 && w.dropped == 0
 	if len(w.buf)+len(p) > w.limit {
 		w.dropped++
-		w.mu.Unlock()
-		return len(p), nil
+	} else {
+		w.buf = append(w.buf, p...)
 	}
-	first := len(w.buf) == 0
-	w.buf = append(w.buf, p...)
 	w.mu.Unlock()
 	if first {
 		select {
