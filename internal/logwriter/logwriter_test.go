@@ -85,18 +85,8 @@ func TestStalledDestinationNeverBlocksWrite(t *testing.T) {
 	}
 	defer r.Close()
 	w := New(pw, 64<<10)
-	wrote := make(chan struct{})
-	go func() {
-		defer close(wrote)
-		for i := range 10000 { // 1 MB: the pipe's 64 KiB, the 64 KiB waiting, the rest dropped
-			fmt.Fprintf(w, "line=%d %s\n", i, strings.Repeat("x", 90))
-		}
-	}()
-	select {
-	case <-wrote:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Write blocked on a destination that takes nothing")
-	}
+	// 1 MB: the pipe's 64 KiB, the 64 KiB waiting, the rest dropped
+	writeWithin(t, w, r, 10000, func(i int) string { return fmt.Sprintf("line=%d %s\n", i, strings.Repeat("x", 90)) })
 	got := make(chan string, 20000) // the pipe is drained while the test waits below
 	go func() {
 		defer close(got)
@@ -158,21 +148,7 @@ func TestCloseGivesUpOnStalledDestination(t *testing.T) {
 	defer r.Close()
 	w := New(pw, 1<<20)
 	line := strings.Repeat("y", 99) + "\n"
-	wrote := make(chan struct{})
-	go func() {
-		defer close(wrote)
-		for range 2000 { // 200 KB: more than the pipe holds
-			io.WriteString(w, line)
-		}
-	}()
-	select {
-	case <-wrote:
-	case <-time.After(10 * time.Second):
-		r.Close() // the writes fail, and end
-		<-wrote
-		w.Close(time.Second)
-		t.Fatal("Write blocked on a destination that takes nothing")
-	}
+	writeWithin(t, w, r, 2000, func(int) string { return line }) // 200 KB: more than the pipe holds
 	if err := w.Close(100 * time.Millisecond); !errors.Is(err, ErrStalled) {
 		t.Fatalf("Close = %v, want ErrStalled", err)
 	}
@@ -186,5 +162,27 @@ func TestCloseGivesUpOnStalledDestination(t *testing.T) {
 	pw.Close()
 	if n := <-read; n != 2000*len(line) {
 		t.Errorf("%d bytes read, want %d", n, 2000*len(line))
+	}
+}
+
+// writeWithin writes n lines to w, failing the test if that takes 10 s: a
+// Write blocked on the pipe whose read end is r. The writes are then
+// unblocked (r closed), so that no goroutine is left behind.
+func writeWithin(t *testing.T, w *Writer, r *os.File, n int, line func(int) string) {
+	t.Helper()
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for i := range n {
+			io.WriteString(w, line(i))
+		}
+	}()
+	select {
+	case <-wrote:
+	case <-time.After(10 * time.Second):
+		r.Close() // the writes fail, and end
+		<-wrote
+		w.Close(time.Second)
+		t.Fatal("Write blocked on a destination that takes nothing")
 	}
 }
