@@ -2,12 +2,16 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/Mk-Chan/procman"
 	"github.com/Mk-Chan/procman/httpapi"
@@ -34,6 +38,7 @@ func BenchmarkBulkStop200(b *testing.B) {
 			b.Fatalf("start: %d results, %v", len(res), err)
 		}
 		written(b, m)
+		forked(b, pidsOf(m))
 		b.StartTimer()
 		resp, err := c.Post(ts.URL+"/jobs/stop?all=1", "", nil)
 		if err != nil {
@@ -52,20 +57,76 @@ func BenchmarkBulkStop200(b *testing.B) {
 func BenchmarkKillGroups200(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
-		cmds := make([]*exec.Cmd, bulkJobs)
+		cmds, pids := make([]*exec.Cmd, bulkJobs), make([]int, bulkJobs)
 		for i := range cmds {
 			cmds[i] = exec.Command("/bin/sh", "-c", "sleep 100")
 			cmds[i].SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			if err := cmds[i].Start(); err != nil {
 				b.Fatal(err)
 			}
+			pids[i] = cmds[i].Process.Pid
 		}
+		forked(b, pids)
 		b.StartTimer()
 		for _, c := range cmds {
 			syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
 		}
 		for _, c := range cmds {
 			c.Wait() // killed by the signal: an error, as expected
+		}
+	}
+}
+
+// BenchmarkKillReapGroups200: the least a manager that answers a stop only
+// once it is done can do: SIGTERM to each of 200 process groups of
+// `sh -c "sleep 100"`, as their subreaper, and a wait for every process of
+// them (the shells, and the sleeps they did not reap themselves), with no
+// record kept. A bare kill waits for none of this; ProcMan's answer waits
+// for all of it.
+func BenchmarkKillReapGroups200(b *testing.B) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	for range b.N {
+		b.StopTimer()
+		pgids := make([]int, bulkJobs)
+		for i := range pgids {
+			c := exec.Command("/bin/sh", "-c", "sleep 100")
+			c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := c.Start(); err != nil {
+				b.Fatal(err)
+			}
+			pgids[i] = c.Process.Pid
+		}
+		forked(b, pgids)
+		b.StartTimer()
+		for _, g := range pgids {
+			unix.Kill(-g, unix.SIGTERM)
+		}
+		reaped := 0
+		for _, g := range pgids {
+			reaped += reapGroup(g)
+		}
+		if reaped < bulkJobs {
+			b.Fatalf("reaped %d processes of %d groups", reaped, bulkJobs)
+		}
+	}
+}
+
+// reapGroup waits for every child of group pgid until none is left. A
+// shell's orphan is this process's child before the shell is a zombie, so a
+// wait that reaped the shell is followed by one that finds the orphan.
+func reapGroup(pgid int) (n int) {
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(-pgid, &ws, 0, nil)
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			return n
+		default:
+			n++
 		}
 	}
 }
@@ -96,6 +157,7 @@ func benchStopJobs(b *testing.B, m *procman.Manager) {
 			b.Fatalf("start: %d results, %v", len(res), err)
 		}
 		written(b, m)
+		forked(b, pidsOf(m))
 		cpu0 := selfCPU()
 		b.StartTimer()
 		if _, err := m.StopJobs(ctx, procman.AllJobs()); err != nil {
@@ -106,6 +168,40 @@ func benchStopJobs(b *testing.B, m *procman.Manager) {
 		cpu += selfCPU() - cpu0
 	}
 	b.ReportMetric(float64(cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+}
+
+// forked waits until each shell has started its sleep, so that every stop
+// timed here ends the same 400 processes: a shell signalled before its fork
+// leaves one.
+func forked(b *testing.B, shells []int) {
+	b.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range shells {
+		for {
+			kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(kids) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("shell %d has not started its sleep in 10 s", pid)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// pidsOf lists the shells of m's running jobs.
+func pidsOf(m *procman.Manager) []int {
+	var pids []int
+	for _, st := range m.States() {
+		if st.PID != 0 {
+			pids = append(pids, st.PID)
+		}
+	}
+	return pids
 }
 
 // written waits until the Manager has written the records of the starts
